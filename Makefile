@@ -1,0 +1,37 @@
+# credwarden — every target sets itself up on a fresh machine (only python3 is needed).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint interop bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## demo: start the simulated modem on a pty and run info, list, write, list, read against it
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+## test: the whole suite (starts a throwaway PostgreSQL server for the inventory tests)
+test: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/run-tests.sh
+
+## lint: ruff and mypy (strict) over the package
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## interop: drive Nordic's nrfcredstore (separate venv) against `credwarden sim`
+interop: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m interop -p no:cacheprovider tests
+
+## bench: print the speed / memory figures (see bench/README.md)
+bench: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash bench/run-all.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

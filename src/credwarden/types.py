@@ -1,0 +1,131 @@
+"""Credential type codes and sec_tag ranges of the nRF91 modem (pure data, shared with the simulator).
+
+Spec: ../shared/docs/modem-credential-store.md §2.3 (types) and §2.4 (sec_tag space).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+#: Highest sec_tag a user may write (§2.2). Values above are reserved for the modem.
+MAX_USER_SEC_TAG = 2_147_483_647
+#: TLS-decrypt tags (mfw 2.0.0+, test/development only) (§2.4).
+TLS_DECRYPT_FIRST = 2_147_483_648
+TLS_DECRYPT_LAST = 2_147_483_667
+#: nRF Cloud's default sec_tag (§2.4); writing into it needs an explicit opt-in.
+NRF_CLOUD_SEC_TAG = 16_842_753
+#: Largest sec_tag the AT interface can express (uint32).
+MAX_SEC_TAG = 4_294_967_295
+#: Modem-owned entries observed in real lists (§2.4): (sec_tag, type).
+FACTORY_ENTRIES: tuple[tuple[int, int], ...] = ((4_294_967_292, 11), (4_294_967_293, 10), (4_294_967_294, 6))
+#: Whole AT command limit in bytes, terminator excluded (§1.1, §2.5).
+MAX_AT_COMMAND_BYTES = 4096
+
+
+class CredType(IntEnum):
+    """`%CMNG` credential type codes (§2.3)."""
+
+    ROOT_CA = 0
+    CLIENT_CERT = 1
+    CLIENT_KEY = 2
+    PSK = 3
+    PSK_IDENTITY = 4
+    PUBLIC_KEY = 5
+    DEVICE_IDENTITY_KEY = 6
+    RESERVED_7 = 7
+    ENDORSEMENT_KEY = 8
+    OWNERSHIP_KEY = 9
+    NORDIC_ID_ROOT_CA = 10
+    NORDIC_BASE_KEY = 11
+    ASSET_ENCRYPTION_KEY = 13
+
+    @property
+    def cli_name(self) -> str:
+        """The friendly name used on the command line and in JSON (`root-ca`, ...)."""
+        return _NAMES[self]
+
+
+_NAMES: dict[CredType, str] = {
+    CredType.ROOT_CA: "root-ca",
+    CredType.CLIENT_CERT: "client-cert",
+    CredType.CLIENT_KEY: "client-key",
+    CredType.PSK: "psk",
+    CredType.PSK_IDENTITY: "psk-identity",
+    CredType.PUBLIC_KEY: "public-key",
+    CredType.DEVICE_IDENTITY_KEY: "identity-key",
+    CredType.RESERVED_7: "reserved-7",
+    CredType.ENDORSEMENT_KEY: "endorsement-key",
+    CredType.OWNERSHIP_KEY: "ownership-key",
+    CredType.NORDIC_ID_ROOT_CA: "nordic-id-root-ca",
+    CredType.NORDIC_BASE_KEY: "nordic-base-key",
+    CredType.ASSET_ENCRYPTION_KEY: "asset-encryption-key",
+}
+
+_ALIASES: dict[str, CredType] = {
+    "ca": CredType.ROOT_CA,
+    "ca-cert": CredType.ROOT_CA,
+    "root-ca-cert": CredType.ROOT_CA,
+    "cert": CredType.CLIENT_CERT,
+    "certificate": CredType.CLIENT_CERT,
+    "client-certificate": CredType.CLIENT_CERT,
+    "key": CredType.CLIENT_KEY,
+    "private-key": CredType.CLIENT_KEY,
+    "client-private-key": CredType.CLIENT_KEY,
+    "psk-id": CredType.PSK_IDENTITY,
+    "identity": CredType.PSK_IDENTITY,
+    "pubkey": CredType.PUBLIC_KEY,
+}
+
+#: Types that `%CMNG=2` can read back (§2.3: 1, 2, 3 are refused with 514).
+READABLE_TYPES = frozenset({CredType.ROOT_CA, CredType.PSK_IDENTITY})
+#: Types the user writes with `%CMNG=0` (0-4); others are modem-managed or UNKNOWN.
+USER_WRITABLE_TYPES = frozenset(
+    {CredType.ROOT_CA, CredType.CLIENT_CERT, CredType.CLIENT_KEY, CredType.PSK, CredType.PSK_IDENTITY}
+)
+#: Types whose content is secret: never logged, printed or stored.
+SECRET_TYPES = frozenset({CredType.CLIENT_KEY, CredType.PSK})
+
+
+def type_name(code: int) -> str:
+    """Friendly name of a type code; unknown codes read `type-<n>` (never an exception)."""
+    try:
+        return CredType(code).cli_name
+    except ValueError:
+        return f"type-{code}"
+
+
+def parse_type(value: str | int) -> CredType:
+    """Accept a type as a code (`0`) or a name (`root-ca`, `ROOT_CA`, `ca`); raise ValueError otherwise."""
+    if isinstance(value, int):
+        return CredType(value)
+    text = value.strip()
+    if text.isdigit():
+        return CredType(int(text))
+    key = text.lower().replace("_", "-")
+    for member, name in _NAMES.items():
+        if key == name:
+            return member
+    if key in _ALIASES:
+        return _ALIASES[key]
+    choices = ", ".join(_NAMES[m] for m in CredType)
+    raise ValueError(f"unknown credential type {value!r}; use a code or one of: {choices}")
+
+
+def is_user_tag(sec_tag: int) -> bool:
+    """True for the user range 0..2147483647."""
+    return 0 <= sec_tag <= MAX_USER_SEC_TAG
+
+
+def is_tls_decrypt_tag(sec_tag: int) -> bool:
+    """True for the TLS-decrypt range 2147483648..2147483667 (mfw 2.0.0+)."""
+    return TLS_DECRYPT_FIRST <= sec_tag <= TLS_DECRYPT_LAST
+
+
+def placeholder_digest(code: int) -> str:
+    """The digest old firmware prints instead of a SHA-256: the type byte repeated 32 times (§2.8)."""
+    return f"{code:02X}" * 32
+
+
+def is_placeholder_digest(sha: str, code: int) -> bool:
+    """True when `sha` is the old-firmware placeholder for `code` (case-insensitive)."""
+    return sha.upper() == placeholder_digest(code)
