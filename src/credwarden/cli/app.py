@@ -9,8 +9,15 @@ import importlib
 
 import typer
 
+from credwarden.cli.common import install_global_options
+
 COMMAND_MODULES: tuple[str, ...] = (
     "credwarden.cli.device_cmds",
+    "credwarden.cli.provision_cmds",
+    "credwarden.cli.sim_cmds",
+    "credwarden.cli.field_cmds",
+    "credwarden.cli.inventory_cmds",
+    "credwarden.cli.factory_cmds",
 )
 
 app = typer.Typer(
@@ -20,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+install_global_options(app)  # --port/--baud/--mode/--flow-control/--timeout/--debug/--json before the command
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make demo`: start the simulated modem on a pty, then run info, list, write, list, read against it.
+# Needs `credwarden` and the venv's python on PATH (the Makefile arranges that).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEMO=.demo
+STATE="$DEMO/state.json"
+CA="$DEMO/demo-ca.pem"
+mkdir -p "$DEMO"
+rm -f "$STATE" "$DEMO/sim.fifo"
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+# A demo root CA certificate (self-signed, EC P-256), generated fresh with `cryptography`.
+python3 - "$CA" <<'PY'
+import datetime as dt
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "credwarden demo root CA")])
+now = dt.datetime.now(dt.timezone.utc)
+cert = (
+    x509.CertificateBuilder()
+    .subject_name(name)
+    .issuer_name(name)
+    .public_key(key.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(now - dt.timedelta(minutes=5))
+    .not_valid_after(now + dt.timedelta(days=365))
+    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    .sign(key, hashes.SHA256())
+)
+with open(sys.argv[1], "wb") as out:
+    out.write(cert.public_bytes(serialization.Encoding.PEM))
+PY
+
+# The simulator prints the device path as its first stdout line; read it through a fifo (no polling).
+mkfifo "$DEMO/sim.fifo"
+credwarden sim --pty --state "$STATE" >"$DEMO/sim.fifo" 2>"$DEMO/sim.err" &
+SIM_PID=$!
+exec 3<"$DEMO/sim.fifo"
+cleanup() {
+    kill "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" 2>/dev/null || true
+    exec 3<&- || true
+    rm -f "$DEMO/sim.fifo"
+}
+trap cleanup EXIT
+
+if ! read -r -t 20 PORT <&3 || [ -z "$PORT" ]; then
+    echo "demo: the simulator did not start:" >&2
+    cat "$DEMO/sim.err" >&2
+    exit 1
+fi
+cat <&3 >"$DEMO/sim.out" &   # keep draining the simulator's stdout
+echo "simulated nRF9160 on $PORT"
+
+say credwarden --port "$PORT" info
+credwarden --port "$PORT" info
+say credwarden --port "$PORT" list
+credwarden --port "$PORT" list
+say credwarden --port "$PORT" write 1001 root-ca "$CA"
+credwarden --port "$PORT" write 1001 root-ca "$CA"
+say credwarden --port "$PORT" list
+credwarden --port "$PORT" list
+say credwarden --port "$PORT" read 1001 root-ca
+credwarden --port "$PORT" read 1001 root-ca
+printf '\ndemo done; the simulated modem state is in %s\n' "$STATE"

@@ -1,0 +1,265 @@
+"""Field commands: `explain`, `doctor`, `canary`, and `sim campaign` (registered on the simulator group).
+
+JSON schemas (stable; `--json`):
+* explain  -> Explanation.to_json():  {query, number, ambiguous, interpretations: [{scheme, scheme_label, code,
+              name, meaning, credential_related, credential_cause, check}]}
+* doctor   -> DoctorReport.to_json(): {device, checked_at, entries, summary{errors,warnings,info}, findings: [...],
+              exit_code, firmware{family,version,real_digests}}
+* canary   -> CanaryResult.to_json()
+* campaign -> CampaignReport.to_json()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from credwarden.cli.common import (
+    DebugOption,
+    JsonOption,
+    PortOption,
+    TimeoutOption,
+    cli_errors,
+    connection_options,
+    emit,
+    fail,
+    open_device,
+    stderr_console,
+)
+from credwarden.errors import ExitCode
+from credwarden.field.canary import CanaryDevice, CanaryPlan, CanaryResult, parse_watch, plan_canary, run_canary
+from credwarden.field.explain import ExplainInputError, Explanation, explain
+from credwarden.field.findings import DoctorReport, Severity
+
+if TYPE_CHECKING:
+    from credwarden.field.campaign import CampaignReport
+
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def render_explanation(result: Explanation, console: Console) -> None:
+    """Human rendering of `explain`."""
+    if result.ambiguous:
+        console.print(
+            f"[bold]{escape(result.query)}[/] has {len(result.interpretations)} interpretations "
+            "(the errno numbering changed between bsdlib and nrf_modem):"
+        )
+    for item in result.interpretations:
+        code = f"-{abs(item.code)}" if item.scheme != "cme" else str(item.code)
+        marker = "[green]credentials[/]" if item.credential_related else "[dim]not credentials[/]"
+        console.print(f"\n[bold]{escape(item.name)}[/] ({code}, {escape(item.scheme_label)}) — {marker}")
+        console.print(f"  meaning: {escape(item.meaning)}")
+        console.print(f"  for credentials: {escape(item.credential_cause)}")
+        if item.check:
+            console.print(f"  check with: [bold]{escape(item.check)}[/]")
+
+
+def render_doctor(report: DoctorReport, console: Console) -> None:
+    """Human rendering of `doctor`."""
+    info = report.info
+    console.print(
+        f"[bold]{escape(info.firmware or 'unknown firmware')}[/] {escape(info.model or '')} "
+        f"IMEI {escape(info.imei or '?')} dialect {escape(info.dialect)} CFUN {info.cfun} — {report.entries} entries"
+    )
+    table = Table(show_header=True, header_style="bold")
+    for column in ("severity", "where", "finding", "fix"):
+        table.add_column(column)
+    for finding in report.findings:
+        where = "" if finding.sec_tag is None else str(finding.sec_tag)
+        text = f"[bold]{escape(finding.title)}[/]\n{escape(finding.detail)}"
+        style = _SEVERITY_STYLE[finding.severity]
+        table.add_row(f"[{style}]{finding.severity.value}[/]", where, text, escape(finding.fix or ""))
+    console.print(table)
+    console.print(f"{report.errors} errors, {report.warnings} warnings")
+
+
+def render_canary(result: CanaryResult, console: Console) -> None:
+    """Human rendering of `canary`."""
+    if result.clean:
+        state = "interrupted" if result.interrupted else "clean"
+        console.print(
+            f"[green]{state}[/]: {result.cycles_done}/{result.cycles_planned} cycles, {result.nvm_writes} NVM "
+            f"writes, watched tags {', '.join(map(str, result.watch))} unchanged ({len(result.baseline)} entries)"
+        )
+        return
+    console.print(
+        f"[bold red]change detected at cycle {result.changed_at_cycle}[/] after {result.nvm_writes_at_change} NVM "
+        "writes:"
+    )
+    for change in result.changes:
+        console.print(
+            f"  sec_tag {change.sec_tag} type {change.type}: {change.kind} "
+            f"({change.before or '-'} -> {change.after or '-'})"
+        )
+
+
+def explain_cmd(
+    code: Annotated[str, typer.Argument(help="A number or name from a log: -45, 113, 527, '+CME ERROR: 527'.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Explain what an error number from an application log means for the credentials."""
+    try:
+        result = explain(code)
+    except ExplainInputError as exc:
+        raise fail(escape(str(exc)), ExitCode.USAGE) from None
+    emit(result, json_out, render_explanation)
+
+
+def doctor_cmd(
+    ctx: typer.Context,
+    manifest: Annotated[
+        Path | None, typer.Argument(help="Manifest to compare the device with (optional).", show_default=False)
+    ] = None,
+    port: PortOption = None,
+    timeout: TimeoutOption = None,
+    expiry_days: Annotated[int, typer.Option("--expiry-days", min=0, help="Warn about certificates expiring "
+                                             "within this many days.")] = 30,
+    json_out: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Inspect a device read-only and report findings with severities and fixes (exit 1 on any error finding)."""
+    from credwarden.field.doctor import run_doctor
+
+    with cli_errors():
+        options = connection_options(ctx, port=port, timeout=timeout, debug=debug, json_out=json_out)
+        with open_device(options) as device:
+            report = run_doctor(device, manifest=manifest, expiry_days=expiry_days)
+        emit(report, options.json, render_doctor)
+    raise typer.Exit(int(report.exit_code))
+
+
+def canary_cmd(
+    ctx: typer.Context,
+    write_tag: Annotated[int, typer.Option("--write-tag", help="Scratch sec_tag rewritten every cycle.")],
+    watch: Annotated[str, typer.Option("--watch", help="Watched sec_tags, comma-separated (e.g. 42,43).")],
+    cycles: Annotated[int, typer.Option("--cycles", help="Number of write cycles.")] = 100,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds to wait between cycles.")] = 0.0,
+    delete_write: Annotated[bool, typer.Option("--delete-write", help="Delete then write each cycle.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Use a scratch tag that holds other data.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch entry at the end.")] = False,
+    port: PortOption = None,
+    timeout: TimeoutOption = None,
+    json_out: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Rewrite a scratch tag repeatedly and stop at the first change of a watched tag (field recipe, §8 Q6).
+
+    Exit codes: 0 clean, 6 a watched entry appeared/vanished/changed, 1 interrupted.
+    """
+    with cli_errors():
+        plan = plan_canary(
+            write_tag, parse_watch(watch), cycles, interval=interval,
+            mode="delete-write" if delete_write else "alternate", force=force,
+        )
+        options = connection_options(ctx, port=port, timeout=timeout, debug=debug, json_out=json_out)
+        with open_device(options) as device:
+            result = _run_canary_with_progress(device, plan, keep)
+        emit(result, options.json, render_canary)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _run_canary_with_progress(dev: CanaryDevice, plan: CanaryPlan, keep: bool) -> CanaryResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not stderr_console.is_terminal:
+        return run_canary(dev, plan, keep_scratch=keep)
+    columns = (TextColumn("canary"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr_console, transient=True) as bar:
+        task = bar.add_task("cycles", total=plan.cycles)
+        return run_canary(dev, plan, keep_scratch=keep, progress=lambda done, _total: bar.update(task, completed=done))
+
+
+def render_campaign(report: CampaignReport, console: Console) -> None:
+    """Human rendering of `sim campaign`: one row per fault kind, then every violation."""
+    table = Table(title=f"fault campaign: mfw {report.profile}, {report.frontend}, {report.elapsed_s:.1f} s")
+    columns = ("kind", "points", "1st failed", "false ok", "not desired", "unrelated", "CFUN changed",
+               "CFUN after reboot")
+    for column in columns:
+        table.add_column(column, justify="right" if column != "kind" else "left", no_wrap=column == "kind")
+    for s in report.summaries:
+        cells = [s.points, s.first_apply_failed, s.false_successes, s.not_desired, s.unrelated_touched,
+                 s.cfun_changed, s.cfun_after_reboot_differs]
+        shown = [str(v) if i in (0, 1, 6) or v == 0 else f"[bold red]{v}[/]" for i, v in enumerate(cells)]
+        table.add_row(s.kind, *shown)
+    console.print(table)
+    console.print("targets (0): false ok = first apply said ok but the state differs; not desired = wrong state after "
+                  "the second apply; unrelated = a pre-seeded tag changed; CFUN changed = left changed while the "
+                  "device answered. Informational: 1st failed, CFUN after reboot.", highlight=False)
+    if not report.violations:
+        console.print("[green]all targets met[/] (false successes, not desired, unrelated touched, CFUN changed: 0)")
+        return
+    console.print(f"[bold red]{len(report.violations)} violations:[/]")
+    for result in report.violations:
+        what = [name for name, flag in (("false success", result.false_success),
+                                        ("not in the desired state after the second apply", result.not_desired),
+                                        ("unrelated tag touched", result.unrelated_touched),
+                                        ("CFUN left changed", result.cfun_changed)) if flag]
+        console.print(f"  {result.point.kind} #{result.point.index}: {escape(result.point.where)} -> "
+                      f"{', '.join(what)}; first apply: {escape(result.first_message or 'ok')}")
+
+
+def campaign_cmd(
+    manifest: Annotated[Path, typer.Argument(help="Manifest to apply at every fault point.")],
+    points: Annotated[int | None, typer.Option("--points", min=1, help="At most this many points per kind "
+                                               "(sampled evenly). [default: all]")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulators' random decisions.")] = 0,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="power-cut, hang, lost-result or noise "
+                                                   "(repeatable). [default: all]")] = None,
+    profile: Annotated[str, typer.Option("--profile", help="Simulated firmware version.")] = "2.0.2",
+    frontend: Annotated[str, typer.Option("--frontend", help="at_client, shell or slm.")] = "at_client",
+    timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Client timeout per command (s).")] = 0.25,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Points run at a time.")] = 8,
+    json_out: JsonOption = False,
+) -> None:
+    """Inject faults at many points of an apply on the simulator, reboot, apply again; check the targets.
+
+    Exit codes: 0 every target met, 6 some point violated a target, 5 bad manifest, 2 bad options.
+    """
+    import logging
+
+    from credwarden.field.campaign import KINDS, CampaignSettings, run_campaign
+
+    with cli_errors():
+        kinds = tuple(dict.fromkeys(kind or KINDS))
+        settings = CampaignSettings(manifest, kinds=kinds, points=points, seed=seed,  # type: ignore[arg-type]
+                                    profile=profile, frontend=frontend, timeout=timeout, workers=workers)
+        quiet = logging.getLogger("credwarden")
+        previous = quiet.level
+        quiet.setLevel(logging.CRITICAL)  # recoveries the campaign provokes on purpose are not news
+        try:
+            report = _run_campaign_with_progress(run_campaign, settings)
+        finally:
+            quiet.setLevel(previous)
+        emit(report, json_out, render_campaign)
+    raise typer.Exit(int(report.exit_code))
+
+
+def _run_campaign_with_progress(
+    run: Callable[..., CampaignReport], settings: object
+) -> CampaignReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not stderr_console.is_terminal:
+        return run(settings)
+    columns = (TextColumn("campaign"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr_console, transient=True) as bar:
+        task = bar.add_task("points", total=None)
+        return run(settings, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `explain`, `doctor`, `canary` to the app and `campaign` to the `sim` group."""
+    app.command("explain", context_settings={"ignore_unknown_options": True})(explain_cmd)
+    app.command("doctor")(doctor_cmd)
+    app.command("canary")(canary_cmd)
+    try:
+        from credwarden.cli.sim_cmds import sim_app
+    except ImportError:  # the simulator CLI is not in this tree yet
+        return
+    sim_app.command("campaign")(campaign_cmd)

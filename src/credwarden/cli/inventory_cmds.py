@@ -1,0 +1,335 @@
+"""Fleet inventory commands: `credwarden inventory devices|show|history|diff|drift|export|import`.
+
+Every command takes `--db PATH-or-URL` (else `CREDWARDEN_DB`, else the per-user SQLite file) and `--json`.
+`drift` exits 6 (verification) when some device drifted, so it can gate a cron job or a pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from credwarden.cli.common import JsonOption, cli_errors, connection_options, emit, stderr_console
+from credwarden.errors import ExitCode, ValidationError
+from credwarden.inventory import Inventory
+from credwarden.inventory.drift import DriftReport, ExpectedSlot, expected_from_manifest
+from credwarden.inventory.export import FORMATS
+from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
+from credwarden.inventory.queries import parse_time
+from credwarden.inventory.views import ApplyRunView, DeviceSummary, HistoryItem, SnapshotDiff, SnapshotView, iso
+from credwarden.types import type_name
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Inventory database: a SQLite file path or a postgresql+psycopg:// URL. "
+        "[default: $CREDWARDEN_DB, else $XDG_DATA_HOME/credwarden/inventory.db]",
+        show_default=False,
+    ),
+]
+DeviceArg = Annotated[str, typer.Argument(help="IMEI, UUID, or a unique prefix of either.")]
+DaysOption = Annotated[int, typer.Option("--days", min=0, help="Report certificates expiring within N days.")]
+#: Most unreadable lines listed in the human output (JSON lists all).
+SHOW_UNREADABLE = 20
+
+
+def _json(ctx: typer.Context, json_out: bool) -> bool:
+    return connection_options(ctx, json_out=json_out).json
+
+
+def _short(sha: str | None) -> str:
+    return "-" if sha is None else f"{sha[:16]}..."
+
+
+def _when(value: datetime | None) -> str:
+    return iso(value) or "-"
+
+
+# -- renderers ---------------------------------------------------------------------------------------------------
+
+
+def render_devices(devices: list[DeviceSummary], console: Console) -> None:
+    if not devices:
+        console.print("the inventory holds no devices yet")
+        return
+    table = Table("IMEI", "UUID", "model", "firmware", "snapshots", "entries", "last seen")
+    for d in devices:
+        table.add_row(d.imei, d.uuid or "-", d.model or "-", d.firmware or "-", str(d.snapshots),
+                      str(d.latest_entries), _when(d.last_seen))
+    console.print(table)
+
+
+def render_snapshot(view: SnapshotView, console: Console) -> None:
+    console.print(f"device {view.imei}  snapshot {view.id}  taken {_when(view.taken_at)}  source {view.source}  "
+                  f"station {view.station or '-'}  host {view.host or '-'}  firmware {view.firmware or '-'}",
+                  highlight=False)
+    table = Table("sec_tag", "type", "sha256", "not after")
+    for e in view.entries:
+        digest = e.sha256 or "-"
+        if e.placeholder:
+            digest += " (placeholder)"
+        table.add_row(str(e.sec_tag), f"{e.type} {type_name(e.type)}", digest, _when(e.not_after))
+    console.print(table)
+
+
+class HistoryResult:
+    """`history` output: snapshots and apply runs of one device."""
+
+    def __init__(self, imei: str, snapshots: list[HistoryItem], runs: list[ApplyRunView]) -> None:
+        self.imei, self.snapshots, self.runs = imei, snapshots, runs
+
+    def to_json(self) -> dict[str, Any]:
+        return {"imei": self.imei, "snapshots": [s.to_json() for s in self.snapshots],
+                "apply_runs": [r.to_json() for r in self.runs]}
+
+
+def render_history(result: HistoryResult, console: Console) -> None:
+    table = Table("when", "kind", "id", "source / result", "station", "entries", "+", "-", "~")
+    rows: list[tuple[datetime, list[str]]] = []
+    for s in result.snapshots:
+        rows.append((s.taken_at, [_when(s.taken_at), "snapshot", str(s.id), s.source, s.station or "-",
+                                  str(s.entries), str(s.appeared), str(s.vanished), str(s.changed)]))
+    for r in result.runs:
+        done = sum(1 for a in r.actions if a["action"] not in ("skip",))
+        rows.append((r.started_at, [_when(r.started_at), "apply", str(r.id), "ok" if r.ok else "FAILED",
+                                    r.station or "-", f"{done} changes", "", "", ""]))
+    for _, row in sorted(rows, key=lambda item: item[0]):
+        table.add_row(*row)
+    console.print(f"device {result.imei}", highlight=False)
+    console.print(table)
+
+
+def render_diff(d: SnapshotDiff, console: Console) -> None:
+    console.print(f"device {d.imei}: snapshot {d.from_id if d.from_id is not None else '(none)'} "
+                  f"({_when(d.from_taken_at)}) -> {d.to_id} ({_when(d.to_taken_at)})", highlight=False)
+    if d.empty:
+        console.print(f"no change ({d.unchanged} entries identical)")
+        return
+    for e in d.appeared:
+        console.print(f"[green]+ {e.sec_tag} {type_name(e.type)} {_short(e.sha256)}[/]", highlight=False)
+    for e in d.vanished:
+        console.print(f"[red]- {e.sec_tag} {type_name(e.type)} {_short(e.sha256)}[/]", highlight=False)
+    for c in d.changed:
+        console.print(f"[yellow]~ {c.sec_tag} {type_name(c.type)} {_short(c.before)} -> {_short(c.after)}[/]",
+                      highlight=False)
+    console.print(f"{d.unchanged} unchanged")
+
+
+def render_drift(report: DriftReport, console: Console) -> None:
+    head = f"{report.devices_checked} devices checked"
+    if report.manifest:
+        head += f" against {report.manifest}"
+    if not report.drifted:
+        console.print(f"{head}: no drift (certificates expiring within {report.days} days: none)")
+        return
+    console.print(f"{head}: {len(report.drifted)} drifted", highlight=False)
+    table = Table("IMEI", "snapshot", "taken", "problem", "sec_tag", "type", "detail")
+    for status in report.drifted:
+        for p in status.problems:
+            detail = _when(p.not_after) if p.not_after else _short(p.sha256) if p.sha256 else ""
+            table.add_row(status.imei, str(status.latest_snapshot_id), _when(status.taken_at), p.kind,
+                          str(p.sec_tag), type_name(p.type), detail)
+    console.print(table)
+
+
+class ImportResult:
+    """`import` output."""
+
+    def __init__(self, imei: str, file: str, parsed: ParsedCapture, snapshot_ids: list[int]) -> None:
+        self.imei, self.file, self.parsed, self.snapshot_ids = imei, file, parsed, snapshot_ids
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imei": self.imei,
+            "file": self.file,
+            "snapshot_ids": self.snapshot_ids,
+            "listings": [
+                {"taken_at": iso(lst.taken_at), "entries": len(lst.entries), "only_sec_tag": lst.only_sec_tag}
+                for lst in self.parsed.listings
+            ],
+            "lines": self.parsed.lines,
+            "ignored_lines": self.parsed.ignored,
+            "unreadable": [u.to_json() for u in self.parsed.unreadable],
+        }
+
+
+def render_import(result: ImportResult, console: Console) -> None:
+    parsed = result.parsed
+    console.print(
+        f"{result.file}: {len(result.snapshot_ids)} snapshot(s) recorded for {result.imei} "
+        f"({parsed.entry_count} entries; {parsed.ignored} other lines ignored, "
+        f"{len(parsed.unreadable)} unreadable)", highlight=False,
+    )
+    _warn_unreadable(parsed.unreadable)
+
+
+def _warn_unreadable(lines: list[Unreadable]) -> None:
+    for item in lines[:SHOW_UNREADABLE]:
+        stderr_console.print(f"warning: line {item.line_no} unreadable: {item.text!r}", highlight=False,
+                             markup=False)
+    if len(lines) > SHOW_UNREADABLE:
+        stderr_console.print(f"warning: ... and {len(lines) - SHOW_UNREADABLE} more unreadable lines",
+                             highlight=False)
+
+
+def _expected(manifest: Path | None) -> tuple[str | None, list[ExpectedSlot]]:
+    if manifest is None:
+        return None, []
+    return expected_from_manifest(manifest)
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    """stdout, or a file replaced atomically (a Prometheus textfile collector never sees half a file)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- commands ----------------------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `inventory` command group to `app`."""
+    inv_app = typer.Typer(name="inventory", help="Fleet inventory: what is stored on which device, history, drift.",
+                          no_args_is_help=True)
+    app.add_typer(inv_app)
+
+    @inv_app.command()
+    def devices(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False) -> None:
+        """Every device in the inventory with its latest snapshot."""
+        with cli_errors(), Inventory.open(db) as inv:
+            emit(inv.devices(), _json(ctx, json_out), render_devices)
+
+    @inv_app.command()
+    def show(
+        ctx: typer.Context,
+        device: DeviceArg,
+        snapshot: Annotated[int | None, typer.Option("--snapshot", help="This snapshot id instead of the latest.")]
+        = None,
+        db: DbOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """The device's latest snapshot (or --snapshot ID)."""
+        with cli_errors(), Inventory.open(db) as inv:
+            imei = inv.device_imei(device)
+            view = inv.snapshot(snapshot) if snapshot is not None else inv.latest(imei)
+            if view is None:
+                raise ValidationError(f"device {imei} has apply runs but no snapshot yet")
+            if view.imei != imei:
+                raise ValidationError(f"snapshot {snapshot} belongs to device {view.imei}, not {imei}")
+            emit(view, _json(ctx, json_out), render_snapshot)
+
+    @inv_app.command()
+    def history(ctx: typer.Context, device: DeviceArg, db: DbOption = None, json_out: JsonOption = False) -> None:
+        """Every snapshot (with what changed) and apply run of a device, oldest first."""
+        with cli_errors(), Inventory.open(db) as inv:
+            imei = inv.device_imei(device)
+            snapshots, runs = inv.history(imei)
+            emit(HistoryResult(imei, snapshots, runs), _json(ctx, json_out), render_history)
+
+    @inv_app.command()
+    def diff(
+        ctx: typer.Context,
+        device: DeviceArg,
+        from_: Annotated[str | None, typer.Option("--from", help="Snapshot id or ISO time (newest at/before).")]
+        = None,
+        to: Annotated[str | None, typer.Option("--to", help="Snapshot id or ISO time. [default: latest]")] = None,
+        db: DbOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """What appeared, vanished and changed between two snapshots (default: the last two)."""
+        with cli_errors(), Inventory.open(db) as inv:
+            emit(inv.diff(device, from_, to), _json(ctx, json_out), render_diff)
+
+    @inv_app.command("drift")
+    def drift_cmd(
+        ctx: typer.Context,
+        manifest: Annotated[Path | None, typer.Argument(help="Manifest the devices must match (optional).")] = None,
+        days: DaysOption = 30,
+        db: DbOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Devices whose latest snapshot lacks or differs from the manifest, lost a credential, or has a
+        certificate expiring within --days. Exit 6 when any device drifted."""
+        with cli_errors():
+            name, expected = _expected(manifest)
+            with Inventory.open(db) as inv:
+                report = inv.drift(expected, manifest=name, days=days)
+            emit(report, _json(ctx, json_out), render_drift)
+        if report.drifted:
+            raise typer.Exit(int(ExitCode.VERIFICATION))
+
+    @inv_app.command("export")
+    def export_cmd(
+        fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "json",
+        manifest: Annotated[Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")]
+        = None,
+        days: DaysOption = 30,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")]
+        = None,
+        db: DbOption = None,
+    ) -> None:
+        """The fleet's latest state as JSON, CSV, or Prometheus text (for node_exporter's textfile collector)."""
+        with cli_errors():
+            name, expected = _expected(manifest)
+            with Inventory.open(db) as inv:
+                text = inv.export(fmt.strip().lower(), expected, manifest=name, days=days)
+            _write_output(text, output)
+
+    @inv_app.command("import")
+    def import_cmd(
+        ctx: typer.Context,
+        file: Annotated[Path, typer.Argument(help="Capture with %CMNG list output (terminal, Link Monitor, SMS).")],
+        device: Annotated[str, typer.Option("--device", help="IMEI of the device the capture came from.")],
+        station: Annotated[str | None, typer.Option("--station", help="Station / source name to record.")] = None,
+        slm_native_tls: Annotated[
+            bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
+        ] = False,
+        partial: Annotated[
+            bool, typer.Option("--partial", help="The capture lists only some sec_tags (e.g. an SMS reply): keep "
+                                                 "the device's other entries from its previous snapshot.")
+        ] = False,
+        strict: Annotated[bool, typer.Option("--strict", help="Refuse the file if any line is unreadable.")] = False,
+        taken_at: Annotated[
+            str | None, typer.Option("--taken-at", help="Snapshot time (ISO 8601) for captures without timestamps. "
+                                                        "[default: now]")
+        ] = None,
+        db: DbOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Record snapshots from captured `AT%CMNG=1` output (one per listing; log timestamps kept)."""
+        with cli_errors():
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                raise ValidationError(f"cannot read: {exc.strerror}", source=str(file)) from None
+            parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
+            if strict and parsed.unreadable:
+                _warn_unreadable(parsed.unreadable)
+                raise ValidationError(f"{len(parsed.unreadable)} unreadable line(s) (--strict)", source=str(file))
+            if not parsed.listings:
+                _warn_unreadable(parsed.unreadable)
+                raise ValidationError("no %CMNG list output found", source=str(file))
+            when = parse_time(taken_at) if taken_at else None
+            with Inventory.open(db) as inv:
+                ids = inv.record_import(device, parsed, station=station, partial=partial, default_time=when)
+            emit(ImportResult(device, str(file), parsed, ids), _json(ctx, json_out), render_import)

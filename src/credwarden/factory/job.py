@@ -1,0 +1,338 @@
+"""The per-device job of a batch: detect -> apply the manifest -> on-device keys -> record -> result row.
+
+One `DeviceJob` is shared by all device threads: it holds what was validated once up front (the manifest, the
+`[[keygen]]` tables, the CAs, the inventory) and keeps nothing per device. Everything a device answers ends up
+in its `DeviceResult`; nothing raises out of `__call__` for a device's answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from credwarden.creds.ca import LocalCA
+from credwarden.errors import (
+    CredwardenError,
+    DeviceTimeout,
+    ExitCode,
+    ModemError,
+    TransportError,
+    UsageError,
+    ValidationError,
+    VerificationError,
+)
+from credwarden.factory import nrfcloud
+from credwarden.factory.keygen import KeygenSpec, ensure_client_certificate, parse_keygen_tables
+from credwarden.factory.results import DeviceResult, Stage, Status
+from credwarden.factory.runner import JobContext
+from credwarden.factory.station import NrfCloudOptions, Station
+from credwarden.modem.device import Device
+from credwarden.modem.dialect import detect_dialect
+from credwarden.modem.models import DeviceInfo
+from credwarden.provision.manifest import Manifest, ManifestError, ManifestSpec, load_manifest
+from credwarden.transport.base import Transport, open_transport
+from credwarden.types import type_name
+
+log = logging.getLogger("credwarden.factory")
+
+#: Seconds between two byte-counter updates sent to the view.
+_BYTES_UPDATE_INTERVAL = 0.2
+
+
+class DeviceFailure(CredwardenError):
+    """A device ended in a known bad state (the message is its row's `error`)."""
+
+    def __init__(self, status: Status, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FactoryManifest:
+    """A manifest as the factory reads it: the provisioning part (may be None) and the `[[keygen]]` tables."""
+
+    path: Path
+    manifest: Manifest | None
+    keygen: tuple[KeygenSpec, ...]
+    digest: str  #: SHA-256 of the manifest file (recorded with each apply run)
+
+
+def load_factory_manifest(path: Path) -> FactoryManifest:
+    """Read a manifest with optional `[[keygen]]` tables; every problem is reported before anything is sent."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ValidationError("manifest file not found", source=str(path)) from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read the manifest ({exc.strerror})", source=str(path)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationError(f"not valid TOML: {exc}", source=str(path)) from None
+    keygen = parse_keygen_tables(data, base_dir=path.parent, source=str(path))
+    rest = {k: v for k, v in data.items() if k != "keygen"}
+    manifest: Manifest | None = None
+    if rest.get("credential") or rest.get("nrfcloud") or not keygen:
+        # without keygen tables the provisioning loader reports problems in its own words
+        manifest = Manifest(_validate_spec(rest, str(path)), path) if keygen else load_manifest(path)
+    return FactoryManifest(path, manifest, tuple(keygen), hashlib.sha256(raw).hexdigest())
+
+
+def _validate_spec(data: dict[str, Any], name: str) -> ManifestSpec:
+    try:
+        return ManifestSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(ValidationError(message, source=f"{name}: {where or '(top level)'}"))
+        raise ManifestError(problems, source=name) from None
+
+
+@dataclass
+class DeviceJob:
+    """Provision one port (called from the runner's device threads)."""
+
+    manifest: FactoryManifest
+    station: str
+    baud: int = 115200
+    mode: str = "auto"
+    flow_control: bool = False
+    detect_timeout: float = 5.0
+    out_dir: Path | None = None
+    nrfcloud_csv: Path | None = None
+    nrfcloud_options: NrfCloudOptions = field(default_factory=NrfCloudOptions)
+    inventory: Any = None  #: credwarden.inventory.Inventory, or None for --no-record
+    issuers: dict[int, LocalCA] = field(default_factory=dict)  #: sec_tag -> CA of its [[keygen]] table
+    _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_station(cls, station: Station, *, mode: str = "auto", flow_control: bool = False) -> DeviceJob:
+        """Validate everything up front (manifest, keygen tables, CA keys, inventory) and build the job."""
+        if station.manifest is None:
+            raise UsageError("no manifest: give MANIFEST or `manifest = ...` in the station file")
+        loaded = load_factory_manifest(station.manifest)
+        issuers: dict[int, LocalCA] = {}
+        for spec in loaded.keygen:
+            issuers[spec.sec_tag] = LocalCA.load(spec.ca_cert, spec.ca_key, spec.ca_key_password_env)
+        if station.nrfcloud_csv is not None and not loaded.keygen:
+            raise UsageError("--nrfcloud-csv needs [[keygen]] tables in the manifest (the CSV lists the device "
+                             "certificates they issue)")
+        out_dir = station.out_dir
+        if loaded.keygen and out_dir is None:
+            out_dir = loaded.path.parent / "issued"
+        inventory = None
+        if station.record:
+            from credwarden.inventory.store import Inventory
+
+            inventory = Inventory.open(station.inventory)
+        return cls(
+            manifest=loaded, station=station.name, baud=station.baud, mode=mode, flow_control=flow_control,
+            detect_timeout=station.detect_timeout, out_dir=out_dir, nrfcloud_csv=station.nrfcloud_csv,
+            nrfcloud_options=station.nrfcloud, inventory=inventory, issuers=issuers,
+        )
+
+    def close(self) -> None:
+        """Release the inventory connection (after the batch)."""
+        if self.inventory is not None:
+            self.inventory.close()
+
+    # -- one device ----------------------------------------------------------------------------------------
+
+    def __call__(self, port: str, ctx: JobContext) -> DeviceResult:
+        result = DeviceResult(port, Status.FAILED)
+        started = time.monotonic()
+        try:
+            transport = open_transport(port, baud=self.baud, flow_control=self.flow_control)
+        except CredwardenError as exc:
+            result.status, result.error = Status.UNREACHABLE, str(exc)
+            return result
+        ctx.on_cancel(transport.close)
+        dev: Device | None = None
+        try:
+            dev = self._connect(transport, port, ctx)
+        except DeviceTimeout as exc:
+            result.status, result.error = Status.NO_ANSWER, str(exc)
+        except CredwardenError as exc:
+            result.status, result.error = _status_for(exc), str(exc)
+        if dev is None:
+            transport.close()
+            result.elapsed_s = time.monotonic() - started
+            return result
+        try:
+            self._provision(dev, ctx, result)
+        finally:
+            stats = dev.stats
+            result.bytes_out, result.bytes_in = stats.bytes_out, stats.bytes_in
+            try:
+                dev.close()
+            except (CredwardenError, OSError) as exc:
+                log.debug("%s: closing the session: %s", port, exc)
+            result.elapsed_s = time.monotonic() - started
+        return result
+
+    def _connect(self, transport: Transport, port: str, ctx: JobContext) -> Device:
+        mode = self.mode
+        if mode == "auto":
+            mode = detect_dialect(transport, self.detect_timeout)
+        dev = Device.over(transport, mode=mode, port=port)
+        last = 0.0
+
+        def on_event(event: str, _data: dict[str, Any]) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if event == "bytes" and now - last >= _BYTES_UPDATE_INTERVAL:
+                last = now
+                ctx.report(bytes_out=dev.stats.bytes_out, bytes_in=dev.stats.bytes_in)
+
+        dev.add_observer(on_event)
+        return dev
+
+    def _provision(self, dev: Device, ctx: JobContext, result: DeviceResult) -> None:
+        info: DeviceInfo | None = None
+        session_usable = True
+        try:
+            info = dev.info()
+            result.imei, result.uuid = info.imei, info.uuid
+            changed = False
+            if self.manifest.manifest is not None:
+                changed |= self._apply_manifest(dev, ctx, result)
+            if self.manifest.keygen:
+                changed |= self._keygen(dev, ctx, result, info)
+            result.status = Status.APPLIED if changed else Status.UNCHANGED
+        except CredwardenError as exc:
+            result.status, result.error = _status_for(exc), str(exc)
+            session_usable = not isinstance(exc, DeviceTimeout | TransportError)
+        if ctx.cancelled.is_set() or self.inventory is None or info is None or not info.imei:
+            return  # a board without IMEI cannot be filed in the inventory
+        ctx.report(Stage.RECORD)
+        try:
+            self._record(dev, info, result, list_now=session_usable)
+        except CredwardenError as exc:
+            log.error("%s: recording in the inventory failed: %s", result.port, exc)
+            result.error = f"{result.status.value} on the device, but not recorded in the inventory: {exc}"
+            result.status = Status.FAILED
+
+    def _apply_manifest(self, dev: Device, ctx: JobContext, result: DeviceResult) -> bool:
+        from credwarden.provision.apply import apply
+
+        assert self.manifest.manifest is not None
+        ctx.report(Stage.PLAN)
+
+        def observer(stage: str, _info: Any) -> None:
+            verb, _, detail = stage.partition(" ")
+            if verb in ("write", "delete"):
+                ctx.report(Stage.WRITE, detail if verb == "write" else f"{detail} (delete)")
+            elif verb == "verify":
+                ctx.report(Stage.VERIFY, ctx.detail if ctx.stage is Stage.WRITE else "")
+            elif verb == "plan":
+                ctx.report(Stage.PLAN)
+
+        report = apply(dev, self.manifest.manifest, observer=observer)
+        actions = [_apply_action(r) for r in report.results]
+        result.actions.extend(actions)
+        if not report.ok:
+            message = report.message or "the device state differs from the manifest"
+            failed = [a for a in actions if a["status"] == "failed"]
+            if failed:
+                message += "; " + "; ".join(f"{a['sec_tag']}/{a['type']}: {a['reason']}" for a in failed[:3])
+            status = {ExitCode.VERIFICATION: Status.VERIFY_FAILED, ExitCode.MODEM_REFUSED: Status.REFUSED,
+                      ExitCode.VALIDATION: Status.INVALID}.get(report.exit_code, Status.FAILED)
+            raise DeviceFailure(status, message)
+        return any(a["status"] in ("written", "deleted") for a in actions)
+
+    def _keygen(self, dev: Device, ctx: JobContext, result: DeviceResult, info: DeviceInfo) -> bool:
+        assert self.out_dir is not None
+        changed = False
+        stage_of = {"keygen": Stage.KEYGEN, "delete": Stage.WRITE, "write": Stage.WRITE, "verify": Stage.VERIFY}
+        for spec in self.manifest.keygen:
+
+            def progress(step: str, tag: int = spec.sec_tag) -> None:
+                ctx.report(stage_of.get(step, Stage.KEYGEN), f"sec_tag {tag}")
+
+            outcome = ensure_client_certificate(
+                dev, spec, self.issuers[spec.sec_tag], imei=info.imei, uuid=info.uuid, out_dir=self.out_dir,
+                progress=progress,
+            )
+            result.actions.extend(_keygen_action(a) for a in outcome.actions)
+            changed |= outcome.changed
+            if self.nrfcloud_csv is not None:
+                device_id = outcome.device_id
+                if device_id is None:
+                    raise ValidationError(f"sec_tag {spec.sec_tag}: the certificate has no CN to use as the nRF "
+                                          "Cloud device id", source="nrfcloud")
+                from credwarden.factory.keygen import cert_pem
+
+                row = nrfcloud.onboarding_row(
+                    device_id, cert_pem(outcome.certificate).decode("ascii"), subtype=self.nrfcloud_options.subtype,
+                    tags=self.nrfcloud_options.tags, fw_types=self.nrfcloud_options.fw_types,
+                )
+                nrfcloud.add_device(self.nrfcloud_csv, row)
+        return changed
+
+    def _record(self, dev: Device, info: DeviceInfo, result: DeviceResult, *, list_now: bool) -> None:
+        """The apply run (every row) and a snapshot of the store as it is now (when the session still works)."""
+        entries = None
+        if list_now:
+            try:
+                entries = dev.list()
+            except CredwardenError as exc:
+                log.warning("%s: no snapshot recorded (list failed: %s)", result.port, exc)
+        run = {
+            "ok": result.ok,
+            "actions": [_inventory_action(a) for a in result.actions],
+            "manifest_digest": self.manifest.digest,
+        }
+        with self._record_lock:  # one writer at a time keeps SQLite free of lock contention
+            self.inventory.record_apply(info, run, station=self.station)
+            if entries is not None:
+                self.inventory.record_snapshot(info, entries, source="apply", station=self.station)
+
+
+def _apply_action(result: Any) -> dict[str, Any]:
+    """An apply `ActionResult` as a row action (integer type code plus its name)."""
+    data = result.to_json()
+    code = int(result.action.type)
+    return {"sec_tag": data["sec_tag"], "type": code, "type_name": type_name(code), "action": data["action"],
+            "status": data["status"], "reason": data["reason"]}
+
+
+def _keygen_action(action: dict[str, Any]) -> dict[str, Any]:
+    """Keygen flow actions in the same shape as apply's (`sec_tag`, `type`, `action`, `status`, `reason`)."""
+    op = action["op"]
+    status = {"skip": "unchanged", "keygen": "generated", "write": "written", "delete": "deleted"}[op]
+    reason = action.get("reason") or {"keygen": f"%KEYGEN, CSR subject {action.get('subject')}",
+                                      "write": "certificate issued by the local CA, verified by digest"}.get(op, "")
+    out = {"sec_tag": action["sec_tag"], "type": action["type"], "type_name": type_name(action["type"]),
+           "action": op, "status": status, "reason": reason}
+    for extra in ("sha256", "serial", "file"):
+        if extra in action:
+            out[extra] = action[extra]
+    return out
+
+
+def _inventory_action(action: dict[str, Any]) -> dict[str, Any]:
+    return {k: action.get(k) for k in ("sec_tag", "type", "action", "status", "reason")}
+
+
+def _status_for(exc: CredwardenError) -> Status:
+    if isinstance(exc, DeviceFailure):
+        return exc.status
+    if isinstance(exc, VerificationError):
+        return Status.VERIFY_FAILED
+    if isinstance(exc, ModemError):
+        return Status.REFUSED
+    if isinstance(exc, DeviceTimeout):
+        return Status.TIMEOUT
+    if isinstance(exc, ValidationError | UsageError):
+        return Status.INVALID
+    return Status.FAILED

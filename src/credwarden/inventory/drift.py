@@ -1,0 +1,271 @@
+"""Fleet status and drift: each device's latest snapshot against a manifest, its previous snapshot and the clock.
+
+Computed in SQL over the denormalised `devices.latest_snapshot_id` / `previous_snapshot_id` (one grouped join
+over the latest entries plus one anti-join for lost credentials), so the whole fleet is checked in one pass.
+Digest equivalence follows provisioning: an entry matches when its digest is the SHA-256 of any common
+encoding of the manifest's content (`creds.encoding.equivalent_digests`); placeholder / missing digests prove
+nothing and are reported as unverifiable, not as mismatches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from credwarden.inventory.schema import Device, Entry, Snapshot
+from credwarden.inventory.views import iso
+from credwarden.types import type_name
+
+Slot = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ExpectedSlot:
+    """One credential the manifest requires: where it may be listed and which digests prove it."""
+
+    sec_tag: int
+    type: int
+    slots: tuple[Slot, ...]  #: (sec_tag, type) pairs that count as "present" (native TLS: modem and app slot)
+    digests: frozenset[str] | None  #: acceptable upper-hex digests; None = presence only (per-device files)
+
+    def label(self) -> str:
+        return f"{self.sec_tag}/{type_name(self.type)}"
+
+
+def expected_from_manifest(path: str | Path) -> tuple[str, list[ExpectedSlot]]:
+    """(manifest name, expected slots) using the provisioning manifest loader and equivalence rules.
+
+    Files named per device (`{imei}`, `{uuid}`) cannot be resolved fleet-wide: those entries are checked for
+    presence only.
+    """
+    from credwarden.creds.encoding import equivalent_digests
+    from credwarden.provision.manifest import effective_options, load_manifest
+    from credwarden.provision.plan import modem_slot
+    from credwarden.provision.resolve import resolve_manifest, uses_placeholders
+
+    loaded = load_manifest(path)
+    manifest = loaded.spec
+    expected: dict[Slot, ExpectedSlot] = {}
+
+    def slots_for(tag: int, code: int, native: bool) -> tuple[Slot, ...]:
+        modem = modem_slot(tag, code, native)
+        return (modem, (tag, code)) if native else (modem,)
+
+    if uses_placeholders(loaded):
+        for table in manifest.credential:
+            code = int(table.type)
+            native = effective_options(manifest, table).native_tls
+            expected[(table.sec_tag, code)] = ExpectedSlot(table.sec_tag, code, slots_for(table.sec_tag, code, native),
+                                                           None)
+        return loaded.name, sorted(expected.values(), key=lambda e: (e.sec_tag, e.type))
+    for item in resolve_manifest(loaded):
+        code = int(item.type)
+        digests = frozenset(d.upper() for d in equivalent_digests(item.credential.content).values())
+        expected[(item.sec_tag, code)] = ExpectedSlot(
+            item.sec_tag, code, slots_for(item.sec_tag, code, item.options.native_tls), digests
+        )
+    return loaded.name, sorted(expected.values(), key=lambda e: (e.sec_tag, e.type))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about one credential of one device."""
+
+    kind: str  #: missing | mismatch | unverifiable | lost | expiring | expired
+    sec_tag: int
+    type: int
+    sha256: str | None = None
+    not_after: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sec_tag": self.sec_tag, "type": self.type, "type_name": type_name(self.type),
+                "sha256": self.sha256, "not_after": iso(self.not_after)}
+
+
+@dataclass
+class DeviceStatus:
+    """One device's latest state, summarised (the rows behind `drift` and `export`)."""
+
+    imei: str
+    uuid: str | None
+    firmware: str | None
+    latest_snapshot_id: int | None
+    taken_at: datetime | None
+    entries: int
+    problems: list[Problem] = field(default_factory=list)
+    #: (sec_tag, type, not_after) of every entry with a known expiry
+    expiries: list[tuple[int, int, datetime]] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for p in self.problems if p.kind == kind)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imei": self.imei,
+            "uuid": self.uuid,
+            "firmware": self.firmware,
+            "latest_snapshot_id": self.latest_snapshot_id,
+            "taken_at": iso(self.taken_at),
+            "entries": self.entries,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Devices whose latest snapshot drifted (lacks / differs from the manifest, lost entries, expiring)."""
+
+    generated_at: datetime
+    manifest: str | None
+    days: int
+    devices_checked: int
+    drifted: tuple[DeviceStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        kinds = ("missing", "mismatch", "unverifiable", "lost", "expiring", "expired")
+        return {
+            "generated_at": iso(self.generated_at),
+            "manifest": self.manifest,
+            "days": self.days,
+            "devices_checked": self.devices_checked,
+            "devices_drifted": len(self.drifted),
+            "totals": {k: sum(d.count(k) for d in self.drifted) for k in kinds},
+            "devices": [d.to_json() for d in self.drifted],
+        }
+
+
+def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
+    return or_(*(and_(Entry.sec_tag == tag, Entry.type == code) for tag, code in slots))
+
+
+def fleet_status(
+    conn: Connection,
+    expected: Sequence[ExpectedSlot] = (),
+    *,
+    now: datetime | None = None,
+    days: int = 30,
+    with_expiries: bool = False,
+) -> list[DeviceStatus]:
+    """Every device with a snapshot, with its problems (see module doc). Ordered by IMEI."""
+    now = now or datetime.now(UTC)
+    horizon = now + timedelta(days=days)
+    columns: list[Any] = [
+        Device.id, Device.imei, Device.uuid, Device.firmware, Device.latest_snapshot_id,
+        func.count(Entry.id), func.min(Entry.not_after), Snapshot.taken_at,
+    ]
+    for item in expected:
+        hit = _match(item.slots)
+        unproven = or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))
+        bad = and_(hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None),
+                   Entry.sha256.not_in(sorted(item.digests))) if item.digests else false()
+        columns += [
+            func.max(case((hit, 1), else_=0)),
+            func.max(case((bad, Entry.sha256), else_=None)) if item.digests else literal(None),
+            func.max(case((and_(hit, unproven), 1), else_=0)),
+        ]
+    rows = conn.execute(
+        select(*columns)
+        .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
+        .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id, isouter=True)
+        .group_by(Device.id, Device.imei, Device.uuid, Device.firmware, Device.latest_snapshot_id, Snapshot.taken_at)
+        .order_by(Device.imei)
+    ).all()
+    statuses: dict[int, DeviceStatus] = {}
+    soon: list[int] = []
+    for row in rows:
+        status = DeviceStatus(imei=row[1], uuid=row[2], firmware=row[3], latest_snapshot_id=row[4],
+                              taken_at=row[7], entries=int(row[5]))
+        for i, item in enumerate(expected):
+            has, bad, unproven = row[8 + 3 * i : 11 + 3 * i]
+            if not has:
+                status.problems.append(Problem("missing", item.sec_tag, item.type))
+            elif bad:
+                status.problems.append(Problem("mismatch", item.sec_tag, item.type, bad))
+            elif unproven and item.digests:
+                status.problems.append(Problem("unverifiable", item.sec_tag, item.type))
+        statuses[row[0]] = status
+        soonest = _aware(row[6])
+        if soonest is not None and (with_expiries or soonest <= horizon):
+            soon.append(row[0])
+    _add_lost(conn, statuses)
+    _add_expiries(conn, statuses, soon, now, horizon)
+    return list(statuses.values())
+
+
+def _aware(value: Any) -> datetime | None:
+    """Aggregates skip the column type on some backends: normalise to aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _add_lost(conn: Connection, statuses: dict[int, DeviceStatus]) -> None:
+    """Entries of the previous snapshot that the latest one no longer lists."""
+    latest = aliased(Entry)
+    rows = conn.execute(
+        select(Device.id, Entry.sec_tag, Entry.type, Entry.sha256)
+        .join(Entry, Entry.snapshot_id == Device.previous_snapshot_id)
+        .where(
+            ~exists().where(
+                latest.snapshot_id == Device.latest_snapshot_id,
+                latest.sec_tag == Entry.sec_tag,
+                latest.type == Entry.type,
+            )
+        )
+        .order_by(Device.id, Entry.sec_tag, Entry.type)
+    )
+    for dev_id, tag, code, sha in rows:
+        if dev_id in statuses:
+            statuses[dev_id].problems.append(Problem("lost", tag, code, sha))
+
+
+def _add_expiries(
+    conn: Connection, statuses: dict[int, DeviceStatus], device_ids: list[int], now: datetime, horizon: datetime
+) -> None:
+    for start in range(0, len(device_ids), 500):
+        chunk = device_ids[start : start + 500]
+        rows = conn.execute(
+            select(Device.id, Entry.sec_tag, Entry.type, Entry.sha256, Entry.not_after)
+            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id)
+            .where(Device.id.in_(chunk), Entry.not_after.is_not(None))
+            .order_by(Device.id, Entry.sec_tag, Entry.type)
+        )
+        for dev_id, tag, code, sha, not_after in rows:
+            if not_after is None:
+                continue
+            status = statuses[dev_id]
+            status.expiries.append((tag, code, not_after))
+            if not_after <= now:
+                status.problems.append(Problem("expired", tag, code, sha, not_after))
+            elif not_after <= horizon:
+                status.problems.append(Problem("expiring", tag, code, sha, not_after))
+
+
+def drift(
+    conn: Connection,
+    expected: Sequence[ExpectedSlot] = (),
+    *,
+    manifest: str | None = None,
+    days: int = 30,
+    now: datetime | None = None,
+) -> DriftReport:
+    """Devices with at least one problem."""
+    now = now or datetime.now(UTC)
+    statuses = fleet_status(conn, expected, now=now, days=days)
+    return DriftReport(
+        generated_at=now,
+        manifest=manifest,
+        days=days,
+        devices_checked=len(statuses),
+        drifted=tuple(s for s in statuses if s.problems),
+    )

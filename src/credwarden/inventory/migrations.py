@@ -1,0 +1,188 @@
+"""Schema versions of the inventory: ordered migration steps, applied at open, recorded in `schema_version`.
+
+Each step is a function over a `Connection` inside one transaction (DDL is transactional on SQLite and
+PostgreSQL), so a database is always at exactly one version. Openers serialise on a lock (SQLite: the write
+lock of `BEGIN IMMEDIATE`; PostgreSQL: an advisory transaction lock) and re-read the version under it, so
+several stations opening a fresh database at once migrate it once.
+
+Never edit a released step: add a new one at the end of `STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    inspect,
+    text,
+)
+
+from credwarden.inventory.errors import InventoryError
+from credwarden.inventory.schema import IMEI_LEN, REASON_LEN, TEXT_LEN, UUID_LEN
+
+_ADVISORY_LOCK_KEY = 0x43_57_49_4E  # "CWIN"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration step: from `version - 1` to `version`."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_metadata() -> MetaData:
+    """The schema as released in version 1 (frozen: later changes are separate steps)."""
+    md = MetaData()
+    ts = DateTime(timezone=True)
+    Table(
+        "schema_version",
+        md,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("applied_at", ts, nullable=False),
+        Column("description", String(TEXT_LEN), nullable=False),
+    )
+    Table(
+        "devices",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("imei", String(IMEI_LEN), nullable=False, unique=True),
+        Column("uuid", String(UUID_LEN), index=True),
+        Column("model", String(TEXT_LEN)),
+        Column("firmware", String(TEXT_LEN)),
+        Column("first_seen", ts, nullable=False),
+        Column("last_seen", ts, nullable=False),
+    )
+    Table(
+        "snapshots",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False, index=True),
+        Column("taken_at", ts, nullable=False),
+        Column("station", String(TEXT_LEN)),
+        Column("host", String(TEXT_LEN)),
+        Column("source", String(16), nullable=False),
+        Column("firmware", String(TEXT_LEN)),
+        CheckConstraint("source IN ('live', 'import', 'apply')", name="ck_snapshots_source"),
+    )
+    Table(
+        "entries",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=False),
+        Column("sec_tag", BigInteger, nullable=False),
+        Column("type", Integer, nullable=False),
+        Column("sha256", String(64)),
+        Column("placeholder", Boolean, nullable=False),
+        Column("not_after", ts),
+        UniqueConstraint("snapshot_id", "sec_tag", "type", name="uq_entries_snapshot_tag_type"),
+    )
+    Table(
+        "apply_runs",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False, index=True),
+        Column("station", String(TEXT_LEN)),
+        Column("host", String(TEXT_LEN)),
+        Column("started_at", ts, nullable=False),
+        Column("finished_at", ts),
+        Column("ok", Boolean, nullable=False),
+        Column("manifest_digest", String(64)),
+    )
+    Table(
+        "apply_actions",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("run_id", Integer, ForeignKey("apply_runs.id"), nullable=False, index=True),
+        Column("sec_tag", BigInteger, nullable=False),
+        Column("type", Integer, nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("reason", String(REASON_LEN)),
+    )
+    return md
+
+
+def _step1_initial(conn: Connection) -> None:
+    _v1_metadata().create_all(conn)
+
+
+def _step2_latest_snapshot(conn: Connection) -> None:
+    """Denormalise each device's newest snapshot (and the one before) so fleet-wide queries are one join."""
+    conn.execute(text("ALTER TABLE devices ADD COLUMN latest_snapshot_id INTEGER REFERENCES snapshots(id)"))
+    conn.execute(text("ALTER TABLE devices ADD COLUMN previous_snapshot_id INTEGER REFERENCES snapshots(id)"))
+    conn.execute(text("DROP INDEX ix_snapshots_device_id"))
+    conn.execute(text("CREATE INDEX ix_snapshots_device_taken ON snapshots (device_id, taken_at)"))
+    conn.execute(
+        text(
+            "UPDATE devices SET latest_snapshot_id = (SELECT s.id FROM snapshots s WHERE s.device_id = devices.id "
+            "ORDER BY s.taken_at DESC, s.id DESC LIMIT 1)"
+        )
+    )
+    conn.execute(
+        text(
+            "UPDATE devices SET previous_snapshot_id = (SELECT s.id FROM snapshots s WHERE s.device_id = devices.id "
+            "AND s.id <> devices.latest_snapshot_id ORDER BY s.taken_at DESC, s.id DESC LIMIT 1)"
+        )
+    )
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "initial schema: devices, snapshots, entries, apply runs and actions", _step1_initial),
+    Step(2, "devices.latest_snapshot_id / previous_snapshot_id, index snapshots(device_id, taken_at)",
+         _step2_latest_snapshot),
+)
+LATEST_VERSION = STEPS[-1].version
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of the database behind `conn` (0 for an empty database)."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    value = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar()
+    return int(value or 0)
+
+
+def migrate(engine: Engine, *, target: int = LATEST_VERSION) -> int:
+    """Bring the database up to `target` (default: the newest version); return the version reached."""
+    if not 0 < target <= LATEST_VERSION:
+        raise InventoryError(f"unknown inventory schema version {target} (newest is {LATEST_VERSION})")
+    with engine.connect().execution_options(credwarden_write=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        version = current_version(conn)
+        if version > LATEST_VERSION:
+            raise InventoryError(
+                f"the inventory database has schema version {version}, newer than this credwarden "
+                f"understands ({LATEST_VERSION}); upgrade credwarden"
+            )
+        for step in STEPS:
+            if version < step.version <= target:
+                step.apply(conn)
+                conn.execute(
+                    text("INSERT INTO schema_version (version, applied_at, description) VALUES (:v, :t, :d)"),
+                    {"v": step.version, "t": _now_for(conn), "d": step.description},
+                )
+                version = step.version
+        return version
+
+
+def _now_for(conn: Connection) -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(tzinfo=None) if conn.dialect.name == "sqlite" else now

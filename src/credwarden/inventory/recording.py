@@ -1,0 +1,232 @@
+"""Writing snapshots and apply runs: one code path for one record and for bulk batches.
+
+Called inside one write transaction (the caller owns it), so a batch is stored completely or not at all.
+Rows go in with the driver's fastest path (SQLite `executemany`, PostgreSQL `COPY`). Each device row keeps
+`latest_snapshot_id` / `previous_snapshot_id` by `taken_at` (ties: higher id), so an old log imported late
+never hides the newest state; on PostgreSQL the device rows are locked (`FOR UPDATE`, in id order) so
+stations writing the same device at once serialise instead of racing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, any_, select
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+
+from credwarden.inventory.records import ApplyRecord, SnapshotRecord, hostname
+from credwarden.inventory.schema import Device, Snapshot
+
+_Key = tuple[datetime, int]
+
+
+@dataclass
+class _DeviceState:
+    id: int
+    first_seen: datetime
+    last_seen: datetime
+    uuid: str | None
+    model: str | None
+    firmware: str | None
+    latest: _Key | None
+    previous: _Key | None
+    changed: bool = False
+
+    def observe(self, rec: SnapshotRecord, snapshot_id: int) -> None:
+        key = (rec.taken_at, snapshot_id)
+        self.first_seen = min(self.first_seen, rec.taken_at)
+        self.last_seen = max(self.last_seen, rec.taken_at)
+        if self.latest is None or key > self.latest:
+            self.previous, self.latest = self.latest, key
+            self.uuid = rec.uuid or self.uuid
+            self.model = rec.model or self.model
+            self.firmware = rec.firmware or self.firmware
+        elif self.previous is None or key > self.previous:
+            self.previous = key
+        self.changed = True
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def db_time(conn: Connection, value: datetime | None) -> Any:
+    """A UTC datetime as the raw driver path expects it (SQLite: SQLAlchemy's naive text format)."""
+    if value is None or is_postgres(conn):
+        return value
+    return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def write_snapshots(conn: Connection, records: Sequence[SnapshotRecord]) -> list[int]:
+    """Store `records` (snapshots with their entries) and update their devices; return the snapshot ids."""
+    if not records:
+        return []
+    states = _lock_devices(conn, records)
+    ids = _allocate_ids(conn, "snapshots", len(records))
+    snapshot_rows: list[tuple[Any, ...]] = []
+    entry_rows: list[tuple[Any, ...]] = []
+    for snap_id, rec in zip(ids, records, strict=True):
+        state = states[rec.imei]
+        snapshot_rows.append(
+            (snap_id, state.id, db_time(conn, rec.taken_at), rec.station, rec.host, rec.source, rec.firmware)
+        )
+        entry_rows.extend(
+            (snap_id, e.sec_tag, e.type, e.sha256, e.placeholder, db_time(conn, e.not_after)) for e in rec.entries
+        )
+        state.observe(rec, snap_id)
+    _insert_rows(conn, "snapshots", ("id", "device_id", "taken_at", "station", "host", "source", "firmware"),
+                 snapshot_rows)
+    _insert_rows(conn, "entries", ("snapshot_id", "sec_tag", "type", "sha256", "placeholder", "not_after"),
+                 entry_rows)
+    _update_devices(conn, [s for s in states.values() if s.changed])
+    return ids
+
+
+def write_apply(conn: Connection, rec: SnapshotRecord, run: ApplyRecord) -> int:
+    """Store an apply run (the device row is created if new); return the run id."""
+    state = _lock_devices(conn, [rec])[rec.imei]
+    state.first_seen = min(state.first_seen, run.started_at)
+    state.last_seen = max(state.last_seen, run.finished_at or run.started_at)
+    state.uuid, state.model, state.firmware = rec.uuid or state.uuid, rec.model or state.model, (
+        rec.firmware or state.firmware)
+    state.changed = True
+    run_id = _allocate_ids(conn, "apply_runs", 1)[0]
+    _insert_rows(
+        conn,
+        "apply_runs",
+        ("id", "device_id", "station", "host", "started_at", "finished_at", "ok", "manifest_digest"),
+        [(run_id, state.id, rec.station, rec.host or hostname(), db_time(conn, run.started_at),
+          db_time(conn, run.finished_at), run.ok, run.manifest_digest)],
+    )
+    _insert_rows(
+        conn, "apply_actions", ("run_id", "sec_tag", "type", "action", "status", "reason"),
+        [(run_id, a.sec_tag, a.type, a.action, a.status, a.reason) for a in run.actions],
+    )
+    _update_devices(conn, [state])
+    return run_id
+
+
+def _lock_devices(conn: Connection, records: Sequence[SnapshotRecord]) -> dict[str, _DeviceState]:
+    """Create missing device rows, then read (and on PostgreSQL lock) every device of the batch."""
+    first: dict[str, datetime] = {}
+    for rec in records:
+        first[rec.imei] = min(first.get(rec.imei, rec.taken_at), rec.taken_at)
+    if is_postgres(conn):
+        imeis = sorted(first)
+        conn.exec_driver_sql(
+            "INSERT INTO devices (imei, first_seen, last_seen) SELECT i, t, t FROM unnest(%s::text[], "
+            "%s::timestamptz[]) AS v(i, t) ORDER BY i ON CONFLICT (imei) DO NOTHING",
+            (imeis, [first[i] for i in imeis]),
+        )
+    else:
+        new_rows = [{"imei": imei, "first_seen": t, "last_seen": t} for imei, t in first.items()]
+        conn.execute(sqlite_insert(Device).on_conflict_do_nothing(index_elements=["imei"]), new_rows)
+
+    latest, previous = aliased(Snapshot), aliased(Snapshot)
+    states: dict[str, _DeviceState] = {}
+    imeis = sorted(first)
+    step = len(imeis) if is_postgres(conn) else 500  # PostgreSQL: one `= ANY(array)`; SQLite: bounded IN lists
+    for start in range(0, len(imeis), max(step, 1)):
+        chunk = imeis[start : start + step]
+        query = (
+            select(Device.id, Device.imei, Device.first_seen, Device.last_seen, Device.uuid, Device.model,
+                   Device.firmware, latest.id, latest.taken_at, previous.id, previous.taken_at)
+            .outerjoin(latest, latest.id == Device.latest_snapshot_id)
+            .outerjoin(previous, previous.id == Device.previous_snapshot_id)
+            .where(Device.imei == any_(array(chunk)) if is_postgres(conn) else Device.imei.in_(chunk))
+            .order_by(Device.id)
+        )
+        if is_postgres(conn):
+            query = query.with_for_update(of=Device)
+        for row in conn.execute(query):
+            states[row[1]] = _DeviceState(
+                id=row[0], first_seen=row[2], last_seen=row[3], uuid=row[4], model=row[5], firmware=row[6],
+                latest=(row[8], row[7]) if row[7] is not None else None,
+                previous=(row[10], row[9]) if row[9] is not None else None,
+            )
+    return states
+
+
+def _allocate_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """Primary keys for `count` new rows (the write lock / sequence makes them unique across stations)."""
+    if is_postgres(conn):
+        cursor = conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", (count,)
+        )
+        return [int(r[0]) for r in cursor]
+    top = conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {table}").scalar()
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+
+def _insert_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    if is_postgres(conn):
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            chunk: list[str] = []
+            for row in rows:
+                chunk.append("\t".join(map(_copy_text, row)))
+                if len(chunk) >= 10_000:
+                    copy.write("\n".join(chunk) + "\n")
+                    chunk.clear()
+            if chunk:
+                copy.write("\n".join(chunk) + "\n")
+        return
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One field in PostgreSQL COPY text format."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _update_devices(conn: Connection, states: list[_DeviceState]) -> None:
+    if not states:
+        return
+    if is_postgres(conn):
+        conn.exec_driver_sql(
+            "UPDATE devices AS d SET first_seen = v.f, last_seen = v.l, uuid = v.u, model = v.m, firmware = v.w, "
+            "latest_snapshot_id = v.ls, previous_snapshot_id = v.ps FROM unnest(%s::int[], %s::timestamptz[], "
+            "%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[]) "
+            "AS v(id, f, l, u, m, w, ls, ps) WHERE d.id = v.id",
+            (
+                [st.id for st in states], [st.first_seen for st in states], [st.last_seen for st in states],
+                [st.uuid for st in states], [st.model for st in states], [st.firmware for st in states],
+                [st.latest[1] if st.latest else None for st in states],
+                [st.previous[1] if st.previous else None for st in states],
+            ),
+        )
+        return
+    mark = "?"
+    sql = (
+        f"UPDATE devices SET first_seen = {mark}, last_seen = {mark}, uuid = {mark}, model = {mark}, "
+        f"firmware = {mark}, latest_snapshot_id = {mark}, previous_snapshot_id = {mark} WHERE id = {mark}"
+    )
+    conn.exec_driver_sql(
+        sql,
+        [
+            (db_time(conn, s.first_seen), db_time(conn, s.last_seen), s.uuid, s.model, s.firmware,
+             s.latest[1] if s.latest else None, s.previous[1] if s.previous else None, s.id)
+            for s in states
+        ],
+    )
+

@@ -1,0 +1,393 @@
+"""Apply a manifest to one device: validate -> plan -> (offline once) write/delete what differs -> verify -> report.
+
+Guarantees:
+* nothing is sent before the whole manifest validated (placeholder manifests: after the read-only identity
+  queries only);
+* nothing changes on the device when nothing differs (no CFUN change, no write);
+* each write is verified by digest (`AT%CMNG=1,tag,type`) and, for readable types, by read-back; a mismatch is
+  rewritten once; a lost result (timeout) is resolved by reading what is stored, never by a blind rewrite;
+* a reboot mid-run re-establishes the session guards and re-plans from a fresh list (at most twice);
+* success only when a final list proves the device state equals the manifest; CFUN is left as found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from credwarden.at.info import parse_firmware_version, parse_imei
+from credwarden.creds.encoding import Dialect, same_credential
+from credwarden.errors import (
+    CredwardenError,
+    DeviceRebooted,
+    DeviceTimeout,
+    ExitCode,
+    ModemError,
+    NotFound,
+    UsageError,
+    ValidationError,
+)
+from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.provision.manifest import Manifest, effective_options, load_manifest
+from credwarden.provision.plan import Plan, PlannedAction, make_plan, readback_slots, write_digest_ok
+from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest
+from credwarden.types import READABLE_TYPES
+
+if TYPE_CHECKING:
+    from credwarden.modem.device import Device
+
+log = logging.getLogger("credwarden.provision")
+
+ApplyObserver = Callable[[str, Any], None]
+Status = Literal["unchanged", "planned", "written", "deleted", "failed", "blocked", "kept"]
+
+#: How many times a run re-plans after the device rebooted under it.
+MAX_REPLANS = 2
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What happened to one planned action."""
+
+    action: PlannedAction
+    status: Status
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        reason = self.action.reason if not self.detail else f"{self.action.reason}; {self.detail}"
+        data = self.action.to_json()
+        return {"sec_tag": data["sec_tag"], "type": data["type"], "action": data["action"], "status": self.status,
+                "reason": reason}
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """The outcome of `apply` (also of a dry run)."""
+
+    ok: bool
+    device: DeviceInfo
+    plan: Plan
+    results: tuple[ActionResult, ...]
+    dry_run: bool = False
+    message: str | None = None
+    commands: int = 0  #: AT commands this run sent
+    nvm_operations: int = 0  #: writes + deletes this run sent
+    exit_code: ExitCode = ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "message": self.message,
+            "device": self.device.to_json(),
+            "actions": [r.to_json() for r in self.results],
+            "commands": self.commands,
+            "nvm_operations": self.nvm_operations,
+        }
+
+
+@dataclass
+class _Run:
+    dev: Device
+    dialect: Dialect
+    observer: ApplyObserver | None
+    results: dict[tuple[int, int, str], ActionResult] = field(default_factory=dict)
+    refused: bool = False
+
+    def notify(self, stage: str, info: Any) -> None:
+        if self.observer is not None:
+            try:
+                self.observer(stage, info)
+            except Exception:  # an observer must never break a provisioning run
+                log.exception("apply observer failed on %s", stage)
+
+    def record(self, result: ActionResult) -> None:
+        a = result.action
+        self.results[(a.sec_tag, a.type, a.action)] = result
+
+
+# -- public API ---------------------------------------------------------------------------------------------
+
+
+def _loaded(manifest: Manifest | str | Path) -> Manifest:
+    return manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+
+
+def _dialect(dev: Device) -> Dialect:
+    name = dev.dialect
+    if name not in ("at_client", "shell", "slm"):
+        raise UsageError(f"unknown dialect {name!r}")
+    return name  # type: ignore[return-value]
+
+
+def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
+    """Identity for the report and placeholders, with as few commands as possible (full `info()` for {uuid})."""
+    if any("{uuid}" in (t.file or "") for t in loaded.spec.credential) or any(
+        "{uuid}" in t.file for t in loaded.spec.nrfcloud
+    ):
+        return dev.info()
+    imei: str | None = None
+    firmware: str | None = None
+    with contextlib.suppress(ModemError):
+        imei = parse_imei(list(dev.at("AT+CGSN").lines))
+    with contextlib.suppress(ModemError):
+        lines = dev.at("AT+CGMR").lines
+        firmware = lines[0].strip() if lines else None
+    return DeviceInfo(imei=imei, model=None, firmware=firmware, firmware_version=parse_firmware_version(firmware),
+                      uuid=None, modem_build_uuid=None, cfun=dev.original_cfun, dialect=dev.dialect, port=dev.port)
+
+
+def desired_for(dev: Device, loaded: Manifest, info: DeviceInfo, *, env: Mapping[str, str] | None = None,
+                now: datetime | None = None) -> list[DesiredCredential]:
+    """Resolve and validate the manifest for this device (device-dependent checks included)."""
+    dialect = _dialect(dev)
+    spec = loaded.spec
+    for index, table in enumerate([*spec.credential, *spec.nrfcloud]):
+        if dialect != "slm" and effective_options(spec, table).native_tls:
+            kind = "credential" if index < len(spec.credential) else "nrfcloud"
+            position = index if kind == "credential" else index - len(spec.credential)
+            raise ValidationError(f"native_tls needs the Serial LTE Modem (slm) dialect; this device speaks {dialect}",
+                                  source=f"{loaded.name}: {kind}[{position}]")
+    identity = DeviceIdentity(imei=info.imei, uuid=info.uuid, dialect=dialect,
+                              firmware_version=info.firmware_version, check_firmware=True)
+    return resolve_manifest(loaded, identity, env=env, now=now)
+
+
+def observe_and_plan(dev: Device, desired: list[DesiredCredential], *, prune: bool = False) -> Plan:
+    """One full list (`AT%CMNG=1`), read-backs only where digests prove nothing, then the pure plan."""
+    dialect = _dialect(dev)
+    observed = dev.list()
+    readback: dict[tuple[int, int], bytes] = {}
+    for tag, code in readback_slots(desired, observed, dialect):
+        try:
+            readback[(tag, code)] = dev.read(tag, code).content
+        except NotFound:
+            continue
+    return make_plan(desired, observed, dialect=dialect, readback=readback, prune=prune)
+
+
+def plan(dev: Device, manifest: Manifest | str | Path, *, prune: bool = False,
+         env: Mapping[str, str] | None = None, now: datetime | None = None) -> Plan:
+    """What `apply` would do on this device (read-only)."""
+    loaded = _loaded(manifest)
+    _prevalidate(loaded, dev, env, now)
+    info = device_identity(dev, loaded)
+    return observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune)
+
+
+def apply(
+    dev: Device,
+    manifest: Manifest | str | Path,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    observer: ApplyObserver | None = None,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> ApplyReport:
+    """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write."""
+    loaded = _loaded(manifest)
+    start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
+    _prevalidate(loaded, dev, env, now)
+    info = device_identity(dev, loaded)
+    desired = desired_for(dev, loaded, info, env=env, now=now)
+    run = _Run(dev, _dialect(dev), observer)
+
+    current = observe_and_plan(dev, desired, prune=prune)
+    run.notify("plan", current)
+    first_plan = current
+
+    def report(ok: bool, message: str | None, code: ExitCode, shown: Plan) -> ApplyReport:
+        results = tuple(_result_for(a, run, dry_run) for a in shown.actions)
+        return ApplyReport(ok=ok, device=info, plan=shown, results=results, dry_run=dry_run, message=message,
+                           commands=dev.stats.commands - start_commands,
+                           nvm_operations=dev.stats.nvm_operations - start_nvm, exit_code=code)
+
+    if current.blocked:
+        for action in current.blocked:
+            run.record(ActionResult(action, "blocked"))
+        return report(False, "some stored entries cannot be verified (unverifiable = \"fail\"); nothing was written",
+                      ExitCode.VERIFICATION, current)
+    if dry_run:
+        return report(True, None if current.changes else "the device already matches the manifest", ExitCode.OK,
+                      current)
+    if not current.changes:
+        return report(True, "the device already matches the manifest", ExitCode.OK, current)
+
+    rebooted = False
+    for attempt in range(MAX_REPLANS + 1):
+        try:
+            _execute(run, current)
+            break
+        except DeviceRebooted as exc:
+            rebooted = True
+            log.warning("device rebooted during apply (%s); re-planning from a fresh list", exc)
+            run.notify("reboot", str(exc))
+            dev.reestablish()
+            if attempt == MAX_REPLANS:
+                return report(False, f"the device rebooted {attempt + 1} times during the run; stopped",
+                              ExitCode.TRANSPORT, first_plan)
+            current = observe_and_plan(dev, desired, prune=prune)
+            run.notify("plan", current)
+    if rebooted:
+        _restore_cfun(dev)
+
+    run.notify("verify", None)
+    final = observe_and_plan(dev, desired, prune=prune)
+    leftovers = final.changes + final.blocked
+    for action in leftovers:
+        key = (action.sec_tag, action.type, "write" if action.action == "unverifiable" else action.action)
+        previous = run.results.get(key)
+        if previous is None or previous.status != "failed":
+            run.record(ActionResult(action, "failed", "the final list still differs"))
+    if run.refused:
+        return report(False, "the modem refused some changes", ExitCode.MODEM_REFUSED, first_plan)
+    if leftovers or any(r.status == "failed" for r in run.results.values()):
+        return report(False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION,
+                      first_plan)
+    return report(True, None, ExitCode.OK, first_plan)
+
+
+# -- internals ----------------------------------------------------------------------------------------------
+
+
+def _prevalidate(loaded: Manifest, dev: Device, env: Mapping[str, str] | None, now: datetime | None) -> None:
+    """Validate everything that does not depend on the device before sending anything (placeholder-free)."""
+    from credwarden.provision.resolve import uses_placeholders
+
+    if not uses_placeholders(loaded):
+        resolve_manifest(loaded, DeviceIdentity(dialect=_dialect(dev)), env=env, now=now)
+
+
+def _result_for(action: PlannedAction, run: _Run, dry_run: bool) -> ActionResult:
+    result = run.results.get((action.sec_tag, action.type, action.action))
+    if result is not None:
+        return result
+    if action.action == "skip":
+        return ActionResult(action, "kept" if "unverifiable" in action.reason else "unchanged")
+    if action.action == "unverifiable":
+        return ActionResult(action, "blocked")
+    return ActionResult(action, "planned" if dry_run else "failed", "" if dry_run else "not attempted")
+
+
+def _execute(run: _Run, current: Plan) -> None:
+    changes = current.changes
+    with run.dev.offline():
+        for index, action in enumerate(changes, start=1):
+            run.notify(f"{action.action} {index}/{len(changes)}", action)
+            try:
+                if action.action == "delete":
+                    run.record(_delete(run, action))
+                else:
+                    run.record(_write_verified(run, action))
+            except ModemError as exc:
+                run.refused = True
+                run.record(ActionResult(action, "failed", f"the modem refused: {exc}"))
+
+
+def _send_write(run: _Run, action: PlannedAction) -> None:
+    item = action.desired
+    assert item is not None
+    content = item.credential.content
+    if action.native_tls:
+        if b'"' in content:
+            raise ValidationError('content contains a double quote (")', source=item.credential.source)
+        run.dev.at(f'AT#XCMNG=0,{action.sec_tag},{action.type},"{content.decode("ascii")}"')
+    else:
+        run.dev.write(action.sec_tag, action.type, content, item.credential.password)
+
+
+def _send_delete(run: _Run, action: PlannedAction) -> None:
+    if action.native_tls:
+        run.dev.at(f"AT#XCMNG=3,{action.sec_tag},{action.type}")
+    else:
+        run.dev.delete(action.sec_tag, action.type)
+
+
+def _delete(run: _Run, action: PlannedAction) -> ActionResult:
+    try:
+        _send_delete(run, action)
+    except NotFound:
+        return ActionResult(action, "deleted", "already absent")
+    except DeviceTimeout:
+        run.dev.session.resync()
+        tag, code = action.slot
+        if run.dev.list(tag, code):
+            return ActionResult(action, "failed", "the delete timed out and the entry is still listed")
+        return ActionResult(action, "deleted", "the result was lost; the entry is gone")
+    return ActionResult(action, "deleted")
+
+
+def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
+    """Write, verify, rewrite once on mismatch. A timeout is resolved from what the device stores."""
+    notes: list[str] = []
+    for attempt in (1, 2):
+        try:
+            _send_write(run, action)
+        except DeviceTimeout:
+            if not run.dev.session.resync():
+                raise DeviceTimeout(f"the device stopped answering during the write of {action.sec_tag}/"
+                                    f"{action.type}; the next run will find and repair what is stored") from None
+            notes.append("the write timed out; checked what is stored")
+            log.warning("write of %d/%d timed out; reading the stored state", action.sec_tag, action.type)
+        run.notify("verify", action)
+        verdict, detail = _verify(run, action)
+        if verdict is True:
+            return ActionResult(action, "written", "; ".join([*notes, detail] if detail else notes))
+        if verdict is None:
+            policy = action.desired.options.unverifiable if action.desired else "fail"
+            status: Status = "failed" if policy == "fail" else "written"
+            return ActionResult(action, status, "; ".join([*notes, detail]))
+        notes.append(f"verification failed ({detail})" + ("; rewriting once" if attempt == 1 else ""))
+    return ActionResult(action, "failed", "; ".join(notes))
+
+
+def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str]:
+    """True (proven), False (differs / missing), None (firmware digests prove nothing and unreadable)."""
+    item = action.desired
+    assert item is not None
+    tag, code = action.slot
+    entries: list[StoredEntry] = run.dev.list(tag, code)
+    if not entries:
+        return False, "the entry is not listed"
+    digest = write_digest_ok(item, entries[0].sha256, run.dialect)
+    if digest is False:
+        return False, "the listed digest is not the written content's"
+    if code in READABLE_TYPES and not item.credential.secret:
+        try:
+            stored = run.dev.read(tag, code).content
+        except NotFound:
+            return False, "the entry cannot be read back"
+        if not same_credential(item.type, stored, item.credential.content):
+            return False, "the content read back differs"
+        return True, "" if digest else "verified by read-back (placeholder digest)"
+    if digest is None:
+        return None, "presence only: the firmware prints placeholder digests"
+    return True, ""
+
+
+def _restore_cfun(dev: Device) -> None:
+    """After a reboot the modem boots in its own CFUN: put back the mode found at the start of the session."""
+    original = dev.original_cfun
+    if original is None:
+        return
+    try:
+        current = _read_cfun(dev)
+        if current is not None and current != original:
+            dev.at(f"AT+CFUN={original}")
+    except CredwardenError as exc:
+        log.error("could not restore CFUN=%d after the reboot: %s", original, exc)
+
+
+def _read_cfun(dev: Device) -> int | None:
+    from credwarden.at.info import parse_int_value
+
+    try:
+        return parse_int_value(list(dev.at("AT+CFUN?").lines), "+CFUN:")
+    except CredwardenError:
+        return None

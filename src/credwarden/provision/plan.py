@@ -1,0 +1,231 @@
+"""The plan: desired credentials vs what the device lists -> what to skip, write, delete (a pure function).
+
+Per (sec_tag, type) named by the manifest:
+* `skip`   — stored content is identical (digest of any common encoding, or equal content read back);
+* `write`  — missing, different, or unverifiable with `unverifiable = "rewrite"` (the reason says which);
+* `delete` — a user type on a named tag that the manifest does not list, only when that tag is `exclusive`
+             or `prune` is asked; reserved tags and modem-owned types are never touched;
+* `unverifiable` — the firmware prints placeholder digests and the type cannot be read back, with
+             `unverifiable = "fail"` (apply refuses to go on); with `"warn"` the entry is skipped with a warning.
+
+SLM native TLS (spec §5.1-5.2): a credential (tag, type) lives in the modem at (tag*10+type, type 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from credwarden.creds.encoding import (
+    Dialect,
+    describe_encoding,
+    match_digest,
+    predicted_sha256,
+    same_credential,
+)
+from credwarden.modem.models import StoredEntry
+from credwarden.provision.resolve import DesiredCredential
+from credwarden.types import (
+    FACTORY_ENTRIES,
+    MAX_USER_SEC_TAG,
+    READABLE_TYPES,
+    USER_WRITABLE_TYPES,
+    is_tls_decrypt_tag,
+    type_name,
+)
+
+Action = Literal["skip", "write", "delete", "unverifiable"]
+Slot = tuple[int, int]  #: (sec_tag, type) as the modem stores it
+NATIVE_TLS_TYPES = (0, 1, 2, 3, 4)
+
+
+def modem_slot(sec_tag: int, cred_type: int, native_tls: bool) -> Slot:
+    """Where the modem stores a credential: itself, or (tag*10+type, 0) for SLM native TLS."""
+    return (sec_tag * 10 + cred_type, 0) if native_tls else (sec_tag, cred_type)
+
+
+def expected_encoding(dialect: Dialect) -> str:
+    """The encoding name credwarden's own writes produce in this dialect (see creds.encoding)."""
+    return "crlf" if dialect == "shell" else "lf"
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One line of the plan."""
+
+    sec_tag: int
+    type: int
+    action: Action
+    reason: str
+    desired: DesiredCredential | None = None
+    observed: StoredEntry | None = None
+    native_tls: bool = False
+
+    @property
+    def slot(self) -> Slot:
+        return modem_slot(self.sec_tag, self.type, self.native_tls)
+
+    @property
+    def changes_device(self) -> bool:
+        return self.action in ("write", "delete")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "sec_tag": self.sec_tag,
+            "type": type_name(self.type),
+            "type_code": self.type,
+            "action": self.action,
+            "reason": self.reason,
+        }
+        if self.native_tls:
+            data["modem_sec_tag"], data["modem_type"] = self.slot
+        return data
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered actions (deletes, then writes by sec_tag and type, skips listed too)."""
+
+    actions: tuple[PlannedAction, ...]
+    dialect: Dialect
+
+    @property
+    def changes(self) -> tuple[PlannedAction, ...]:
+        return tuple(a for a in self.actions if a.changes_device)
+
+    @property
+    def blocked(self) -> tuple[PlannedAction, ...]:
+        """Entries that cannot be proven identical and whose policy says fail."""
+        return tuple(a for a in self.actions if a.action == "unverifiable")
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes and not self.blocked
+
+    def to_json(self) -> dict[str, Any]:
+        counts = {name: sum(1 for a in self.actions if a.action == name)
+                  for name in ("skip", "write", "delete", "unverifiable")}
+        return {"dialect": self.dialect, "in_sync": self.in_sync, "counts": counts,
+                "actions": [a.to_json() for a in self.actions]}
+
+
+def readback_slots(desired: Iterable[DesiredCredential], observed: Iterable[StoredEntry],
+                   dialect: Dialect) -> list[Slot]:
+    """Modem slots worth reading back: readable, non-secret, and stored with a digest that proves nothing."""
+    by_slot = {(e.sec_tag, e.type): e for e in observed}
+    slots: list[Slot] = []
+    for item in desired:
+        slot = modem_slot(item.sec_tag, int(item.type), item.options.native_tls)
+        entry = by_slot.get(slot)
+        if entry is None or item.credential.secret or slot[1] not in READABLE_TYPES:
+            continue
+        if _digest_match(item, entry) is None:
+            slots.append(slot)
+    return slots
+
+
+def _digest_match(item: DesiredCredential, entry: StoredEntry) -> str | None:
+    if entry.sha256 is None or entry.placeholder_digest:
+        return None
+    return match_digest(item.credential.content, entry.sha256)
+
+
+def _unproven(entry: StoredEntry) -> bool:
+    return entry.sha256 is None or entry.placeholder_digest
+
+
+def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
+           readback: Mapping[Slot, bytes]) -> PlannedAction:
+    """The action for one desired credential given what the modem lists (and read back, when available)."""
+    native = item.options.native_tls
+    slot = modem_slot(item.sec_tag, int(item.type), native)
+
+    def action(kind: Action, reason: str) -> PlannedAction:
+        return PlannedAction(item.sec_tag, int(item.type), kind, reason, desired=item, observed=entry,
+                             native_tls=native)
+
+    if entry is None:
+        return action("write", "missing")
+    matched = _digest_match(item, entry)
+    if matched is not None:
+        if matched in (expected_encoding(dialect), "psk-lower", "raw"):
+            return action("skip", "identical")
+        return action("skip", f"identical (stored with {describe_encoding(matched)})")
+    content = readback.get(slot)
+    if content is not None:
+        if same_credential(item.type, content, item.credential.content):
+            return action("skip", "identical (content read back, different encoding)")
+        return action("write", "different (content read back differs)")
+    if not _unproven(entry):
+        expected = predicted_sha256(item.credential.content, dialect)
+        stored_sha = entry.sha256 or ""
+        return action("write", f"different (stored sha256 {stored_sha[:12]}..., expected {expected[:12]}...)")
+    why = ("the firmware prints placeholder digests" if entry.placeholder_digest
+           else "the firmware lists no digest")
+    readable = slot[1] in READABLE_TYPES and not item.credential.secret
+    if readable:
+        why += " and the content was not read back"
+    else:
+        why += f" and {type_name(item.type)} cannot be read back"
+    policy = item.options.unverifiable
+    if policy == "rewrite":
+        return action("write", f"unverifiable ({why}); rewritten (unverifiable=rewrite)")
+    if policy == "warn":
+        return action("skip", f"unverifiable ({why}); kept as stored (unverifiable=warn)")
+    return action("unverifiable", f"{why}; cannot prove it is identical (unverifiable=fail)")
+
+
+def _deletable(entry: StoredEntry) -> bool:
+    if (entry.sec_tag, entry.type) in FACTORY_ENTRIES or entry.type not in USER_WRITABLE_TYPES:
+        return False
+    return entry.sec_tag <= MAX_USER_SEC_TAG or is_tls_decrypt_tag(entry.sec_tag)
+
+
+def make_plan(
+    desired: Iterable[DesiredCredential],
+    observed: Iterable[StoredEntry],
+    *,
+    dialect: Dialect,
+    readback: Mapping[Slot, bytes] | None = None,
+    prune: bool = False,
+) -> Plan:
+    """Compare desired with observed state. Pure: no I/O, same inputs -> same plan."""
+    items = sorted(desired, key=lambda d: (d.sec_tag, int(d.type)))
+    entries = list(observed)
+    by_slot = {(e.sec_tag, e.type): e for e in entries}
+    readback = readback or {}
+    actions: list[PlannedAction] = []
+
+    wanted_slots = {modem_slot(d.sec_tag, int(d.type), d.options.native_tls) for d in items}
+    scopes: dict[Slot, tuple[int, int, bool, str]] = {}  # modem slot -> (tag, type, native, why)
+    for item in items:
+        if not (item.options.exclusive or prune):
+            continue
+        why = "exclusive" if item.options.exclusive else "--prune"
+        if item.options.native_tls:
+            for code in NATIVE_TLS_TYPES:
+                scopes[modem_slot(item.sec_tag, code, True)] = (item.sec_tag, code, True, why)
+        else:
+            for entry in entries:
+                if entry.sec_tag == item.sec_tag:
+                    scopes.setdefault((entry.sec_tag, entry.type), (entry.sec_tag, entry.type, False, why))
+    for slot, (tag, code, native, why) in sorted(scopes.items()):
+        stored = by_slot.get(slot)
+        if stored is None or slot in wanted_slots or not _deletable(stored):
+            continue
+        actions.append(PlannedAction(tag, code, "delete", f"not in the manifest ({why} sec_tag {tag})",
+                                     observed=stored, native_tls=native))
+
+    for item in items:
+        slot = modem_slot(item.sec_tag, int(item.type), item.options.native_tls)
+        actions.append(decide(item, by_slot.get(slot), dialect, readback))
+    return Plan(tuple(actions), dialect)
+
+
+def write_digest_ok(item: DesiredCredential, sha: str | None, dialect: Dialect) -> bool | None:
+    """After a write: True when the listed digest is one of the content's encodings, False when it differs,
+    None when the firmware's digest proves nothing (placeholder / absent)."""
+    if sha is None or sha.upper() == f"{item.type if not item.options.native_tls else 0:02X}" * 32:
+        return None
+    return match_digest(item.credential.content, sha) is not None

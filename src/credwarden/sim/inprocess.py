@@ -1,0 +1,71 @@
+"""The client end of an in-process simulator connection: a `Transport` over one end of a socketpair."""
+
+from __future__ import annotations
+
+import select
+import socket
+
+from credwarden.errors import TransportError
+
+
+class InprocessTransport:
+    """Satisfies `credwarden.transport.base.Transport`; the other end is served by `SimModem`."""
+
+    def __init__(self, sock: socket.socket, name: str = "sim://inprocess") -> None:
+        self.name = name
+        self._sock = sock
+        self._sock.setblocking(False)
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        """Send all of `data` (TransportError when the simulator is gone)."""
+        self._check_open()
+        try:
+            self._sock.setblocking(True)
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise TransportError(f"{self.name}: the simulator connection is closed ({exc})") from None
+        finally:
+            self._sock.setblocking(False)
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        """Up to `max_bytes` as soon as any arrive; b"" after `timeout` seconds without data."""
+        self._check_open()
+        ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
+        if not ready:
+            return b""
+        try:
+            data = self._sock.recv(max_bytes)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise TransportError(f"{self.name}: the simulator connection failed ({exc})") from None
+        if not data:
+            raise TransportError(f"{self.name}: the simulator closed the connection")
+        return data
+
+    def reset_input(self) -> None:
+        """Drop everything received so far."""
+        self._check_open()
+        while True:
+            try:
+                if not self._sock.recv(65536):
+                    return
+            except (BlockingIOError, OSError):
+                return
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError(f"{self.name}: already closed")
+
+    def __enter__(self) -> InprocessTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,84 @@
+"""`sim://[STATE_FILE][?profile=..&frontend=..]`: an in-process simulated modem behind the Transport contract."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from credwarden.errors import UsageError
+from credwarden.transport.base import Transport
+
+_KNOWN_KEYS = frozenset({"profile", "frontend", "fast"})
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """What a `sim://` URL asks for."""
+
+    state_file: str | None
+    profile: str | None
+    frontend: str | None
+    fast: bool
+
+
+def parse_sim_url(url: str) -> SimSpec:
+    """Parse `sim://[STATE_FILE][?profile=2.0.2&frontend=at_client&fast=1]`; UsageError for unknown keys."""
+    if not url.startswith("sim://"):
+        raise UsageError(f"not a sim:// URL: {url!r}")
+    parts = urlsplit(url)
+    path = unquote(url[len("sim://") :].split("?", 1)[0])
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - _KNOWN_KEYS)
+    if unknown:
+        raise UsageError(f"unknown sim:// option(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_KEYS))}")
+
+    def one(key: str) -> str | None:
+        values = query.get(key)
+        return values[-1] if values else None
+
+    fast = (one("fast") or "1").lower() not in ("0", "false", "no")
+    return SimSpec(state_file=path or None, profile=one("profile"), frontend=one("frontend"), fast=fast)
+
+
+def open_sim(url: str) -> Transport:
+    """Start a simulator for `url` and return a Transport connected to it."""
+    spec = parse_sim_url(url)
+    sim_module = importlib.import_module("credwarden.sim")
+    sim_config, sim_modem = sim_module.SimConfig, sim_module.SimModem
+    kwargs: dict[str, object] = {"state_file": spec.state_file, "fast": spec.fast}
+    if spec.profile:
+        kwargs["profile"] = spec.profile
+    if spec.frontend:
+        kwargs["frontend"] = spec.frontend
+    try:
+        config = sim_config(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{url}: {exc}") from exc
+    modem = sim_modem(config)
+    return SimTransport(modem.open_inprocess(), modem, url)
+
+
+class SimTransport:
+    """The in-process simulator's transport; closing it also stops the simulator (saving its state file)."""
+
+    def __init__(self, inner: Transport, modem: Any, name: str) -> None:
+        self._inner = inner
+        self.modem = modem  #: the `SimModem` (faults, store) for scripts and tests
+        self.name = name
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+
+    def read(self, max_bytes: int, timeout: float) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def reset_input(self) -> None:
+        self._inner.reset_input()
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self.modem.stop()

@@ -1,0 +1,46 @@
+"""Shared pytest fixtures: simulated modems (in-process and on a real pseudo-terminal).
+
+* `sim`: a fresh `SimModem(SimConfig(fast=True))`, stopped at teardown.
+* `make_sim(**config)`: factory for more (`make_sim(profile="2.0.2", frontend="shell")`), all stopped at teardown.
+* `sim_pty`: `(sim, path)` with the sim served on a pty for the duration of the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from credwarden.sim import SimConfig, SimModem
+
+MakeSim = Callable[..., SimModem]
+
+
+@pytest.fixture
+def make_sim() -> Iterator[MakeSim]:
+    """Build simulators from SimConfig keyword arguments (`fast=True` unless given); all stopped afterwards."""
+    created: list[SimModem] = []
+
+    def factory(**config: Any) -> SimModem:
+        config.setdefault("fast", True)
+        modem = SimModem(SimConfig(**config))
+        created.append(modem)
+        return modem
+
+    yield factory
+    for modem in created:
+        modem.stop()
+
+
+@pytest.fixture
+def sim(make_sim: MakeSim) -> SimModem:
+    """A fresh simulated modem (profile 1.3.5, at_client, no delays)."""
+    return make_sim()
+
+
+@pytest.fixture
+def sim_pty(sim: SimModem) -> Iterator[tuple[SimModem, str]]:
+    """`(sim, path)`: the `sim` fixture served on a pseudo-terminal."""
+    with sim.serve_pty() as path:
+        yield sim, path

@@ -1,0 +1,106 @@
+"""Fault campaigns against the simulator: 20 points per kind, the targets asserted (no timed assertions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from credwarden.errors import UsageError
+from credwarden.field.campaign import KINDS, CampaignSettings, PointResult, run_campaign
+
+from .pki import cert_pem, ec_key, key_pem
+
+MANIFEST = """
+[[credential]]
+sec_tag = 42
+type = "root-ca"
+file = "ca.pem"
+
+[[credential]]
+sec_tag = 42
+type = "client-cert"
+file = "client.pem"
+
+[[credential]]
+sec_tag = 42
+type = "client-key"
+file = "client.key"
+
+[[credential]]
+sec_tag = 43
+type = "psk"
+value = "00112233445566778899aabbccddeeff"
+
+[[credential]]
+sec_tag = 43
+type = "psk-identity"
+value = "campaign-device"
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    ca_key, client_key = ec_key(), ec_key()
+    (tmp_path / "ca.pem").write_bytes(cert_pem("campaign root", ca_key, ca=True))
+    (tmp_path / "client.pem").write_bytes(cert_pem("campaign client", client_key, issuer=("campaign root", ca_key)))
+    (tmp_path / "client.key").write_bytes(key_pem(client_key))
+    path = tmp_path / "manifest.toml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def _known_cfun_on_lost_cfun4(result: PointResult) -> bool:
+    """Known violation, reported to the client-core owner: a lost final result of `AT+CFUN=4` leaves CFUN=4
+    (Guards.offline() sends it before entering the block that restores the mode). See test below."""
+    return (result.point.kind == "lost-result" and "(+CFUN=)" in result.point.where and result.cfun_changed
+            and not (result.false_success or result.not_desired or result.unrelated_touched))
+
+
+def test_twenty_points_per_kind_meet_the_targets(manifest: Path) -> None:
+    report = run_campaign(CampaignSettings(manifest, points=20, seed=3, workers=8))
+    assert [s.kind for s in report.summaries] == list(KINDS)
+    for summary in report.summaries:
+        assert summary.points >= 10, summary
+    power = report.summaries[0]
+    assert power.points == 20
+    violations = [r.to_json() for r in report.violations if not _known_cfun_on_lost_cfun4(r)]
+    assert violations == []
+    for summary in report.summaries:
+        assert summary.false_successes == 0 and summary.not_desired == 0 and summary.unrelated_touched == 0
+    # the faults really happened: some first applies failed, and some power cuts rebooted the modem
+    assert sum(s.first_apply_failed for s in report.summaries) > 0
+    assert any(r.rebooted for r in report.results)
+
+
+@pytest.mark.xfail(strict=True, reason="client core: a lost final result of AT+CFUN=4 leaves the modem in CFUN=4 "
+                   "(modem/guards.py Guards.offline sends AT+CFUN=4 outside the try/except that restores)")
+def test_lost_result_of_going_offline_still_restores_cfun(manifest: Path) -> None:
+    from credwarden.field.campaign import FaultPoint, _run_point
+    from credwarden.provision.manifest import load_manifest
+    from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
+
+    settings = CampaignSettings(manifest)
+    loaded = load_manifest(manifest)
+    desired = resolve_manifest(loaded, DeviceIdentity(dialect="at_client"))
+    point = FaultPoint("lost-result", 0, "final result lost for AT+CFUN=4 (command 5)", command=5)
+    result = _run_point(settings, loaded, desired, point)
+    assert result.first_message is not None and "CFUN=4" in result.first_message  # the fault hit AT+CFUN=4
+    assert not result.cfun_changed
+
+
+def test_power_cut_enumeration_reaches_200_points(manifest: Path) -> None:
+    from credwarden.field.campaign import _enumerate, _reference_run
+    from credwarden.provision.manifest import load_manifest
+
+    settings = CampaignSettings(manifest)
+    points = _enumerate("power-cut", _reference_run(settings, load_manifest(manifest)), 0)
+    assert len(points) >= 200
+    assert any(p.offset == 0 for p in points) and any(p.offset is None for p in points)
+
+
+def test_bad_settings_are_refused(manifest: Path) -> None:
+    with pytest.raises(UsageError, match="fault kind"):
+        run_campaign(CampaignSettings(manifest, kinds=("flood",)))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="points"):
+        run_campaign(CampaignSettings(manifest, points=0))

@@ -1,0 +1,114 @@
+"""CLI device commands against `sim://` state files: output, --json schemas, exit codes, no secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from typer.testing import CliRunner
+
+from credwarden.cli.app import app
+
+CA = b"-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
+
+
+@pytest.fixture
+def port(tmp_path: Path) -> str:
+    return f"sim://{tmp_path / 'state.json'}"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(app, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_info_json_schema(port: str) -> None:
+    code, out, _ = run("--port", port, "info", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert {"imei", "model", "firmware", "cfun", "dialect"} <= set(data)
+    assert data["imei"] == "352656100367872" and data["dialect"] == "at_client"
+    assert data["firmware_version"] == "1.3.5"
+
+
+def test_port_from_environment_and_per_command(port: str) -> None:
+    code, out, _ = run("info", "--json", env={"CREDWARDEN_PORT": port})
+    assert code == 0 and json.loads(out)["cfun"] == 4
+    code, out, _ = run("info", "--port", port, "--json")
+    assert code == 0
+
+
+def test_write_list_read_delete_cycle(port: str, tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(CA)
+    code, out, _ = run("--port", port, "write", "1001", "root-ca", str(pem), "--json")
+    assert code == 0 and json.loads(out)["written"] is True
+    code, out, _ = run("--port", port, "--json", "list")
+    entries = json.loads(out)
+    assert code == 0
+    assert set(entries[0]) == {"sec_tag", "type", "type_name", "sha256", "placeholder_digest"}
+    assert {"sec_tag": 1001, "type": 0, "type_name": "root-ca"}.items() <= entries[0].items()
+    code, out, _ = run("--port", port, "list", "--tag", "1001")
+    assert code == 0 and "1001" in out and "root-ca" in out
+    code, out, _ = run("--port", port, "read", "1001", "0")
+    assert code == 0 and "MIIBAAAA" in out
+    code, out, _ = run("--port", port, "read", "1001", "root-ca", "--json")
+    assert json.loads(out)["content"] == CA.decode()
+    code, _, _ = run("--port", port, "delete", "1001", "0")
+    assert code == 0
+    code, _, err = run("--port", port, "delete", "1001", "0")
+    assert code == 4 and "not found" in err and "Traceback" not in err
+
+
+def test_exit_codes(port: str, tmp_path: Path) -> None:
+    assert run("--port", port, "read", "1", "client-key")[0] == 2
+    assert run("--port", port, "read", "1", "no-such-type")[0] == 2
+    assert run("--port", "/dev/nonexistent-credwarden", "list")[0] == 3
+    assert run("--port", port, "--mode", "telnet", "list")[0] == 2
+    quoted = tmp_path / "bad.pem"
+    quoted.write_bytes(b'has "quote"')
+    code, _, err = run("--port", port, "write", "1", "0", str(quoted))
+    assert code == 5 and "double quote" in err
+    code, _, err = run("--port", port, "write", "1", "0", str(tmp_path / "missing.pem"))
+    assert code == 5 and "no such file" in err
+
+
+def test_debug_wire_log_never_shows_the_key(port: str, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path = tmp_path / "key.pem"
+    path.write_bytes(key)
+    body = key.decode().splitlines()[1]
+    code, out, err = run("--port", port, "--debug", "write", "7", "client-key", str(path), "--json")
+    assert code == 0, err
+    assert ">> " in err and "<redacted" in err
+    assert body not in err and body not in out
+
+
+def test_delete_all_and_keygen(port: str, tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(CA)
+    run("--port", port, "write", "5", "0", str(pem))
+    code, out, _ = run("--port", port, "delete-all", "--yes", "--json")
+    assert code == 0 and json.loads(out) == [
+        {"sec_tag": 5, "type": 0, "type_name": "root-ca", "deleted": True, "error": None, "code": None}
+    ]
+    csr = tmp_path / "csr.der"
+    code, out, _ = run("--port", port, "keygen", "42", "--attributes", "CN=dev-1", "--out", str(csr),
+                       "--format", "der", "--json")
+    assert code == 0 and "dev-1" in json.loads(out)["subject"]
+    assert csr.read_bytes()[:1] == b"\x30"
+
+
+def test_raw_at_and_attest(port: str) -> None:
+    code, out, _ = run("--port", port, "at", "AT+CGMM", "--json")
+    assert code == 0 and json.loads(out)["final"] == "OK"
+    code, _, err = run("--port", port, "at", "AT%CMNG=2,999,0")
+    assert code == 4 and "513" in err
+    code, out, _ = run("--port", port, "attest", "--json")
+    assert code == 0 and json.loads(out)["device_uuid"]
