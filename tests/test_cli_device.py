@@ -112,3 +112,28 @@ def test_raw_at_and_attest(port: str) -> None:
     assert code == 4 and "513" in err
     code, out, _ = run("--port", port, "attest", "--json")
     assert code == 0 and json.loads(out)["device_uuid"]
+
+
+def test_cli_errors_mapping(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from credwarden.cli.common import cli_errors
+    from credwarden.errors import DeviceTimeout
+
+    with pytest.raises(typer.Exit) as interrupted, cli_errors():
+        raise KeyboardInterrupt
+    assert interrupted.value.exit_code == 130
+    with pytest.raises(typer.Exit) as timed_out, cli_errors():
+        raise DeviceTimeout('no answer for AT%CMNG=0,1,2,"-----BEGIN PRIVATE KEY-----SECRET"')
+    assert timed_out.value.exit_code == 7
+    err = capsys.readouterr().err
+    assert "SECRET" not in err and "<redacted" in err
+
+
+def test_info_on_every_dialect_and_profile(tmp_path: Path) -> None:
+    for query, uuid_expected in (("frontend=shell", True), ("frontend=slm&profile=2.0.2", True),
+                                 ("profile=1.2.3", False)):
+        code, out, err = run("--port", f"sim://{tmp_path / 'x.json'}?{query}", "info", "--json")
+        assert code == 0, err
+        data = json.loads(out)
+        assert (data["uuid"] is not None) == uuid_expected, data

@@ -229,3 +229,11 @@ def test_sim_url_transport(tmp_path: Any, ca_pem: bytes) -> None:
         dev.write(4, 0, ca_pem)
     with cw.connect(f"sim://{state}") as dev:
         assert [e.sec_tag for e in dev.list(sec_tag=4)] == [4]
+
+
+def test_private_key_as_certificate_refused_before_sending(connect: Any, key_pem: bytes) -> None:
+    _, dev = connect()
+    before = dev.stats.commands
+    with pytest.raises(ValidationError, match="private key"):
+        dev.write(5, "client-cert", key_pem)
+    assert dev.stats.commands == before

@@ -74,3 +74,10 @@ def test_logging_filter_cleans_messages() -> None:
         logging.getLogger("credwarden").setLevel(logging.NOTSET)
     assert "SECRET" not in stream.getvalue() and "<redacted" in stream.getvalue()
     assert isinstance(handler.filters[0], RedactionFilter)
+
+
+def test_private_key_redacted_whatever_its_type() -> None:
+    shown = redact_text(f'AT%CMNG=0,7,1,"{KEY}"')
+    assert "SECRET" not in shown and "<redacted" in shown
+    redactor = StreamRedactor()
+    assert "SECRET" not in redactor.feed(f'AT%CMNG=0,7,0,"{KEY[:40]}') + redactor.flush()

@@ -19,7 +19,7 @@ def test_parse_type_accepts_codes_and_names(text: str | int, expected: CredType)
 
 @pytest.mark.parametrize("bad", ["root", "12", "-1", ""])
 def test_parse_type_rejects_unknown_with_choices(bad: str) -> None:
-    with pytest.raises(ValueError, match="unknown credential type|is not a valid CredType"):
+    with pytest.raises(ValueError, match=r"unknown credential type|is not a valid CredType"):
         parse_type(bad)
 
 

@@ -51,7 +51,8 @@ CME_TABLE: dict[int, CmeInfo] = {
         CmeInfo(
             23,
             "memory failure",
-            "the response did not fit a buffer; for large credentials raise the AT buffer size of the application firmware",
+            "the response did not fit a buffer; for large credentials raise the AT buffer size "
+            "of the application firmware",
             "-E2BIG",
         ),
         CmeInfo(50, "incorrect parameters", "check the sec_tag, type and quoting of the command", "-EINVAL"),
@@ -124,4 +125,5 @@ def cme_info(code: int) -> CmeInfo:
     found = CME_TABLE.get(code)
     if found is not None:
         return found
-    return CmeInfo(code, f"modem error {code} (not documented for credential commands)", "see the modem AT command reference")
+    meaning = f"modem error {code} (not documented for credential commands)"
+    return CmeInfo(code, meaning, "see the modem AT command reference")

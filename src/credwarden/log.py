@@ -22,6 +22,13 @@ _HOLD = max(len(m) for m in _MARKERS) - 1
 _HEADER = re.compile(r'\s*\d*\s*,\s*(\d+)\s*,\s*"')
 _HEADER_PREFIX = re.compile(r"\s*\d*\s*(?:,\s*(?:\d+\s*(?:,\s*)?)?)?")
 _SECRET_CODES = frozenset(int(t) for t in SECRET_TYPES)
+_PRIVATE_KEY = re.compile(r"PRIVATE\s+KEY|BEGIN\s+EC\s+PARAMETERS")
+
+
+def looks_secret(content: str | bytes) -> bool:
+    """True for content that is a private key whatever type it is written as (`-----BEGIN ... PRIVATE KEY-----`)."""
+    text = content.decode("latin-1") if isinstance(content, bytes) else content
+    return _PRIVATE_KEY.search(text) is not None
 
 
 def redaction_marker(data: str | bytes, *, secret: bool = True) -> str:
@@ -56,7 +63,7 @@ class StreamRedactor:
         out = self.feed("")
         if self._state in ("content", "password"):
             held = self._held + self._buf
-            if self._state == "password" or self._secret:
+            if self._state == "password" or self._secret or looks_secret(held):
                 out += redaction_marker(held) + " (unterminated)"
             elif self._abbreviate:
                 out += redaction_marker(held, secret=False) + " (unterminated)"
@@ -70,7 +77,7 @@ class StreamRedactor:
     def _step_scan(self, out: list[str]) -> bool:
         hits = [(i, m) for m in _MARKERS if (i := self._buf.find(m)) >= 0]
         if not hits:
-            keep = min(len(self._buf), _HOLD)
+            keep = _marker_prefix_length(self._buf)
             cut = len(self._buf) - keep
             out.append(self._buf[:cut])
             self._buf = self._buf[cut:]
@@ -106,7 +113,7 @@ class StreamRedactor:
         content = self._held + self._buf[:end]
         self._buf = self._buf[end + 1 :]
         self._held = ""
-        if self._secret:
+        if self._secret or looks_secret(content):
             out.append(redaction_marker(content))
         elif self._abbreviate:
             out.append(redaction_marker(content, secret=False))
@@ -140,6 +147,15 @@ class StreamRedactor:
         out.append(redaction_marker(password) + '"')
         self._state = "scan"
         return True
+
+
+def _marker_prefix_length(text: str) -> int:
+    """Length of the longest end of `text` that could be the start of a write marker (held back)."""
+    for size in range(min(len(text), _HOLD), 0, -1):
+        tail = text[-size:]
+        if any(marker.startswith(tail) for marker in _MARKERS):
+            return size
+    return 0
 
 
 def redact_text(text: str, *, abbreviate: bool = False) -> str:

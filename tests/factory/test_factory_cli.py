@@ -42,3 +42,61 @@ def test_batch_detection_and_option_precedence(tmp_path: Path) -> None:
     station = build_station(manifest=None, station_file=tmp_path / "s.toml", device_timeout=9.0, no_record=True)
     assert station.timeout == 9.0 and station.concurrency == 2 and station.record is False
     assert station.manifest == tmp_path / "m.toml"
+
+
+def _imei(n: int) -> str:
+    from credwarden.sim.config import luhn_check_digit
+
+    body = f"35265620{n:06d}"
+    return body + luhn_check_digit(body)
+
+
+def test_apply_with_several_ports_runs_a_batch(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from credwarden.creds.ca import LocalCA
+    from credwarden.inventory.store import Inventory
+    from credwarden.sim import SimConfig, SimModem
+
+    ca = LocalCA.generate(tmp_path / "ca", "CLI test CA")
+    (tmp_path / "root.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[credential]]\nsec_tag = 7\ntype = "root-ca"\nfile = "root.pem"\n')
+    sims = [SimModem(SimConfig(profile="2.0.2", fast=True, imei=_imei(n))) for n in (1, 2)]
+    inv = str(tmp_path / "inv.db")
+    with sims[0], sims[1], sims[0].serve_pty() as p1, sims[1].serve_pty() as p2:
+        args = ["apply", str(manifest), "--port", p1, "--port", p2, "--inventory", inv, "--json"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert sorted(r["imei"] for r in rows) == [_imei(1), _imei(2)]
+        assert all(r["status"] == "applied" for r in rows)
+        assert '"summary"' in result.stderr
+
+        # plain output (not a terminal): one line per stage change, a summary; rerun writes nothing
+        result = runner.invoke(app, [*args[:-1], "--no-record"])
+        assert result.exit_code == 0, result.output
+        assert f"{p1}: done (unchanged)" in result.stdout and "summary: 2 devices: 2 ok" in result.stdout
+
+        result = runner.invoke(app, ["apply", str(manifest), "--port", p1, "--port", p2, "--dry-run"])
+        assert result.exit_code == 2 and "--dry-run" in result.stderr
+    with Inventory.open(inv) as db:
+        assert len(db.devices()) == 2
+
+
+def test_apply_batch_with_nothing_reachable(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[credential]]\nsec_tag = 7\ntype = "psk-identity"\nvalue = "dev-1"\n')
+    result = runner.invoke(app, ["apply", str(manifest), "--port", str(tmp_path / "nope1"), "--port",
+                                 str(tmp_path / "nope2"), "--no-record", "--json"])
+    assert result.exit_code == 8, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in rows] == ["unreachable", "unreachable"]
+    assert all(r["error"] for r in rows) and "Traceback" not in result.output
+
+
+def test_apply_batch_bad_manifest_is_a_validation_error(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[credential]]\nsec_tag = 7\ntype = "bogus"\nfile = "x"\n')
+    result = runner.invoke(app, ["apply", str(manifest), "--ports", str(tmp_path / "*"), "--no-record"])
+    assert result.exit_code == 5 and "bogus" in result.stderr

@@ -140,6 +140,6 @@ def test_live_view_renders_rows() -> None:
                        DeviceResult("/dev/ttyACM8", Status.UNCHANGED, imei="351358811111111")))
     view.stop(BatchSummary.of([DeviceResult("/dev/ttyACM8", Status.UNCHANGED)]))
     text = buf.getvalue()
-    assert "/dev/ttyACM7" in text and "write 2/3" in text and "2.0 KiB" in text
+    assert "/dev/ttyACM7" in text and "write 2/3" in text and "2.0k/300B" in text
     assert "351358811111111" in text and "1 ok" in text
     assert os.linesep in text

@@ -1,12 +1,24 @@
-"""Random bytes through every front-end on a real pty never break the simulator: `AT` still answers."""
+"""Random bytes through every front-end on a real pty never break the simulator: an AT command still answers.
+
+One simulator and one pty per front-end serve every hypothesis example (a module-scoped rig); between examples
+the modem is restarted (RAM state and the front-end's line state reset, the store kept) and resynchronised. After
+a failing example the rig is rebuilt, so shrinking never runs on a simulator an earlier example broke.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack
+
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import MakeSim
 from tests.sim.rawclient import RawPort
+
+from credwarden.sim import SimConfig, SimModem
+
+FRONTENDS = ("at_client", "shell", "slm")
 
 NOISE = st.binary(min_size=1, max_size=300) | st.lists(
     st.sampled_from([b"AT", b"%CMNG=", b'"', b",", b"\r", b"\n", b"\x08", b"\x1b[", b"0", b"1", b"#XCMNG=", b"at "]),
@@ -14,26 +26,77 @@ NOISE = st.binary(min_size=1, max_size=300) | st.lists(
 ).map(b"".join)
 
 
-def _answers(port: RawPort, frontend: str) -> bool:
-    if frontend == "shell":
-        port.write(b"z\r")  # ends an escape sequence and the line
-        port.collect(0.02)
-        port.write(b"at AT\r")
-        return port.read_until(b"OK\r\n\r\nuart:~$ ", timeout=1.0).endswith(b"OK\r\n\r\nuart:~$ ")
-    end = b"\r\n" if frontend == "slm" else b"\r"
-    for resync in (end, b'"' + end):  # close a quote the noise may have left open
-        port.write(resync + b"AT" + end)
-        if port.read_until(b"OK\r\n", timeout=0.5).endswith(b"OK\r\n"):
-            return True
-    return False
+class FuzzRig:
+    """A simulator of one front-end served on a pty, with a raw client port, reused across examples."""
+
+    def __init__(self, frontend: str) -> None:
+        self.frontend = frontend
+        self.broken = False
+        self._stack = ExitStack()
+        self.sim, self.port = self._open()
+
+    def _open(self) -> tuple[SimModem, RawPort]:
+        sim = SimModem(SimConfig(frontend=self.frontend, profile="2.0.2", shell_color=False, fast=True))  # type: ignore[arg-type]
+        self._stack.callback(sim.stop)
+        path = self._stack.enter_context(sim.serve_pty())
+        return sim, self._stack.enter_context(RawPort(path))
+
+    def answer_pattern(self) -> re.Pattern[bytes]:
+        """The answer to `AT+CGSN` (the IMEI, then OK): nothing the noise itself can make the modem print."""
+        imei = re.escape(self.sim.config.imei.encode())
+        tail = rb"OK\r\n\r\nuart:~\$ $" if self.frontend == "shell" else rb"OK\r\n$"
+        return re.compile(imei + rb"\r\n(?:\r\n)?" + tail)
+
+    def answers(self, *, after_noise: bool = True) -> bool:
+        """Resynchronise the front-end whatever the noise left behind, then `AT+CGSN` must answer."""
+        end = b"\r\n" if self.frontend == "slm" else b"\r"
+        if self.frontend == "shell":
+            resync = b"z\rat AT+CGSN\r"  # `z` ends an escape sequence, CR the line (quotes never span lines)
+        elif not after_noise:
+            resync = end + b"AT+CGSN" + end
+        else:
+            # quote-aware termination: if the noise left a quote open, `end AT+CGSN end` is inside it and `"`
+            # closes it; if not, the first `AT+CGSN` answers and the rest waits in the buffer until the restart
+            resync = end + b"AT+CGSN" + end + b'"' + end + b"AT+CGSN" + end
+        self.port.write(resync)
+        return self.answer_pattern().search(self.port.read_until(self.answer_pattern(), timeout=2.0)) is not None
+
+    def next_example(self) -> None:
+        """Start an example from a clean RAM state on a responsive modem (rebuilt if the last example failed)."""
+        if self.broken:
+            self._stack.close()
+            self._stack = ExitStack()
+            self.sim, self.port = self._open()
+            self.broken = False
+            return
+        self.sim.restart()
+        if not self.answers(after_noise=False):
+            raise AssertionError(f"{self.frontend}: no answer after a restart")
+
+    def close(self) -> None:
+        self._stack.close()
 
 
-@pytest.mark.parametrize("frontend", ["at_client", "shell", "slm"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.fixture(scope="module")
+def rigs() -> Iterator[dict[str, FuzzRig]]:
+    """Rigs by front-end, built on first use, shared by the whole module."""
+    built: dict[str, FuzzRig] = {}
+    yield built
+    for rig in built.values():
+        rig.close()
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+@settings(max_examples=25, deadline=None)
 @given(noise=NOISE)
-def test_random_bytes_never_break_the_frontend(make_sim: MakeSim, frontend: str, noise: bytes) -> None:
-    sim = make_sim(frontend=frontend, profile="2.0.2", shell_color=False)
-    with sim.serve_pty() as path, RawPort(path) as port:
-        port.write(noise)
-        port.collect(0.02)
-        assert _answers(port, frontend)
+def test_random_bytes_never_break_the_frontend(rigs: dict[str, FuzzRig], frontend: str, noise: bytes) -> None:
+    if frontend not in rigs:
+        rigs[frontend] = FuzzRig(frontend)
+    rig = rigs[frontend]
+    rig.next_example()
+    try:
+        rig.port.write(noise)
+        assert rig.answers(), f"{frontend}: no answer after {noise!r}"
+    except BaseException:
+        rig.broken = True
+        raise

@@ -70,9 +70,81 @@ InventoryOption = Annotated[
 ]
 
 
-def is_batch(ports: list[str] | None, ports_glob: list[str] | None, station: Path | None, watch: bool) -> bool:
-    """True when `apply` must run as a batch rather than on one device."""
-    return bool(station or ports_glob or watch or (ports and len(ports) > 1))
+MultiPortOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--port",
+        "-p",
+        envvar="CREDWARDEN_PORT",
+        help="Device path (/dev/ttyACM0, a pty, /dev/serial/by-id/...), pyserial URL (socket://host:port, "
+        "rfc2217://, loop://), sim://[STATE][?profile=..&frontend=..], or auto. Repeat it to provision several "
+        "boards in parallel. [default: auto]",
+        show_default=False,
+    ),
+]
+OptionalManifestArg = Annotated[
+    Path | None,
+    typer.Argument(help="Manifest TOML file (optional with --station when the station file names one).",
+                   show_default=False),
+]
+
+
+def is_batch(ports: list[str] | None, ports_glob: list[str] | None, station: Path | None, watch: bool,
+             manifest: Path | None = None) -> bool:
+    """True when `apply` must run as a batch: several ports, a glob, a station, watch mode, or [[keygen]] tables."""
+    if station or ports_glob or watch or (ports and len(ports) > 1):
+        return True
+    return manifest is not None and has_keygen_tables(manifest)
+
+
+def has_keygen_tables(manifest: Path) -> bool:
+    """True when the manifest has `[[keygen]]` tables (they run through the factory job, even for one board)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # the single-device path reports the problem in its own words
+    return bool(data.get("keygen"))
+
+
+def batch_apply(
+    ctx: typer.Context,
+    *,
+    manifest: Path | None,
+    ports: list[str] | None,
+    ports_glob: list[str] | None,
+    station_file: Path | None,
+    watch: bool,
+    dry_run: bool,
+    prune: bool,
+    baud: int | None,
+    mode: str | None,
+    flow_control: bool | None,
+    json_out: bool,
+    debug: bool,
+    concurrency: int | None,
+    device_timeout: float | None,
+    detect_timeout: float | None,
+    out_dir: Path | None,
+    nrfcloud_csv: Path | None,
+    no_record: bool,
+    inventory: str | None,
+) -> None:
+    """The batch form of `credwarden apply` (called by cli/provision_cmds.py); exits with the batch's code."""
+    from credwarden.cli.common import connection_options
+    from credwarden.errors import UsageError
+
+    if dry_run or prune:
+        raise UsageError("--dry-run and --prune work on one device at a time; use `credwarden plan` per board")
+    opts = connection_options(ctx, baud=baud, mode=mode, flow_control=flow_control, debug=debug, json_out=json_out)
+    station = build_station(
+        manifest=manifest, ports=ports, ports_glob=ports_glob, station_file=station_file, watch=watch,
+        baud=baud if baud is not None else (None if station_file else opts.baud), concurrency=concurrency,
+        device_timeout=device_timeout, detect_timeout=detect_timeout, out_dir=out_dir, nrfcloud_csv=nrfcloud_csv,
+        no_record=no_record, inventory=inventory,
+    )
+    run_batch_command(station, json_out=opts.json, mode=opts.mode, flow_control=opts.flow_control)
 
 
 def build_station(

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from credwarden.cli import factory_cmds as fc
 from credwarden.cli.common import (
     BaudOption,
     DebugOption,
@@ -37,7 +38,7 @@ from credwarden.cli.common import (
     stderr_console,
 )
 from credwarden.creds.encoding import sha256_hex
-from credwarden.errors import ExitCode, ValidationError
+from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.provision.apply import ApplyReport, apply, plan
 from credwarden.provision.manifest import ManifestError, load_manifest, manifest_json_schema
 from credwarden.provision.plan import Plan
@@ -166,21 +167,43 @@ def register(app: typer.Typer) -> None:
     @app.command("apply")
     def apply_cmd(
         ctx: typer.Context,
-        manifest: ManifestArg,
+        manifest: fc.OptionalManifestArg = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: read the device, write nothing.")] = False,
         prune: PruneOption = False,
-        port: PortOption = None,
+        port: fc.MultiPortOption = None,
         baud: BaudOption = None,
         mode: ModeOption = None,
         flow_control: FlowControlOption = None,
         timeout: TimeoutOption = None,
         json_out: JsonOption = False,
         debug: DebugOption = False,
+        ports_glob: fc.PortsGlobOption = None,
+        station: fc.StationOption = None,
+        watch: fc.WatchOption = False,
+        concurrency: fc.ConcurrencyOption = None,
+        device_timeout: fc.DeviceTimeoutOption = None,
+        detect_timeout: fc.DetectTimeoutOption = None,
+        out_dir: fc.OutDirOption = None,
+        nrfcloud_csv: fc.NrfCloudCsvOption = None,
+        no_record: fc.NoRecordOption = False,
+        inventory: fc.InventoryOption = None,
     ) -> None:
-        """Make the device hold exactly what the manifest says; verify; exit 0 only if it does."""
+        """Make the device hold exactly what the manifest says; verify; exit 0 only if it does.
+
+        Several --port, --ports GLOB, --station or --watch run a parallel batch (README "Factory line").
+        """
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            if fc.is_batch(port, ports_glob, station, watch, manifest):
+                fc.batch_apply(ctx, manifest=manifest, ports=port, ports_glob=ports_glob, station_file=station,
+                               watch=watch, dry_run=dry_run, prune=prune, baud=baud, mode=mode,
+                               flow_control=flow_control, json_out=json_out, debug=debug, concurrency=concurrency,
+                               device_timeout=device_timeout, detect_timeout=detect_timeout, out_dir=out_dir,
+                               nrfcloud_csv=nrfcloud_csv, no_record=no_record, inventory=inventory)
+                return
+            if manifest is None:
+                raise UsageError("give the MANIFEST to apply")
+            opts = connection_options(ctx, port=port[0] if port else None, baud=baud, mode=mode,
+                                      flow_control=flow_control, timeout=timeout, debug=debug, json_out=json_out)
 
             def observer(stage: str, info: object) -> None:
                 if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):

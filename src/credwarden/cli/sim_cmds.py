@@ -3,6 +3,9 @@
 `sim` is a typer group (`sim_app`); without a subcommand it serves. Other modules add subcommands to it
 (`sim campaign`).
 
+Latencies: realistic by default (`credwarden.sim.Timing`), each settable in milliseconds (`--turnaround-ms`,
+`--nvm-write-ms`, `--nvm-per-kib-ms`, `--cfun-ms`, `--keygen-ms`, `--attest-ms`); `--fast` turns them all off.
+
 Serving prints exactly one line first: the device path (`--pty`, default) or `socket://HOST:PORT` (`--tcp`),
 flushed, then serves until SIGINT/SIGTERM (exit 0, state saved). With `--json`, a JSON document
 `{"port": ..., "profile": ..., "frontend": ..., "summary": {...}}` follows on stdout when it stops.
@@ -59,6 +62,25 @@ def serve(
     device_uuid: Annotated[str | None, typer.Option("--device-uuid", help="Device UUID (KEYGEN CN).")] = None,
     baud: Annotated[int | None, typer.Option("--baud", min=300, help="Throttle both directions to N baud.")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="No simulated latencies.")] = False,
+    turnaround_ms: Annotated[
+        float | None, typer.Option("--turnaround-ms", min=0.0, help="Latency of every command (default 2 ms).")
+    ] = None,
+    nvm_write_ms: Annotated[
+        float | None, typer.Option("--nvm-write-ms", min=0.0, help="NVM write/delete base latency (default 30 ms).")
+    ] = None,
+    nvm_per_kib_ms: Annotated[
+        float | None, typer.Option("--nvm-per-kib-ms", min=0.0, help="... plus this per KiB written (default 12 ms).")
+    ] = None,
+    cfun_ms: Annotated[
+        float | None,
+        typer.Option("--cfun-ms", min=0.0, help="CFUN online/offline transition (default 50 ms / 100 ms)."),
+    ] = None,
+    keygen_ms: Annotated[
+        float | None, typer.Option("--keygen-ms", min=0.0, help="%KEYGEN latency (default 1500 ms).")
+    ] = None,
+    attest_ms: Annotated[
+        float | None, typer.Option("--attest-ms", min=0.0, help="%ATTESTTOKEN latency (default 150 ms).")
+    ] = None,
     log: Annotated[Path | None, typer.Option("--log", help="JSON-lines command log (secrets redacted).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random decision.")] = 0,
     boot_cfun: Annotated[int, typer.Option("--boot-cfun", help="CFUN after (re)boot.")] = 4,
@@ -94,10 +116,21 @@ def serve(
     if ctx.invoked_subcommand is not None:
         return
     with cli_errors():
-        from credwarden.sim import SimConfig, SimModem
+        from credwarden.sim import SimConfig, SimModem, timing_from_ms
 
         if pty and tcp:
             raise fail("--pty and --tcp are mutually exclusive", ExitCode.USAGE)
+        latencies = {
+            "turnaround_ms": turnaround_ms,
+            "nvm_write_ms": nvm_write_ms,
+            "nvm_per_kib_ms": nvm_per_kib_ms,
+            "cfun_ms": cfun_ms,
+            "keygen_ms": keygen_ms,
+            "attest_ms": attest_ms,
+        }
+        given = ["--" + name.replace("_", "-") for name, value in latencies.items() if value is not None]
+        if fast and given:
+            raise fail(f"--fast turns every latency off; it cannot be combined with {', '.join(given)}", ExitCode.USAGE)
         overrides: dict[str, Any] = {}
         for key, value in (("imei", imei), ("device_uuid", device_uuid), ("termination", termination)):
             if value is not None:
@@ -105,6 +138,7 @@ def serve(
         try:
             address = _parse_tcp(tcp) if tcp else None
             config = SimConfig(
+                timing=timing_from_ms(latencies),
                 profile=profile,
                 frontend=frontend,  # type: ignore[arg-type]
                 state_file=state,

@@ -57,6 +57,15 @@ def human_bytes(count: int) -> str:
     return f"{count / (1024 * 1024):.1f} MiB"
 
 
+def compact_bytes(count: int) -> str:
+    """`812B`, `1.5k`, `2.3M` (for narrow table columns)."""
+    if count < 1024:
+        return f"{count}B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f}k"
+    return f"{count / (1024 * 1024):.1f}M"
+
+
 def stage_text(stage: Stage, detail: str) -> str:
     """`write 2/5`, `failed (no_answer)`, `done (unchanged)`."""
     if not detail:
@@ -67,7 +76,8 @@ def stage_text(stage: Stage, detail: str) -> str:
 
 
 class LiveTableView:
-    """A rich `Live` table with one row per port, refreshed a few times a second, and a summary at the end."""
+    """A rich `Live` table with one row per port, refreshed a few times a second; failure reasons and a summary
+    are printed below it at the end."""
 
     def __init__(self, console: Console | None = None, *, title: str = "credwarden factory") -> None:
         self._console = console or Console()
@@ -90,15 +100,21 @@ class LiveTableView:
     def stop(self, summary: BatchSummary | None) -> None:
         self._live.refresh()
         self._live.stop()
+        with self._lock:
+            failed = [(port, row.result) for port, row in self._rows.items() if row.result and not row.result.ok]
+        for port, result in failed:  # the table truncates: the full reason, once, below it
+            self._console.print(Text(f"{port}: {result.status.value}: {result.error or ''}", style="red"))
         if summary is not None:
             style = "green" if summary.failed == 0 else ("bold red" if summary.reached == 0 else "yellow")
             self._console.print(Text(summary.describe(), style=style))
 
     def _render(self) -> RenderableType:
         table = Table(title=self._title, expand=False)
-        for name, justify in (("port", "left"), ("stage", "left"), ("out", "right"), ("in", "right"),
-                              ("elapsed", "right"), ("imei", "left"), ("result", "left")):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("port", overflow="fold", min_width=12)
+        table.add_column("stage", no_wrap=True)
+        table.add_column("out/in", justify="right", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        table.add_column("imei", no_wrap=True, min_width=15)
         with self._lock:
             rows = list(self._rows.items())
         done = 0
@@ -106,17 +122,12 @@ class LiveTableView:
             result = row.result
             if result is not None:
                 done += 1
-            outcome = ""
-            if result is not None:
-                outcome = result.status.value if result.ok else f"{result.status.value}: {result.error or ''}"
             table.add_row(
                 port,
-                Text(stage_text(row.stage, row.detail if result is None else ""), style=_STAGE_STYLE[row.stage]),
-                human_bytes(row.bytes_out),
-                human_bytes(row.bytes_in),
-                f"{row.elapsed_s:.1f} s",
+                Text(stage_text(row.stage, row.detail), style=_STAGE_STYLE[row.stage]),  # final: done (applied)
+                f"{compact_bytes(row.bytes_out)}/{compact_bytes(row.bytes_in)}",
+                f"{row.elapsed_s:.1f}s",
                 (result.imei if result else None) or "",
-                Text(outcome, style="green" if result and result.ok else "red"),
             )
         return Group(table, Text(f"{done}/{len(rows)} finished", style="dim"))
 

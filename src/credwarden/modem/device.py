@@ -30,7 +30,7 @@ from credwarden.errors import (
     UsageError,
     ValidationError,
 )
-from credwarden.log import redaction_marker
+from credwarden.log import looks_secret, redaction_marker
 from credwarden.modem.dialect import DIALECTS, Dialect, detect_dialect, dialect_named
 from credwarden.modem.guards import Guards
 from credwarden.modem.models import (
@@ -262,6 +262,11 @@ class Device:
     ) -> None:
         """Store `content` as-is (checked for size and quoting before anything is sent)."""
         code = _type_code(type)
+        if code != CredType.CLIENT_KEY and looks_secret(content):
+            raise ValidationError(
+                f"the content is a private key but type {code} ({type_name(code)}) was given; private keys go to "
+                "type 2 (client-key), which the modem never returns"
+            )
         command = cmng.write_command(sec_tag, code, content, password)
         if code in SECRET_TYPES:
             log.info("writing %s to %d/%d", redaction_marker(content), sec_tag, code)

@@ -65,7 +65,13 @@ class Dialect:
             return None
         text = line.strip()
         if text.startswith("Sending AT command failed"):
-            return f"the shell could not pass the command to the modem: {text}"
+            hint = ""
+            if text.rstrip().endswith(("-7", "-E2BIG")):
+                hint = (
+                    "; the answer is larger than the shell's response buffer (CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN, "
+                    "2700 bytes by default): list one sec_tag at a time (--tag), raise the buffer, or use the AT host"
+                )
+            return f"the shell could not pass the command to the modem: {text}{hint}"
         if text.endswith("command not found"):
             return f"the shell has no `at` command ({text}); build the firmware with CONFIG_AT_SHELL=y"
         return None

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 
 from credwarden.at.info import parse_int_value
-from credwarden.errors import CredwardenError, DeviceRebooted, DeviceTimeout, ModemError
+from credwarden.errors import CredwardenError, DeviceRebooted, ModemError
 from credwarden.modem.session import AtSession
 
 log = logging.getLogger("credwarden.guards")
@@ -80,7 +80,7 @@ class Guards:
             yield
         except BaseException as exc:
             self._depth = 0
-            if isinstance(exc, KeyboardInterrupt | DeviceTimeout | DeviceRebooted):
+            if isinstance(exc, KeyboardInterrupt | DeviceRebooted):  # (a DeviceTimeout was resynced already)
                 with contextlib.suppress(CredwardenError):
                     self.session.resync()
             with contextlib.suppress(CredwardenError):  # keep the original error; the failure is logged
@@ -102,7 +102,7 @@ class Guards:
 
     def restore(self) -> None:
         """End of session: put `+CMEE` back as it was (best effort)."""
-        if self._cmee_changed and self.original_cmee is not None:
+        if self._cmee_changed and self.original_cmee is not None and self.session.responsive:
             with contextlib.suppress(CredwardenError):
                 self.session.command(f"AT+CMEE={self.original_cmee}")
             self._cmee_changed = False

@@ -40,7 +40,7 @@ _REDACTED = {ALREADY_REDACTED: True}
 _DRAIN_QUIET = 0.2
 _DRAIN_MAX = 2.0
 _RESYNC_PROBES = 3
-_RESYNC_PROBE_TIMEOUT = 1.0
+_RESYNC_PROBE_TIMEOUT = 0.5
 
 
 class AtSession:
@@ -62,6 +62,7 @@ class AtSession:
         self._rx_redactor = StreamRedactor()
         self._established = False  #: a command completed: a boot banner from now on is a reboot
         self.reboot_pending = False  #: a reboot was reported; guards must be re-established
+        self.responsive = True  #: False after a timeout whose resync failed (the device stopped answering)
 
     # -- observers ---------------------------------------------------------------------------------------
     def add_observer(self, callback: Observer) -> None:
@@ -153,6 +154,12 @@ class AtSession:
             raise ProtocolError("a command must be a single line outside its quoted content")
         shown = describe_command(command)
         limit = timeout if timeout is not None else self.timeouts.for_command(command)
+        if not self.responsive and not self.resync(probes=1):
+            raise DeviceTimeout(
+                f"{self.transport.name} stopped answering (no OK to AT after the previous timeout); "
+                f"{shown} was not sent. Check power and cabling, then reconnect",
+                command=shown,
+            )
         self._drain_pending()
         self.stats.commands += 1
         if command.upper().startswith(_NVM_PREFIXES):
@@ -221,10 +228,10 @@ class AtSession:
                     continue
                 lines.append(stripped)
 
-    def resync(self) -> bool:
-        """Drain, then probe with `AT` until `OK`; True when the line answers again."""
+    def resync(self, probes: int = _RESYNC_PROBES) -> bool:
+        """Drain, then probe with `AT` until `OK` (at most `probes` times); True when the line answers again."""
         self.drain()
-        for _ in range(_RESYNC_PROBES):
+        for _ in range(probes):
             self._write(self.dialect.encode("AT"))
             try:
                 answer = self._collect("AT", "AT", time.monotonic() + _RESYNC_PROBE_TIMEOUT)
@@ -235,7 +242,9 @@ class AtSession:
                 continue
             if answer.final.kind in (FinalKind.OK, FinalKind.ERROR):
                 self.drain(quiet=0.05, limit=0.5)
+                self.responsive = True
                 return True
+        self.responsive = False
         return False
 
     def close(self) -> None:

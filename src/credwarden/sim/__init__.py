@@ -6,13 +6,14 @@ side, so it catches the client's mistakes. See docs/architecture.md ("Simulator"
 
 from __future__ import annotations
 
-from credwarden.sim.config import FirmwareProfile, SimConfig, Timing, profile_for
+from credwarden.sim.config import TIMING_OPTIONS, FirmwareProfile, SimConfig, Timing, profile_for, timing_from_ms
 from credwarden.sim.faults import Faults
 from credwarden.sim.inprocess import InprocessTransport
 from credwarden.sim.simulator import SimModem
 from credwarden.sim.store import CredentialStore, Entry
 
 __all__ = [
+    "TIMING_OPTIONS",
     "CredentialStore",
     "Entry",
     "Faults",
@@ -22,4 +23,5 @@ __all__ = [
     "SimModem",
     "Timing",
     "profile_for",
+    "timing_from_ms",
 ]

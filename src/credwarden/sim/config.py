@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -90,6 +92,9 @@ def is_valid_imei(imei: str) -> bool:
 DEFAULT_IMEI = "35265610036787" + luhn_check_digit("35265610036787")
 
 
+MAX_LATENCY_S = 600.0  #: no simulated latency is longer than this (a typo guard: 10 minutes)
+
+
 @dataclass(frozen=True)
 class Timing:
     """Realistic latencies in seconds (all zero when `SimConfig.fast`)."""
@@ -101,6 +106,40 @@ class Timing:
     cfun_offline: float = 0.100  #: CFUN 1 → 4 / 0
     keygen: float = 1.5  #: %KEYGEN
     attest: float = 0.15  #: %ATTESTTOKEN
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not isinstance(value, int | float) or not math.isfinite(value) or not 0 <= value <= MAX_LATENCY_S:
+                raise ValueError(f"timing {name}={value!r}: a latency must be between 0 and {MAX_LATENCY_S:g} s")
+
+
+#: latency options in milliseconds (`credwarden sim --nvm-write-ms`, `sim://?nvm_write_ms=`) -> `Timing` fields
+TIMING_OPTIONS: dict[str, tuple[str, ...]] = {
+    "turnaround_ms": ("command",),
+    "nvm_write_ms": ("nvm_write_base",),
+    "nvm_per_kib_ms": ("nvm_write_per_kib",),
+    "cfun_ms": ("cfun_online", "cfun_offline"),
+    "keygen_ms": ("keygen",),
+    "attest_ms": ("attest",),
+}
+
+
+def timing_from_ms(values: Mapping[str, float | None], base: Timing | None = None) -> Timing:
+    """`base` (default: the realistic `Timing()`) with the given `TIMING_OPTIONS` in milliseconds applied.
+
+    None values are ignored; an unknown option or a value outside 0..600000 ms raises ValueError naming it.
+    """
+    changes: dict[str, float] = {}
+    for option, value in values.items():
+        fields = TIMING_OPTIONS.get(option)
+        if fields is None:
+            raise ValueError(f"unknown latency option {option!r}; known: {', '.join(TIMING_OPTIONS)}")
+        if value is None:
+            continue
+        if not math.isfinite(value) or not 0 <= value <= MAX_LATENCY_S * 1000:
+            raise ValueError(f"{option} must be between 0 and {MAX_LATENCY_S * 1000:g} ms, got {value:g}")
+        changes.update(dict.fromkeys(fields, value / 1000))
+    return replace(base or Timing(), **changes)
 
 
 @dataclass(frozen=True)

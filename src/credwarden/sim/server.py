@@ -35,6 +35,9 @@ class Channel:
         self._wake_r, self._wake_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
+        #: held while the front-end processes a chunk of input; `SimModem.restart()` takes it to reboot the
+        #: front-end between chunks, never in the middle of one (re-entrant: a reboot command runs inside feed)
+        self.feed_lock = threading.RLock()
 
     # -- overridden by subclasses
     def _fileno(self) -> int:
@@ -82,7 +85,8 @@ class Channel:
                     continue
                 if self.baud:
                     self.wait(len(data) * 10 / self.baud)
-                self.frontend.feed(data)
+                with self.feed_lock:
+                    self.frontend.feed(data)
         except OSError:
             pass  # the channel went away under us: nothing left to serve
         finally:

@@ -19,6 +19,8 @@ from credwarden.sim.inprocess import InprocessTransport
 from credwarden.sim.server import Channel, PtyChannel, SocketChannel, TcpListener
 from credwarden.sim.store import CredentialStore
 
+_REBOOT_LOCK_TIMEOUT_S = 2.0  #: longest `restart()` waits for a channel to finish the chunk it is processing
+
 
 class _ChannelHost:
     """Connects one channel's front-end to the shared modem (implements `frontends.Host`)."""
@@ -105,8 +107,15 @@ class SimModem:
         with self._lock:
             channels = list(self._channels)
         for channel in channels:
-            if channel.frontend is not None and not channel.closing:
-                channel.frontend.boot()
+            # wait for a chunk being processed to finish (bounded: two channels rebooting each other must not
+            # deadlock); the banner and cleared line state then apply from the next chunk on
+            locked = channel.feed_lock.acquire(timeout=_REBOOT_LOCK_TIMEOUT_S)
+            try:
+                if channel.frontend is not None and not channel.closing:
+                    channel.frontend.boot()
+            finally:
+                if locked:
+                    channel.feed_lock.release()
 
     # ------------------------------------------------------------------ serving
     def _attach(self, channel: Channel) -> Frontend:

@@ -1,16 +1,22 @@
-"""`sim://[STATE_FILE][?profile=..&frontend=..]`: an in-process simulated modem behind the Transport contract."""
+"""`sim://[STATE_FILE][?profile=..&frontend=..&nvm_write_ms=..]`: an in-process simulated modem (Transport contract).
+
+Latency keys (milliseconds) are the simulator's `TIMING_OPTIONS`: turnaround_ms, nvm_write_ms, nvm_per_kib_ms,
+cfun_ms, keygen_ms, attest_ms. Without any, `fast` defaults to 1 (no latencies); with one, to 0.
+"""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from credwarden.errors import UsageError
 from credwarden.transport.base import Transport
 
-_KNOWN_KEYS = frozenset({"profile", "frontend", "fast"})
+#: keep in sync with `credwarden.sim.config.TIMING_OPTIONS` (not imported: the sim loads lazily)
+_LATENCY_KEYS = ("turnaround_ms", "nvm_write_ms", "nvm_per_kib_ms", "cfun_ms", "keygen_ms", "attest_ms")
+_KNOWN_KEYS = frozenset({"profile", "frontend", "fast", *_LATENCY_KEYS})
 
 
 @dataclass(frozen=True)
@@ -21,10 +27,11 @@ class SimSpec:
     profile: str | None
     frontend: str | None
     fast: bool
+    latencies_ms: dict[str, float] = field(default_factory=dict)  #: latency key -> milliseconds
 
 
 def parse_sim_url(url: str) -> SimSpec:
-    """Parse `sim://[STATE_FILE][?profile=2.0.2&frontend=at_client&fast=1]`; UsageError for unknown keys."""
+    """Parse `sim://[STATE_FILE][?profile=2.0.2&frontend=at_client&fast=1&keygen_ms=..]`; UsageError if bad."""
     if not url.startswith("sim://"):
         raise UsageError(f"not a sim:// URL: {url!r}")
     parts = urlsplit(url)
@@ -38,8 +45,22 @@ def parse_sim_url(url: str) -> SimSpec:
         values = query.get(key)
         return values[-1] if values else None
 
-    fast = (one("fast") or "1").lower() not in ("0", "false", "no")
-    return SimSpec(state_file=path or None, profile=one("profile"), frontend=one("frontend"), fast=fast)
+    latencies: dict[str, float] = {}
+    for key in _LATENCY_KEYS:
+        text = one(key)
+        if text is None:
+            continue
+        try:
+            latencies[key] = float(text)
+        except ValueError:
+            raise UsageError(f"sim:// option {key}={text!r} is not a number of milliseconds") from None
+    fast_text = one("fast")
+    fast = (fast_text or ("0" if latencies else "1")).lower() not in ("0", "false", "no")
+    if fast and latencies:
+        raise UsageError(f"sim:// fast=1 turns every latency off; it cannot be combined with {', '.join(latencies)}")
+    return SimSpec(
+        state_file=path or None, profile=one("profile"), frontend=one("frontend"), fast=fast, latencies_ms=latencies
+    )
 
 
 def open_sim(url: str) -> Transport:
@@ -53,6 +74,8 @@ def open_sim(url: str) -> Transport:
     if spec.frontend:
         kwargs["frontend"] = spec.frontend
     try:
+        if spec.latencies_ms:
+            kwargs["timing"] = sim_module.timing_from_ms(spec.latencies_ms)
         config = sim_config(**kwargs)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{url}: {exc}") from exc
