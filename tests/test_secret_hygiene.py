@@ -137,15 +137,49 @@ def test_cli_paths_never_show_secrets(tmp_path: Path, canary: Canary) -> None:
         assert_clean(path.read_bytes(), f"file {path.name}", canary)
 
 
-@pytest.mark.xfail(strict=True, reason="LEAK: a private key written as a non-secret type (client-cert) is traced in "
-                   "full by the --debug wire log: credwarden/log.py StreamRedactor redacts by type code only, and "
-                   "`credwarden write` (modem/device.py Device.write) sends it without checking the content")
 def test_private_key_written_as_certificate_is_not_traced(tmp_path: Path, canary: Canary) -> None:
     _inputs(tmp_path, canary)
     env = {**os.environ, "CREDWARDEN_PORT": f"sim://{tmp_path / 'state.json'}?profile=2.0.2"}
     result = _cli(["write", "53", "client-cert", str(tmp_path / "key.pem"), "--debug"], env)
     assert result.returncode != 0  # CME 527 on 2.0.2 (or refused before sending)
     assert_clean(result.stdout + result.stderr, "credwarden write 53 client-cert key.pem --debug", canary)
+
+
+@pytest.mark.slow  # a simulator process plus CLI processes, like `make demo`
+def test_demo_style_pty_session_leaves_no_secret_in_its_directory(tmp_path: Path, canary: Canary) -> None:
+    """The `make demo` flow (`credwarden sim --pty --state ... --log ...` + CLI over the pty), with secrets."""
+    inputs = _inputs(tmp_path, canary)
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    command = [sys.executable, "-c", "from credwarden.cli.app import main; main()", "sim", "--pty", "--fast",
+               "--profile", "2.0.2", "--state", str(demo / "state.json"), "--log", str(demo / "sim-log.jsonl")]
+    env = {**os.environ, "CREDWARDEN_PORT": "", "CW_KEY_PASSWORD": canary.password}
+    with (demo / "sim.err").open("w") as err:
+        sim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        try:
+            assert sim.stdout is not None
+            port = sim.stdout.readline().strip()
+            assert port.startswith("/dev/"), port
+            for args in (["write", "70", "client-key", str(tmp_path / "key.pem"), "--debug"],
+                         ["write", "71", "psk", str(tmp_path / "psk.txt"), "--json", "--debug"],
+                         ["write", "72", "client-key", str(tmp_path / "enc.pem"), "--password-env",
+                          "CW_KEY_PASSWORD", "--debug"],
+                         ["apply", str(tmp_path / "manifest.toml"), "--debug", "--json"],
+                         ["list", "--debug"]):
+                name = "-".join(Path(a).name for a in args[:2])
+                result = _cli(["--port", port, *args], env)
+                assert result.returncode == 0, result.stderr[-300:]
+                (demo / f"cli-{name}.out").write_text(result.stdout + result.stderr)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+            if sim.stdout is not None:
+                (demo / "sim.out").write_text(sim.stdout.read())
+                sim.stdout.close()
+    written = list(_files_written(demo, inputs))
+    assert {p.name for p in written} >= {"state.json", "sim-log.jsonl", "sim.err", "sim.out"}
+    for path in written:
+        assert_clean(path.read_bytes(), f"demo file {path.name}", canary)
 
 
 @pytest.fixture

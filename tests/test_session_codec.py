@@ -225,3 +225,23 @@ def test_delete_all_continues_past_refusal() -> None:
     sent = [w.decode().strip() for w in transport.written]
     assert "AT%CMNG=3,4294967294,6" not in sent
     assert sent.count("AT+CFUN=4") == 1 and sent[-2:] == ["AT+CFUN=1", "AT+CMEE=0"]
+
+
+def test_lost_answer_to_going_offline_still_restores_cfun() -> None:
+    from credwarden.modem.device import Device
+
+    answers = {
+        "AT": "OK\r\n",
+        "AT+CMEE?": "+CMEE: 1\r\nOK\r\n",
+        "AT+CFUN?": "+CFUN: 1\r\nOK\r\n",
+        "AT+CFUN=4": "",  # executed, but the final result is lost
+        "AT+CFUN=1": "OK\r\n",
+    }
+    transport = ScriptedTransport(answer_table(answers))
+    device = Device.over(transport, mode="at_client")
+    device.session.timeouts = TimeoutPolicy(base=0.2, cfun_set=0.2)
+    with pytest.raises(DeviceTimeout):
+        device.delete(1, 0)
+    sent = [w.decode().strip() for w in transport.written]
+    assert sent.index("AT+CFUN=1") > sent.index("AT+CFUN=4")
+    assert "AT%CMNG=3,1,0" not in sent

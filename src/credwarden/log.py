@@ -22,7 +22,7 @@ _HOLD = max(len(m) for m in _MARKERS) - 1
 _HEADER = re.compile(r'\s*\d*\s*,\s*(\d+)\s*,\s*"')
 _HEADER_PREFIX = re.compile(r"\s*\d*\s*(?:,\s*(?:\d+\s*(?:,\s*)?)?)?")
 _SECRET_CODES = frozenset(int(t) for t in SECRET_TYPES)
-_PRIVATE_KEY = re.compile(r"PRIVATE\s+KEY|BEGIN\s+EC\s+PARAMETERS")
+_PRIVATE_KEY = re.compile(r"PRIVATE\s+KEY")
 
 
 def looks_secret(content: str | bytes) -> bool:

@@ -92,3 +92,20 @@ def test_parse_watch_rejects_garbage(bad: str) -> None:
 
 def test_parse_watch() -> None:
     assert parse_watch("42, 43,42") == (42, 43)
+
+
+def test_a_device_error_stops_the_run_but_keeps_the_progress() -> None:
+    from credwarden.errors import PowerOffWarning
+
+    class Failing(MemoryDevice):
+        def write(self, sec_tag: int, type: int, content: bytes, password: str | None = None) -> None:
+            if self.writes == 4:
+                raise PowerOffWarning(528, command="AT%CMNG=0,900,4,...")
+            super().write(sec_tag, type, content, password)
+
+    dev = Failing()
+    result = run_canary(dev, plan_canary(900, (42,), 10))
+    assert result.cycles_done == 4 and result.nvm_writes == 4
+    assert result.error is not None and "528" in result.error
+    assert result.exit_code is ExitCode.MODEM_REFUSED
+    assert result.to_json()["error"] == result.error

@@ -86,3 +86,22 @@ def _device_mode(sim: SimModem, mode: str) -> Iterator[Device]:
         yield device
     finally:
         device.close()
+
+
+def test_doctor_compares_with_a_manifest(make_sim: MakeSim, tmp_path: Path) -> None:
+    sim = make_sim(profile="1.3.5")
+    ca = cert_pem("manifest root", ec_key(), ca=True)
+    (tmp_path / "ca.pem").write_bytes(ca)
+    (tmp_path / "manifest.toml").write_text(
+        '[[credential]]\nsec_tag = 42\ntype = "root-ca"\nfile = "ca.pem"\n\n'
+        '[[credential]]\nsec_tag = 43\ntype = "psk-identity"\nvalue = "device-43"\n\n'
+        '[[credential]]\nsec_tag = 44\ntype = "psk-identity"\nvalue = "device-44"\n'
+    )
+    with _device(sim) as dev:
+        dev.write(42, 0, ca[: len(ca) // 2])  # an interrupted write left the first half
+        dev.write(43, 4, b"device-43")
+    with _device(sim) as dev:
+        report = run_doctor(dev, manifest=tmp_path / "manifest.toml")
+    by_tag = {f.sec_tag: f.code for f in report.findings if f.code.startswith("manifest.")}
+    assert by_tag == {42: "manifest.truncated", 44: "manifest.missing"}
+    assert report.exit_code is ExitCode.FAILURE

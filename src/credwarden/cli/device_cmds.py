@@ -76,8 +76,8 @@ def render_entries(entries: list[StoredEntry], console: Console) -> None:
         console.print("no credentials stored (matching the filter)")
         return
     table = Table(title=f"{len(entries)} stored credential(s)")
-    table.add_column("sec_tag", justify="right")
-    table.add_column("type")
+    table.add_column("sec_tag", justify="right", no_wrap=True, min_width=10)
+    table.add_column("type", overflow="fold", min_width=14)
     table.add_column("SHA-256 (as listed)", overflow="fold")
     for entry in entries:
         sha = entry.sha256 or "-"

@@ -81,8 +81,10 @@ def render_doctor(report: DoctorReport, console: Console) -> None:
 
 def render_canary(result: CanaryResult, console: Console) -> None:
     """Human rendering of `canary`."""
+    if result.error is not None:
+        console.print(f"[bold red]stopped at cycle {result.cycles_done + 1}[/]: {escape(result.error)}")
     if result.clean:
-        state = "interrupted" if result.interrupted else "clean"
+        state = "interrupted" if result.interrupted or result.error else "clean"
         console.print(
             f"[green]{state}[/]: {result.cycles_done}/{result.cycles_planned} cycles, {result.nvm_writes} NVM "
             f"writes, watched tags {', '.join(map(str, result.watch))} unchanged ({len(result.baseline)} entries)"
@@ -209,8 +211,8 @@ def campaign_cmd(
     points: Annotated[int | None, typer.Option("--points", min=1, help="At most this many points per kind "
                                                "(sampled evenly). [default: all]")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulators' random decisions.")] = 0,
-    kind: Annotated[list[str] | None, typer.Option("--kind", help="power-cut, hang, lost-result or noise "
-                                                   "(repeatable). [default: all]")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="power-cut, hang, lost-result, noise, or the "
+                                                   "slower power-off (repeatable). [default: the first four]")] = None,
     profile: Annotated[str, typer.Option("--profile", help="Simulated firmware version.")] = "2.0.2",
     frontend: Annotated[str, typer.Option("--frontend", help="at_client, shell or slm.")] = "at_client",
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Client timeout per command (s).")] = 0.25,

@@ -37,8 +37,11 @@ from credwarden.sim import SimConfig, SimModem
 from credwarden.sim.accounting import command_kind
 from credwarden.transport.base import Transport
 
-Kind = Literal["power-cut", "hang", "lost-result", "noise"]
+Kind = Literal["power-cut", "hang", "lost-result", "noise", "power-off"]
+#: The default kinds. "power-off" (the power stays off until the reboot between the two applies, so every
+#: command after the cut times out) is slower (seconds per point) and runs only when asked for.
 KINDS: tuple[Kind, ...] = ("power-cut", "hang", "lost-result", "noise")
+ALL_KINDS: tuple[Kind, ...] = (*KINDS, "power-off")
 #: Unrelated entries seeded before every point (sec_tag, type, content); type 4 is free text, never validated.
 UNRELATED_TAG = 7_777
 _UNRELATED: tuple[tuple[int, int, bytes], ...] = (
@@ -177,9 +180,9 @@ class CampaignReport:
 def run_campaign(settings: CampaignSettings, *, progress: Callable[[int, int], None] | None = None) -> CampaignReport:
     """Run the campaign (in-process simulators, `workers` points at a time)."""
     started = time.monotonic()
-    unknown = [k for k in settings.kinds if k not in KINDS]
+    unknown = [k for k in settings.kinds if k not in ALL_KINDS]
     if unknown:
-        raise UsageError(f"unknown fault kind {unknown[0]!r}; use one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown fault kind {unknown[0]!r}; use one of {', '.join(ALL_KINDS)}")
     if settings.points is not None and settings.points < 1:
         raise UsageError("--points must be at least 1")
     if settings.timeout <= 0 or settings.workers < 1:
@@ -325,6 +328,15 @@ def _enumerate(kind: Kind, reference: list[_Command], seed: int) -> list[FaultPo
             for offset in _offsets(length):
                 add(where=f"power cut after {offset} of {length} bytes of command {cmd.number} ({cmd.text})",
                     command=cmd.number, offset=offset)
+    elif kind == "power-off":
+        for cmd in reference:
+            add(where=f"power off after the answer to command {cmd.number} ({cmd.kind}) until the reboot",
+                command=cmd.number + 1)
+        for cmd in writes:
+            length = cmd.length or 0
+            for offset in sorted({0, length // 2, length}):
+                add(where=f"power off after {offset} of {length} bytes of command {cmd.number} ({cmd.text}) "
+                    "until the reboot", command=cmd.number, offset=offset)
     elif kind == "hang":
         for cmd in writes:
             for stores in (False, True):
@@ -375,7 +387,7 @@ class _Injector:
             self.commands += 1
             if self.commands != point.command or self.fired:
                 return
-            if point.kind == "power-cut":
+            if point.kind in ("power-cut", "power-off"):
                 self.fired = True
                 if point.offset is None:
                     self.sim.ram.dead = True  # the power went away before this command arrived

@@ -13,7 +13,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from credwarden.errors import ExitCode, UsageError
+from credwarden.creds.encoding import sha256_hex
+from credwarden.errors import CredwardenError, ExitCode, UsageError
 from credwarden.modem.models import StoredEntry
 from credwarden.types import MAX_USER_SEC_TAG, CredType, type_name
 
@@ -83,6 +84,8 @@ class CanaryResult:
     elapsed_s: float
     interrupted: bool = False
     nvm_writes_at_change: int | None = None  #: NVM operations done when the change was seen
+    error: str | None = None  #: the device error that stopped the run early
+    error_exit: ExitCode | None = None
 
     @property
     def clean(self) -> bool:
@@ -90,9 +93,11 @@ class CanaryResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        """0 clean, 6 (verification) when a watched entry changed, 1 when interrupted before the end."""
+        """0 clean, 6 (verification) when a watched entry changed, 1 when interrupted, else the device error's."""
         if self.changes:
             return ExitCode.VERIFICATION
+        if self.error_exit is not None:
+            return self.error_exit
         return ExitCode.FAILURE if self.interrupted else ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
@@ -109,6 +114,7 @@ class CanaryResult:
             "baseline": [e.to_json() for e in self.baseline],
             "elapsed_s": round(self.elapsed_s, 3),
             "interrupted": self.interrupted,
+            "error": self.error,
             "exit_code": int(self.exit_code),
         }
 
@@ -165,8 +171,6 @@ def _diff(before: dict[tuple[int, int], str | None], after: dict[tuple[int, int]
 
 def check_scratch(device: CanaryDevice, plan: CanaryPlan) -> bool:
     """Refuse a scratch tag holding other data (unless forced); True when our scratch entry already exists."""
-    from credwarden.creds.encoding import sha256_hex  # local import: keeps this module light for tests
-
     ours = {sha256_hex(c).upper() for c in SCRATCH_CONTENTS}
     present = device.list(sec_tag=plan.write_tag)
     foreign = [e for e in present if not (e.type == SCRATCH_TYPE and (e.sha256 or "").upper() in ours)]
@@ -197,6 +201,7 @@ def run_canary(
     changes: list[Change] = []
     interrupted = False
     at_change: int | None = None
+    failure: CredwardenError | None = None
     with device.offline():
         try:
             for cycle in _cycles(plan.cycles):
@@ -216,7 +221,9 @@ def run_canary(
                     sleep(plan.interval)
         except KeyboardInterrupt:
             interrupted = True
-        if not existed and not keep_scratch and not interrupted:
+        except CredwardenError as exc:  # keep what was learnt so far (thousands of cycles may have run)
+            failure = exc
+        if not existed and not keep_scratch and not interrupted and failure is None:
             device.delete(plan.write_tag, SCRATCH_TYPE)
             writes += 1
     return CanaryResult(
@@ -231,6 +238,8 @@ def run_canary(
         time.monotonic() - started,
         interrupted,
         at_change,
+        str(failure) if failure is not None else None,
+        failure.exit_code if failure is not None else None,
     )
 
 

@@ -66,7 +66,7 @@ def run_doctor(
     readable = [e for e in entries if e.type in READABLE_TYPES and is_user_tag(e.sec_tag)][:MAX_READS]
     reads, contents = _read_back(device, readable)
     pofwarn = _probe_power_off_warning(device, facts.has_power_off_warning, reads, entries, problems)
-    expiries = _expiries(device, entries, contents, facts.real_digests is not False, problems)
+    expiries = _expiries(device, entries, contents, facts.version is None or facts.version >= (1, 3, 0), problems)
     checks = None
     if manifest is not None:
         from credwarden.field.manifest_compare import compare_with_manifest
@@ -156,13 +156,13 @@ def _expiries(
     device: DoctorDevice,
     entries: Iterable[StoredEntry],
     contents: dict[tuple[int, int], bytes],
-    certexpiry: bool,
+    try_certexpiry: bool,
     problems: list[str],
 ) -> list[ExpiryCheck]:
     found: list[ExpiryCheck] = []
     certificates = [e for e in entries if e.type in (CredType.ROOT_CA, CredType.CLIENT_CERT)
                     and is_user_tag(e.sec_tag)][:MAX_READS]
-    supported = certexpiry
+    supported = try_certexpiry  # %CERTEXPIRY came with the 1.3 generation (§3.3); asked once, then remembered
     for entry in certificates:
         key = (entry.sec_tag, entry.type)
         if supported:

@@ -72,11 +72,12 @@ class Guards:
             return
         current = self.read_cfun()
         self._restore_cfun = current if current in ONLINE_MODES else None
-        if self._restore_cfun is not None:
-            log.info("modem online (CFUN=%s): switching to CFUN=%d for the change", current, OFFLINE_MODE)
-            self.session.command(f"AT+CFUN={OFFLINE_MODE}")
         self._depth = 1
         try:
+            if self._restore_cfun is not None:
+                # inside the try: a lost answer to CFUN=4 may still have switched the modem, so restore anyway
+                log.info("modem online (CFUN=%s): switching to CFUN=%d for the change", current, OFFLINE_MODE)
+                self.session.command(f"AT+CFUN={OFFLINE_MODE}")
             yield
         except BaseException as exc:
             self._depth = 0
