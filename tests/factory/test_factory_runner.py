@@ -143,3 +143,33 @@ def test_result_json_schema_is_stable() -> None:
     assert data["ok"] is True and data["status"] == "unchanged" and data["elapsed_s"] == 1.235
     summary = BatchSummary.of([row, DeviceResult("b", Status.NO_ANSWER)])
     assert summary.describe() == "2 devices: 1 ok (0 applied, 1 unchanged), 1 failed (no_answer 1)"
+
+
+def test_ctrl_c_cancels_running_boards_and_still_summarises(tmp_path: object) -> None:
+    import _thread
+
+    from credwarden.factory.batch import run_batch
+    from credwarden.factory.station import Station
+
+    def job(port: str, ctx: JobContext) -> DeviceResult:
+        if port == "p0":
+            _thread.interrupt_main()  # what Ctrl-C does to the main thread
+        ctx.cancelled.wait(5)
+        return DeviceResult(port, Status.APPLIED)
+
+    report = run_batch(Station(ports=["p0", "p1"], record=False), view=_Quiet(), job=job)
+    assert report.interrupted
+    assert sorted(r.port for r in report.results) == ["p0", "p1"]
+    assert all(r.status is Status.FAILED and "interrupted" in (r.error or "") for r in report.results)
+    assert report.exit_code is ExitCode.FAILURE
+
+
+class _Quiet:
+    def __call__(self, event: ProgressEvent) -> None:
+        return None
+
+    def start(self) -> None:
+        return None
+
+    def stop(self, summary: BatchSummary | None) -> None:
+        return None

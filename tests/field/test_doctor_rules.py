@@ -160,3 +160,9 @@ def test_empty_store_and_sorting() -> None:
     assert ranks == sorted(ranks)
     data = report.to_json()
     assert data["summary"]["errors"] == report.errors and data["exit_code"] == 1
+
+
+@pytest.mark.parametrize(("dialect", "code"), [("shell", "dialect.shell"), ("slm", "dialect.slm")])
+def test_dialect_notes(dialect: str, code: str) -> None:
+    info = DeviceInfo("352656100367872", None, "mfw_nrf9160_1.3.5", (1, 3, 5), None, None, 1, dialect)
+    assert code in _codes(Observations(info, _healthy_entries()))

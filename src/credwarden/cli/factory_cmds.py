@@ -8,6 +8,7 @@ modules share them.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -124,6 +125,7 @@ def batch_apply(
     json_out: bool,
     debug: bool,
     concurrency: int | None,
+    timeout: float | None = None,
     device_timeout: float | None,
     detect_timeout: float | None,
     out_dir: Path | None,
@@ -137,14 +139,16 @@ def batch_apply(
 
     if dry_run or prune:
         raise UsageError("--dry-run and --prune work on one device at a time; use `credwarden plan` per board")
-    opts = connection_options(ctx, baud=baud, mode=mode, flow_control=flow_control, debug=debug, json_out=json_out)
+    opts = connection_options(ctx, baud=baud, mode=mode, flow_control=flow_control, timeout=timeout, debug=debug,
+                              json_out=json_out)
     station = build_station(
         manifest=manifest, ports=ports, ports_glob=ports_glob, station_file=station_file, watch=watch,
         baud=baud if baud is not None else (None if station_file else opts.baud), concurrency=concurrency,
         device_timeout=device_timeout, detect_timeout=detect_timeout, out_dir=out_dir, nrfcloud_csv=nrfcloud_csv,
         no_record=no_record, inventory=inventory,
     )
-    run_batch_command(station, json_out=opts.json, mode=opts.mode, flow_control=opts.flow_control)
+    run_batch_command(station, json_out=opts.json, mode=opts.mode, flow_control=opts.flow_control,
+                      command_timeout=opts.timeout)
 
 
 def build_station(
@@ -181,7 +185,10 @@ def build_station(
     )
 
 
-def run_batch_command(station: Station, *, json_out: bool, mode: str = "auto", flow_control: bool = False) -> None:
+def run_batch_command(
+    station: Station, *, json_out: bool, mode: str = "auto", flow_control: bool = False,
+    command_timeout: float | None = None,
+) -> None:
     """Run the batch with the view that suits stdout and exit with the batch's exit code."""
     from credwarden.errors import UsageError
     from credwarden.factory.batch import run_batch
@@ -190,12 +197,19 @@ def run_batch_command(station: Station, *, json_out: bool, mode: str = "auto", f
 
     if station.manifest is None:
         raise UsageError("no manifest: give MANIFEST or `manifest = ...` in the station file")
-    job = DeviceJob.from_station(station, mode=mode, flow_control=flow_control)
+    job = DeviceJob.from_station(station, mode=mode, flow_control=flow_control, command_timeout=command_timeout)
     view = choose_view(json_output=json_out, title=f"credwarden apply - station {station.name}")
+    stop = threading.Event()
+    previous = None
+    if station.watch and threading.current_thread() is threading.main_thread():
+        # SIGTERM (systemd, a supervisor) ends watch mode like Ctrl-C: boards in progress finish, then a summary
+        previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     try:
-        report = run_batch(station, view=view, job=job, stop=threading.Event())
+        report = run_batch(station, view=view, job=job, stop=stop)
     finally:
         job.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if json_out:  # the summary goes to stderr so stdout stays one JSON object per device
         print(json.dumps({"summary": report.summary.to_json()}), file=sys.stderr)
     raise typer.Exit(int(report.exit_code))

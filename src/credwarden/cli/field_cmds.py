@@ -122,6 +122,9 @@ def doctor_cmd(
     timeout: TimeoutOption = None,
     expiry_days: Annotated[int, typer.Option("--expiry-days", min=0, help="Warn about certificates expiring "
                                              "within this many days.")] = 30,
+    no_read_back: Annotated[bool, typer.Option("--no-read-back", help="Do not read entries back (skips the "
+                                               "buffer-size check; a >4 kB chain has crashed modems on read).")]
+    = False,
     json_out: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -131,7 +134,7 @@ def doctor_cmd(
     with cli_errors():
         options = connection_options(ctx, port=port, timeout=timeout, debug=debug, json_out=json_out)
         with open_device(options) as device:
-            report = run_doctor(device, manifest=manifest, expiry_days=expiry_days)
+            report = run_doctor(device, manifest=manifest, expiry_days=expiry_days, read_back=not no_read_back)
         emit(report, options.json, render_doctor)
     raise typer.Exit(int(report.exit_code))
 

@@ -196,7 +196,8 @@ def register(app: typer.Typer) -> None:
             if fc.is_batch(port, ports_glob, station, watch, manifest):
                 fc.batch_apply(ctx, manifest=manifest, ports=port, ports_glob=ports_glob, station_file=station,
                                watch=watch, dry_run=dry_run, prune=prune, baud=baud, mode=mode,
-                               flow_control=flow_control, json_out=json_out, debug=debug, concurrency=concurrency,
+                               flow_control=flow_control, json_out=json_out, debug=debug, timeout=timeout,
+                               concurrency=concurrency,
                                device_timeout=device_timeout, detect_timeout=detect_timeout, out_dir=out_dir,
                                nrfcloud_csv=nrfcloud_csv, no_record=no_record, inventory=inventory)
                 return

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from credwarden.errors import ExitCode, UsageError
 from credwarden.factory.ports import PortWatcher, expand_ports
-from credwarden.factory.results import BatchSummary, DeviceResult
+from credwarden.factory.results import BatchSummary, DeviceResult, Status
 from credwarden.factory.runner import BatchRunner, Job, ProgressEvent
 from credwarden.factory.station import MAX_DEFAULT_CONCURRENCY, Station
 from credwarden.factory.view import BatchView, PlainLineView
@@ -74,6 +74,10 @@ def run_batch(
     except KeyboardInterrupt:
         interrupted = True
         results = runner.cancel_all()
+        seen = {r.port for r in results}
+        results += [DeviceResult(p, Status.FAILED, error="not started: interrupted") for p in ports if p not in seen]
+        position = {port: i for i, port in enumerate(ports)}
+        results.sort(key=lambda r: position.get(r.port, len(ports)))
     summary = BatchSummary.of(results)
     view.stop(summary)
     return BatchReport(results, summary, interrupted)

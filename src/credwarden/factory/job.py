@@ -30,13 +30,14 @@ from credwarden.errors import (
     VerificationError,
 )
 from credwarden.factory import nrfcloud
-from credwarden.factory.keygen import KeygenSpec, ensure_client_certificate, parse_keygen_tables
+from credwarden.factory.keygen import KeygenSpec, cert_pem, ensure_client_certificate, parse_keygen_tables
 from credwarden.factory.results import DeviceResult, Stage, Status
 from credwarden.factory.runner import JobContext
 from credwarden.factory.station import NrfCloudOptions, Station
 from credwarden.modem.device import Device
 from credwarden.modem.dialect import detect_dialect
 from credwarden.modem.models import DeviceInfo
+from credwarden.provision.apply import apply
 from credwarden.provision.manifest import Manifest, ManifestError, ManifestSpec, load_manifest
 from credwarden.transport.base import Transport, open_transport
 from credwarden.types import type_name
@@ -108,6 +109,7 @@ class DeviceJob:
     mode: str = "auto"
     flow_control: bool = False
     detect_timeout: float = 5.0
+    command_timeout: float | None = None  #: base per-command timeout (None: the session's defaults)
     out_dir: Path | None = None
     nrfcloud_csv: Path | None = None
     nrfcloud_options: NrfCloudOptions = field(default_factory=NrfCloudOptions)
@@ -116,7 +118,9 @@ class DeviceJob:
     _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_station(cls, station: Station, *, mode: str = "auto", flow_control: bool = False) -> DeviceJob:
+    def from_station(
+        cls, station: Station, *, mode: str = "auto", flow_control: bool = False, command_timeout: float | None = None
+    ) -> DeviceJob:
         """Validate everything up front (manifest, keygen tables, CA keys, inventory) and build the job."""
         if station.manifest is None:
             raise UsageError("no manifest: give MANIFEST or `manifest = ...` in the station file")
@@ -137,8 +141,8 @@ class DeviceJob:
             inventory = Inventory.open(station.inventory)
         return cls(
             manifest=loaded, station=station.name, baud=station.baud, mode=mode, flow_control=flow_control,
-            detect_timeout=station.detect_timeout, out_dir=out_dir, nrfcloud_csv=station.nrfcloud_csv,
-            nrfcloud_options=station.nrfcloud, inventory=inventory, issuers=issuers,
+            detect_timeout=station.detect_timeout, command_timeout=command_timeout, out_dir=out_dir,
+            nrfcloud_csv=station.nrfcloud_csv, nrfcloud_options=station.nrfcloud, inventory=inventory, issuers=issuers,
         )
 
     def close(self) -> None:
@@ -164,8 +168,10 @@ class DeviceJob:
             result.status, result.error = Status.NO_ANSWER, str(exc)
         except CredwardenError as exc:
             result.status, result.error = _status_for(exc), str(exc)
+        finally:
+            if dev is None:
+                transport.close()
         if dev is None:
-            transport.close()
             result.elapsed_s = time.monotonic() - started
             return result
         try:
@@ -184,7 +190,7 @@ class DeviceJob:
         mode = self.mode
         if mode == "auto":
             mode = detect_dialect(transport, self.detect_timeout)
-        dev = Device.over(transport, mode=mode, port=port)
+        dev = Device.over(transport, mode=mode, timeout=self.command_timeout, port=port)
         last = 0.0
 
         def on_event(event: str, _data: dict[str, Any]) -> None:
@@ -223,8 +229,6 @@ class DeviceJob:
             result.status = Status.FAILED
 
     def _apply_manifest(self, dev: Device, ctx: JobContext, result: DeviceResult) -> bool:
-        from credwarden.provision.apply import apply
-
         assert self.manifest.manifest is not None
         ctx.report(Stage.PLAN)
 
@@ -270,8 +274,6 @@ class DeviceJob:
                 if device_id is None:
                     raise ValidationError(f"sec_tag {spec.sec_tag}: the certificate has no CN to use as the nRF "
                                           "Cloud device id", source="nrfcloud")
-                from credwarden.factory.keygen import cert_pem
-
                 row = nrfcloud.onboarding_row(
                     device_id, cert_pem(outcome.certificate).decode("ascii"), subtype=self.nrfcloud_options.subtype,
                     tags=self.nrfcloud_options.tags, fw_types=self.nrfcloud_options.fw_types,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,9 @@ from credwarden.sim.accounting import command_kind
 from credwarden.transport.base import Transport
 
 Kind = Literal["power-cut", "hang", "lost-result", "noise", "power-off"]
+#: What the device holds before the first apply: only the unrelated tag, or an older version of every credential.
+Start = Literal["empty", "stale"]
+STARTS: tuple[Start, ...] = ("empty", "stale")
 #: The default kinds. "power-off" (the power stays off until the reboot between the two applies, so every
 #: command after the cut times out) is slower (seconds per point) and runs only when asked for.
 KINDS: tuple[Kind, ...] = ("power-cut", "hang", "lost-result", "noise")
@@ -64,6 +67,7 @@ class CampaignSettings:
     frontend: str = "at_client"
     timeout: float = 0.25
     workers: int = 8
+    starts: tuple[Start, ...] = STARTS
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -79,6 +83,7 @@ class FaultPoint:
     stores: bool = False  #: hang: the hung write is stored anyway (Q1)
     noise: float = 0.0
     seed: int = 0
+    start: Start = "empty"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class PointResult:
             "kind": self.point.kind,
             "index": self.point.index,
             "where": self.point.where,
+            "start": self.point.start,
             "first_apply_ok": self.first_ok,
             "first_apply_message": self.first_message,
             "rebooted_during_first_apply": self.rebooted,
@@ -189,10 +195,7 @@ def run_campaign(settings: CampaignSettings, *, progress: Callable[[int, int], N
         raise UsageError("timeout must be positive and workers at least 1")
     loaded = load_manifest(settings.manifest)
     desired = resolve_manifest(loaded, DeviceIdentity(dialect=_dialect(settings.frontend)), env=settings.env)
-    reference = _reference_run(settings, loaded)
-    points: list[FaultPoint] = []
-    for kind in settings.kinds:
-        points.extend(_sample(_enumerate(kind, reference, settings.seed), settings.points))
+    points = fault_points(settings, loaded, desired)
     done = 0
     lock = threading.Lock()
 
@@ -209,6 +212,18 @@ def run_campaign(settings: CampaignSettings, *, progress: Callable[[int, int], N
         results = list(pool.map(one, points))
     summaries = tuple(_summarise(kind, [r for r in results if r.point.kind == kind]) for kind in settings.kinds)
     return CampaignReport(summaries, tuple(results), time.monotonic() - started, settings.profile, settings.frontend)
+
+
+def fault_points(settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential]) -> list[FaultPoint]:
+    """Every fault point of the campaign, from one clean reference run per starting state (sampled per kind)."""
+    if not settings.starts or any(start not in STARTS for start in settings.starts):
+        raise UsageError(f"starting states must be among {', '.join(STARTS)}")
+    references = {start: _reference_run(settings, loaded, desired, start) for start in settings.starts}
+    points: list[FaultPoint] = []
+    for kind in settings.kinds:
+        candidates = [p for start, ref in references.items() for p in _enumerate(kind, ref, settings.seed, start)]
+        points.extend(_sample(candidates, settings.points))
+    return [replace(p, index=i) for i, p in enumerate(points)]
 
 
 def _dialect(frontend: str) -> Dialect:
@@ -238,15 +253,56 @@ class _Command:
     length: int | None  #: content bytes of a write
 
 
-def _new_sim(settings: CampaignSettings, seed: int) -> SimModem:
+def _new_sim(settings: CampaignSettings, seed: int, desired: list[DesiredCredential], start: Start) -> SimModem:
     sim = SimModem(SimConfig(profile=settings.profile, frontend=settings.frontend, fast=True,  # type: ignore[arg-type]
                              seed=seed))
-    for tag, code, content in _UNRELATED:
+    seeds = [(tag, code, content) for tag, code, content in _UNRELATED]
+    if start == "stale":
+        seeds += [(d.sec_tag, int(d.type), _stale_content(int(d.type))) for d in desired
+                  if int(d.type) in _STALE_TYPES]
+    for tag, code, content in seeds:
         answer = sim.execute(f'AT%CMNG=0,{tag},{code},"{content.decode("ascii")}"')
         if not answer.rstrip().endswith("OK"):
-            raise RuntimeError(f"the simulator refused the unrelated seed entry ({answer.strip()})")
+            raise RuntimeError(f"the simulator refused a seed entry for {tag}/{code} ({answer.strip()[-40:]})")
     sim.execute("AT+CFUN=1")
     return sim
+
+
+_STALE_TYPES = (0, 1, 2, 3, 4)
+_stale_lock = threading.Lock()
+_stale_cache: dict[int, bytes] = {}
+
+
+def _stale_content(code: int) -> bytes:
+    """An older, different credential of type `code` (throwaway material generated once per process)."""
+    with _stale_lock:
+        if code not in _stale_cache:
+            _stale_cache[code] = _make_stale(code)
+        return _stale_cache[code]
+
+
+def _make_stale(code: int) -> bytes:
+    if code == 3:
+        return b"5717A1E5717A1E5717A1E5717A1E5717"
+    if code == 4:
+        return b"stale-identity"
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    if code == 2:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "credwarden campaign stale certificate")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 class _Line:
@@ -285,9 +341,10 @@ def _device(line: _Line, settings: CampaignSettings) -> Iterator[Device]:
             device.close()
 
 
-def _reference_run(settings: CampaignSettings, loaded: Manifest) -> list[_Command]:
+def _reference_run(settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential],
+                   start: Start = "empty") -> list[_Command]:
     """The command sequence of a fault-free first apply (what the fault points index into)."""
-    sim = _new_sim(settings, settings.seed)
+    sim = _new_sim(settings, settings.seed, desired, start)
     line = _Line(sim)
     try:
         shown: list[str] = []
@@ -313,11 +370,13 @@ def _reference_run(settings: CampaignSettings, loaded: Manifest) -> list[_Comman
         sim.stop()
 
 
-def _enumerate(kind: Kind, reference: list[_Command], seed: int) -> list[FaultPoint]:
+def _enumerate(kind: Kind, reference: list[_Command], seed: int, start: Start = "empty") -> list[FaultPoint]:
     points: list[FaultPoint] = []
+    device = "stale device" if start == "stale" else "empty device"
 
     def add(**values: Any) -> None:
-        points.append(FaultPoint(kind=kind, index=len(points), **values))
+        values["where"] = f"{device}: {values['where']}"
+        points.append(FaultPoint(kind=kind, index=len(points), start=start, **values))
 
     writes = [c for c in reference if c.length is not None]
     if kind == "power-cut":
@@ -348,16 +407,16 @@ def _enumerate(kind: Kind, reference: list[_Command], seed: int) -> list[FaultPo
             add(where=f"final result lost for command {cmd.number} ({cmd.kind})", command=cmd.number)
     else:
         for level in _NOISE_LEVELS:
-            for run in range(20):
+            for run in range(10):
                 add(where=f"URC noise p={level} seed {seed + run}", noise=level, seed=seed + run)
     return points
 
 
 def _offsets(length: int) -> list[int]:
-    """Byte offsets through a write: both ends, their neighbours, and evenly spaced points (~50 per write)."""
+    """Byte offsets through a write: both ends, their neighbours, and evenly spaced points (~25 per write)."""
     if length <= 0:
         return [0]
-    step = max(1, length // 48)
+    step = max(1, length // 24)
     return sorted({0, 1, length - 1, length, *range(0, length, step)} - {-1})
 
 
@@ -440,7 +499,7 @@ def _apply_once(line: _Line, settings: CampaignSettings, loaded: Manifest,
 
 def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential],
                point: FaultPoint) -> PointResult:
-    sim = _new_sim(settings, point.seed or settings.seed + point.index)
+    sim = _new_sim(settings, point.seed or settings.seed + point.index, desired, point.start)
     line = _Line(sim)
     try:
         unrelated_before = _unrelated_state(sim)

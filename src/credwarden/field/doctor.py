@@ -57,13 +57,18 @@ def run_doctor(
     manifest: Path | None = None,
     expiry_days: int = 30,
     now: datetime | None = None,
+    read_back: bool = True,
 ) -> DoctorReport:
-    """Observe `device` (read-only) and diagnose it."""
+    """Observe `device` (read-only) and diagnose it. `read_back=False` skips `%CMNG=2` (a >4 kB chain has
+    crashed modems on read, §8 Q9): no buffer check and no read-back expiry then."""
     info = device.info()
     entries = tuple(device.list())
     facts = firmware_facts(info.firmware, info.firmware_version)
     problems: list[str] = []
     readable = [e for e in entries if e.type in READABLE_TYPES and is_user_tag(e.sec_tag)][:MAX_READS]
+    if not read_back:
+        readable = []
+        problems.append("read-back skipped (--no-read-back): buffer sizes and root CA expiry were not checked")
     reads, contents = _read_back(device, readable)
     pofwarn = _probe_power_off_warning(device, facts.has_power_off_warning, reads, entries, problems)
     expiries = _expiries(device, entries, contents, facts.version is None or facts.version >= (1, 3, 0), problems)

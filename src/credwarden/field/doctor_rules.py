@@ -94,6 +94,30 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
         )
 
 
+def dialect_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: timedelta) -> Iterable[Finding]:
+    """The application firmware in front of the modem changes what is stored and how much can be read."""
+    if obs.info.dialect == "shell":
+        yield Finding(
+            Severity.INFO,
+            "dialect.shell",
+            "reached through the NCS shell `at` command",
+            "with CONFIG_AT_SHELL_UNESCAPE_LF the shell stores PEM with CRLF line endings, so digests differ from "
+            "the same file written through at_client; responses are cut at CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN "
+            "(default 2700 bytes) (§1.2)",
+            "compare digests with `credwarden plan` (it predicts the shell's encoding), not with a hand-computed "
+            "sha256",
+        )
+    elif obs.info.dialect == "slm":
+        yield Finding(
+            Severity.INFO,
+            "dialect.slm",
+            "reached through the Serial LTE Modem / Serial Modem application",
+            "SLM's native-TLS credentials (AT#XCMNG) live elsewhere (modem tags tag*10+type, or settings storage); "
+            "this report covers the modem store (%CMNG) (§5)",
+            None,
+        )
+
+
 def placeholder_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: timedelta) -> Iterable[Finding]:
     """Placeholder digests in the list: expected on old firmware, suspicious on new."""
     placeholders = [e for e in obs.entries if e.placeholder_digest and is_user_tag(e.sec_tag)]
@@ -340,15 +364,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 entry.type,
             )
         elif (entry.sec_tag, entry.type) in factory:
-            yield Finding(
-                Severity.INFO,
-                "tags.reserved",
-                f"sec_tag {entry.sec_tag} {entry.type_name}: modem-owned entry",
-                "reserved for the modem; never delete or overwrite it (credwarden's delete-all skips it)",
-                None,
-                entry.sec_tag,
-                entry.type,
-            )
+            continue
         else:
             yield Finding(
                 Severity.WARNING,
@@ -360,6 +376,15 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 entry.sec_tag,
                 entry.type,
             )
+    owned = [e for e in entries if (e.sec_tag, e.type) in factory]
+    if owned:
+        listed = ", ".join(f"{e.sec_tag}/{e.type_name}" for e in owned)
+        yield Finding(
+            Severity.INFO,
+            "tags.reserved",
+            f"{len(owned)} modem-owned entries ({listed})",
+            "reserved for the modem; never delete or overwrite them (credwarden's delete-all skips them)",
+        )
     for (tag, code), count in Counter((e.sec_tag, e.type) for e in entries).items():
         if count > 1:
             yield Finding(
@@ -425,6 +450,7 @@ def _buffer_note(length: int | None) -> str:
 
 RULES: tuple[Rule, ...] = (
     firmware_rule,
+    dialect_rule,
     placeholder_rule,
     cfun_rule,
     power_off_warning_rule,
