@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from credwarden.at.response import AtResponse
+from credwarden.at.timeouts import TimeoutPolicy
 from credwarden.modem.device import Device
 from credwarden.modem.models import (
     AttestationToken,
@@ -40,6 +41,7 @@ __all__ = [
     "ReadResult",
     "SessionStats",
     "StoredEntry",
+    "TimeoutPolicy",
     "Transport",
     "apply",
     "connect",
@@ -55,6 +57,10 @@ def connect(
     baud: int = 115200,
     flow_control: bool = False,
     timeout: float | None = None,
+    timeouts: TimeoutPolicy | None = None,
 ) -> Device:
-    """Open a session with the modem on `port` (use as a context manager to close it)."""
-    return Device.open(port, mode=mode, baud=baud, flow_control=flow_control, timeout=timeout)
+    """Open a session with the modem on `port` (use as a context manager to close it).
+
+    `timeout` sets the base timeout; `timeouts` a whole `TimeoutPolicy` (e.g. `TimeoutPolicy().scaled(0.2)`).
+    """
+    return Device.open(port, mode=mode, baud=baud, flow_control=flow_control, timeout=timeout, timeouts=timeouts)

@@ -91,3 +91,19 @@ def test_power_cut_in_an_unreadable_write_on_placeholder_firmware(manifest: Path
     result = _run_point(settings, loaded, desired, point)
     assert result.rebooted
     assert not result.false_success and not result.not_desired
+
+
+@pytest.mark.xfail(strict=True, reason="provision/apply.py: with unverifiable = 'rewrite' on placeholder-digest "
+                   "firmware the final verification re-plans a rewrite of what was just written and reports "
+                   "failure, so no apply can succeed there (and 'fail' refuses too): only 'warn' works")
+def test_rewrite_policy_applies_cleanly_on_placeholder_firmware(manifest: Path) -> None:
+    from credwarden.field.campaign import fault_points
+    from credwarden.provision.manifest import load_manifest
+    from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
+
+    rewrite = manifest.with_name("manifest-rewrite.toml")
+    rewrite.write_text('unverifiable = "rewrite"\n' + manifest.read_text())
+    loaded = load_manifest(rewrite)
+    desired = resolve_manifest(loaded, DeviceIdentity(dialect="at_client"))
+    settings = CampaignSettings(rewrite, kinds=("hang",), profile="1.2.3", starts=("empty",))
+    assert fault_points(settings, loaded, desired)  # the fault-free reference apply must succeed

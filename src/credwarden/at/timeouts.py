@@ -1,13 +1,17 @@
-"""Per-command timeouts: how long to wait for a final result (defaults overridable, spec §1.1, §3.1)."""
+"""Per-command timeouts and resync timing: how long to wait for what (defaults overridable, spec §1.1, §3.1)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
 class TimeoutPolicy:
-    """Seconds to wait for a final result, by command kind."""
+    """Seconds to wait for a final result by command kind, plus the timing of line recovery (drain + `AT` probes).
+
+    Every duration can be shortened consistently with `scaled(factor)` (campaigns, tests) or capped with
+    `capped(seconds)` (a factory per-device deadline); `with_base()` is the `--timeout` option.
+    """
 
     base: float = 5.0  #: ordinary commands
     cfun_set: float = 15.0  #: `AT+CFUN=<n>` (going offline detaches from the network)
@@ -15,6 +19,16 @@ class TimeoutPolicy:
     attest: float = 15.0  #: `%ATTESTTOKEN`
     list_base: float = 10.0  #: `%CMNG=1`; long lists on slow UARTs
     per_kib: float = 1.0  #: extra per KiB sent (writes)
+    resync_probes: int = 3  #: `AT` probes after a timeout before the device is declared silent
+    resync_probe: float = 0.5  #: seconds to wait for the answer to each probe
+    drain_quiet: float = 0.2  #: quiet time that ends a drain of stale input
+    drain_max: float = 2.0  #: cap on one drain (a device that never stops talking)
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value < 0 or (spec.name == "resync_probes" and not isinstance(value, int)):
+                raise ValueError(f"TimeoutPolicy.{spec.name} must be a non-negative number, got {value!r}")
 
     def for_command(self, command: str) -> float:
         """The timeout for `command`."""
@@ -31,8 +45,41 @@ class TimeoutPolicy:
             return self.base + self.per_kib * len(command) / 1024
         return self.base
 
+    @property
+    def worst_resync(self) -> float:
+        """Longest a failed resync can take (drain + every probe with its drain): for deadline budgets."""
+        return self.drain_max + self.resync_probes * (self.resync_probe + self.drain_max)
+
     def with_base(self, base: float | None) -> TimeoutPolicy:
         """A copy with `base` replaced (the `--timeout` option); slow kinds never drop below it."""
-        if base is None:
-            return self
-        return TimeoutPolicy(base, self.cfun_set, self.keygen, self.attest, self.list_base, self.per_kib)
+        return self if base is None else replace(self, base=base)
+
+    def scaled(self, factor: float) -> TimeoutPolicy:
+        """Every duration multiplied by `factor` (probe count unchanged)."""
+        if factor <= 0:
+            raise ValueError(f"scale factor must be positive, got {factor!r}")
+        return replace(
+            self,
+            **{spec.name: getattr(self, spec.name) * factor for spec in fields(self) if spec.name != "resync_probes"},
+        )
+
+    def capped(self, seconds: float) -> TimeoutPolicy:
+        """Every command timeout at most `seconds` (and resync timing no longer than that either)."""
+        if seconds <= 0:
+            raise ValueError(f"timeout cap must be positive, got {seconds!r}")
+        return replace(
+            self,
+            **{
+                spec.name: min(getattr(self, spec.name), seconds)
+                for spec in fields(self)
+                if spec.name not in ("resync_probes", "per_kib")
+            },
+            per_kib=min(self.per_kib, seconds / 4),
+        )
+
+    @classmethod
+    def uniform(cls, seconds: float) -> TimeoutPolicy:
+        """Every command kind waits `seconds` (writes `seconds / 4` more per KiB); recovery scaled to fit."""
+        return cls(
+            base=seconds, cfun_set=seconds, keygen=seconds, attest=seconds, list_base=seconds, per_kib=seconds / 4
+        ).capped(seconds)

@@ -331,9 +331,7 @@ class _Line:
 
 @contextmanager
 def _device(line: _Line, settings: CampaignSettings) -> Iterator[Device]:
-    device = Device.over(line, mode=settings.frontend, timeout=settings.timeout)
-    t = settings.timeout
-    device.session.timeouts = TimeoutPolicy(base=t, cfun_set=t, keygen=t, attest=t, list_base=t, per_kib=t / 4)
+    device = Device.over(line, mode=settings.frontend, timeouts=TimeoutPolicy.uniform(settings.timeout))
     try:
         yield device
     finally:

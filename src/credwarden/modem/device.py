@@ -82,13 +82,21 @@ class Device:
         flow_control: bool = False,
         timeout: float | None = None,
         unescape_lf: bool = True,
+        timeouts: TimeoutPolicy | None = None,
     ) -> Device:
-        """Open `port`, detect (or take) the dialect, enable numeric errors and read CFUN."""
+        """Open `port`, detect (or take) the dialect, enable numeric errors and read CFUN.
+
+        `timeout` replaces the base timeout only; `timeouts` is a whole policy (`TimeoutPolicy().scaled(0.1)`,
+        `TimeoutPolicy.uniform(2)`) covering slow commands and line recovery too. Both given: `timeout` is
+        applied to `timeouts`.
+        """
         if mode != "auto" and mode not in DIALECTS:
             raise UsageError(f"unknown mode {mode!r}; use auto or one of {', '.join(DIALECTS)}")
         transport = open_transport(port, baud=baud, flow_control=flow_control)
         try:
-            return cls.over(transport, mode=mode, timeout=timeout, unescape_lf=unescape_lf, port=port)
+            return cls.over(
+                transport, mode=mode, timeout=timeout, unescape_lf=unescape_lf, port=port, timeouts=timeouts
+            )
         except BaseException:
             transport.close()
             raise
@@ -102,11 +110,18 @@ class Device:
         timeout: float | None = None,
         unescape_lf: bool = True,
         port: str | None = None,
+        timeouts: TimeoutPolicy | None = None,
     ) -> Device:
-        """A Device over an already open transport (the caller keeps ownership until `close()`)."""
-        name = mode if mode != "auto" else detect_dialect(transport, timeout or DETECT_TIMEOUT)
+        """A Device over an already open transport (the caller keeps ownership until `close()`).
+
+        `timeout` / `timeouts` as in `open()`; dialect detection waits `timeout` (else at most the policy's
+        base, capped at DETECT_TIMEOUT).
+        """
+        policy = (timeouts or TimeoutPolicy()).with_base(timeout)
+        detect_within = timeout or (min(policy.base, DETECT_TIMEOUT) if timeouts is not None else DETECT_TIMEOUT)
+        name = mode if mode != "auto" else detect_dialect(transport, detect_within)
         dialect = dialect_named(name, unescape_lf=unescape_lf)
-        session = AtSession(transport, dialect, timeouts=TimeoutPolicy().with_base(timeout))
+        session = AtSession(transport, dialect, timeouts=policy)
         device = cls(session, port=port)
         device._guards.establish()
         return device
@@ -132,7 +147,7 @@ class Device:
     # -- properties ----------------------------------------------------------------------------------------
     @property
     def dialect(self) -> str:
-        """"at_client" | "shell" | "slm"."""
+        """ "at_client" | "shell" | "slm"."""
         return self._session.dialect.name
 
     @property
@@ -252,14 +267,10 @@ class Device:
             raise NotFound(513, command=answer.command)  # SLM/old firmware answer a missing entry with bare OK
         entry, content = cmng.parse_read_response("\r\n".join(answer.lines))
         if (entry.sec_tag, entry.type) != (sec_tag, code):
-            raise ProtocolError(
-                f"asked for {sec_tag}/{code}, the modem answered with {entry.sec_tag}/{entry.type}"
-            )
+            raise ProtocolError(f"asked for {sec_tag}/{code}, the modem answered with {entry.sec_tag}/{entry.type}")
         return ReadResult(entry=entry, content=content)
 
-    def write(
-        self, sec_tag: int, type: int | str | CredType, content: bytes, password: str | None = None
-    ) -> None:
+    def write(self, sec_tag: int, type: int | str | CredType, content: bytes, password: str | None = None) -> None:
         """Store `content` as-is (checked for size and quoting before anything is sent)."""
         code = _type_code(type)
         if code != CredType.CLIENT_KEY and looks_secret(content):

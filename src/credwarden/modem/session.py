@@ -36,11 +36,6 @@ wire = logging.getLogger(WIRE_LOGGER)
 _NVM_PREFIXES = ("AT%CMNG=0", "AT%CMNG=3", "AT%KEYGEN", "AT#XCMNG=0", "AT#XCMNG=3", "AT%XPMNG=0")
 _READ_CHUNK = 4096
 _REDACTED = {ALREADY_REDACTED: True}
-#: Quiet time that ends a drain, and the cap on a whole drain.
-_DRAIN_QUIET = 0.2
-_DRAIN_MAX = 2.0
-_RESYNC_PROBES = 3
-_RESYNC_PROBE_TIMEOUT = 0.5
 
 
 class AtSession:
@@ -133,8 +128,13 @@ class AtSession:
                 elif parse_final(line) is None and self.dialect.shell_failure(line) is None:
                     self._note_urc(line)
 
-    def drain(self, quiet: float = _DRAIN_QUIET, limit: float = _DRAIN_MAX) -> int:
-        """Read and drop input until the line is quiet for `quiet` s (at most `limit` s); bytes dropped."""
+    def drain(self, quiet: float | None = None, limit: float | None = None) -> int:
+        """Read and drop input until the line is quiet for `quiet` s (at most `limit` s); bytes dropped.
+
+        Defaults come from the timeout policy (`drain_quiet`, `drain_max`).
+        """
+        quiet = self.timeouts.drain_quiet if quiet is None else quiet
+        limit = self.timeouts.drain_max if limit is None else limit
         dropped = 0
         end = time.monotonic() + limit
         while time.monotonic() < end:
@@ -228,20 +228,21 @@ class AtSession:
                     continue
                 lines.append(stripped)
 
-    def resync(self, probes: int = _RESYNC_PROBES) -> bool:
-        """Drain, then probe with `AT` until `OK` (at most `probes` times); True when the line answers again."""
+    def resync(self, probes: int | None = None) -> bool:
+        """Drain, then probe with `AT` until `OK` (at most `probes` times, default from the timeout policy);
+        True when the line answers again."""
         self.drain()
-        for _ in range(probes):
+        for _ in range(self.timeouts.resync_probes if probes is None else probes):
             self._write(self.dialect.encode("AT"))
             try:
-                answer = self._collect("AT", "AT", time.monotonic() + _RESYNC_PROBE_TIMEOUT)
+                answer = self._collect("AT", "AT", time.monotonic() + self.timeouts.resync_probe)
             except (DeviceTimeout, ProtocolError):
                 self.drain()
                 continue
             except DeviceRebooted:
                 continue
             if answer.final.kind in (FinalKind.OK, FinalKind.ERROR):
-                self.drain(quiet=0.05, limit=0.5)
+                self.drain(quiet=min(0.05, self.timeouts.drain_quiet), limit=min(0.5, self.timeouts.drain_max))
                 self.responsive = True
                 return True
         self.responsive = False

@@ -5,15 +5,23 @@ Per (sec_tag, type) named by the manifest:
 * `write`  — missing, different, or unverifiable with `unverifiable = "rewrite"` (the reason says which);
 * `delete` — a user type on a named tag that the manifest does not list, only when that tag is `exclusive`
              or `prune` is asked; reserved tags and modem-owned types are never touched;
-* `unverifiable` — the firmware prints placeholder digests and the type cannot be read back, with
-             `unverifiable = "fail"` (apply refuses to go on); with `"warn"` the entry is skipped with a warning.
+* `unverifiable` — a PRE-EXISTING entry whose content cannot be compared (placeholder digests, spec §2.8, and a
+             type that cannot be read back), with `unverifiable = "fail"` (apply refuses to go on, exit 6); with
+             `"warn"` it is kept (skip, with a warning); with `"rewrite"` it is written once.
+
+Two inputs from `apply` override the policy:
+* `interrupted` — slots with a pending intent in the write journal (a previous write/delete was cut): written
+  again ("interrupted write: rewrite") unless a real digest or a read-back proves the content identical;
+* `written` — slots this run wrote, the modem acknowledged with OK and lists with a placeholder digest of the
+  right type: "written, unverifiable by this firmware" counts as done (skip), so the final check does not plan
+  them again.
 
 SLM native TLS (spec §5.1-5.2): a credential (tag, type) lives in the modem at (tag*10+type, type 0).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -136,8 +144,11 @@ def _unproven(entry: StoredEntry) -> bool:
 
 
 def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
-           readback: Mapping[Slot, bytes]) -> PlannedAction:
-    """The action for one desired credential given what the modem lists (and read back, when available)."""
+           readback: Mapping[Slot, bytes], *, interrupted: bool = False, written: bool = False) -> PlannedAction:
+    """The action for one desired credential given what the modem lists (and read back, when available).
+
+    `interrupted`: the write journal holds a pending intent for this slot; `written`: this run wrote it and the
+    modem acknowledged it (see the module doc)."""
     native = item.options.native_tls
     slot = modem_slot(item.sec_tag, int(item.type), native)
 
@@ -146,17 +157,24 @@ def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
                              native_tls=native)
 
     if entry is None:
-        return action("write", "missing")
+        return action("write", "missing" + (" (an earlier write was interrupted)" if interrupted else ""))
+    done = " (an interrupted earlier write had completed)" if interrupted else ""
     matched = _digest_match(item, entry)
     if matched is not None:
         if matched in (expected_encoding(dialect), "psk-lower", "raw"):
-            return action("skip", "identical")
-        return action("skip", f"identical (stored with {describe_encoding(matched)})")
+            return action("skip", "identical" + done)
+        return action("skip", f"identical (stored with {describe_encoding(matched)})" + done)
     content = readback.get(slot)
     if content is not None:
         if same_credential(item.type, content, item.credential.content):
-            return action("skip", "identical (content read back, different encoding)")
+            return action("skip", "identical (content read back, different encoding)" + done)
         return action("write", "different (content read back differs)")
+    if interrupted:
+        return action("write", "interrupted write: rewrite (a previous run was cut during this write and the "
+                               "stored content cannot be proven complete)")
+    if written and entry.placeholder_digest:
+        return action("skip", "written in this run; unverifiable by this firmware (placeholder digest): "
+                              "acknowledged with OK and listed")
     if not _unproven(entry):
         expected = predicted_sha256(item.credential.content, dialect)
         stored_sha = entry.sha256 or ""
@@ -189,8 +207,12 @@ def make_plan(
     dialect: Dialect,
     readback: Mapping[Slot, bytes] | None = None,
     prune: bool = False,
+    interrupted: Collection[Slot] = (),
+    written: Collection[Slot] = (),
 ) -> Plan:
-    """Compare desired with observed state. Pure: no I/O, same inputs -> same plan."""
+    """Compare desired with observed state. Pure: no I/O, same inputs -> same plan.
+
+    `interrupted` / `written`: modem slots with a pending journal intent / written and acknowledged in this run."""
     items = sorted(desired, key=lambda d: (d.sec_tag, int(d.type)))
     entries = list(observed)
     by_slot = {(e.sec_tag, e.type): e for e in entries}
@@ -219,7 +241,8 @@ def make_plan(
 
     for item in items:
         slot = modem_slot(item.sec_tag, int(item.type), item.options.native_tls)
-        actions.append(decide(item, by_slot.get(slot), dialect, readback))
+        actions.append(decide(item, by_slot.get(slot), dialect, readback, interrupted=slot in interrupted,
+                              written=slot in written))
     return Plan(tuple(actions), dialect)
 
 

@@ -31,8 +31,9 @@ class InprocessTransport:
     def read(self, max_bytes: int, timeout: float) -> bytes:
         """Up to `max_bytes` as soon as any arrive; b"" after `timeout` seconds without data."""
         self._check_open()
-        ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
-        if not ready:
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
+        if not poller.poll(max(0, int(timeout * 1000 + 0.999))):
             return b""
         try:
             data = self._sock.recv(max_bytes)

@@ -23,6 +23,19 @@ READ_CHUNK = 4096
 NO_CLIENT_POLL_S = 0.05  #: how often a pty without a client is checked for a new one
 
 
+def wait_fds(fds: list[int], events: int, timeout: float | None) -> list[int]:
+    """The descriptors of `fds` that have one of `events` (POLLIN/POLLOUT), waiting at most `timeout` s.
+
+    `poll()` instead of `select()`: descriptor numbers above 1024 (a long-running factory sim) stay fine.
+    Hang-ups and errors count as ready so the caller's read/write sees them.
+    """
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, events)
+    millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+    return [fd for fd, _ in poller.poll(millis)]
+
+
 class Channel:
     """One served byte stream. Subclasses implement `_read` / `_write_raw` / `_fileno`."""
 
@@ -32,6 +45,7 @@ class Channel:
         self.baud = baud
         self.frontend: Frontend | None = None
         self._closing = threading.Event()
+        self._close_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
@@ -73,7 +87,7 @@ class Channel:
         assert self.frontend is not None
         try:
             while not self.closing:
-                ready, _, _ = select.select([self._fileno(), self._wake_r], [], [], self._idle_timeout())
+                ready = wait_fds([self._fileno(), self._wake_r], select.POLLIN, self._idle_timeout())
                 if self.closing:
                     break
                 if not ready:
@@ -91,6 +105,7 @@ class Channel:
             pass  # the channel went away under us: nothing left to serve
         finally:
             on_exit(self)
+            self.close()  # the peer left (or close() was called): release the descriptors either way
 
     def wait(self, seconds: float) -> None:
         """Sleep, but wake up at once when the channel closes."""
@@ -114,11 +129,13 @@ class Channel:
                     return
 
     def close(self) -> None:
-        """Stop serving and release the descriptors (idempotent)."""
-        if self._closing.is_set():
-            return
-        self._closing.set()
-        os.write(self._wake_w, b"x")
+        """Stop serving and release the descriptors (idempotent, safe from any thread including the served one)."""
+        with self._close_lock:
+            if self._closing.is_set():
+                return
+            self._closing.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
@@ -181,7 +198,7 @@ class PtyChannel(Channel):
                 sent = os.write(self.master, view)
                 view = view[sent:]
             except BlockingIOError:
-                select.select([], [self.master], [], NO_CLIENT_POLL_S)
+                wait_fds([self.master], select.POLLOUT, NO_CLIENT_POLL_S)
             except OSError as exc:
                 if exc.errno == errno.EIO:
                     return
@@ -219,8 +236,7 @@ class SocketChannel(Channel):
         deadline = time.monotonic() + self.SEND_TIMEOUT_S
         view = memoryview(data)
         while view and not self.closing:
-            _, writable, _ = select.select([], [self.sock], [], max(0.0, deadline - time.monotonic()))
-            if not writable:
+            if not wait_fds([self.sock.fileno()], select.POLLOUT, max(0.0, deadline - time.monotonic())):
                 raise OSError(errno.ETIMEDOUT, "peer does not read")
             try:
                 view = view[self.sock.send(view) :]
@@ -252,7 +268,7 @@ class TcpListener:
 
     def _accept_loop(self) -> None:
         while not self._closing.is_set():
-            ready, _, _ = select.select([self.sock.fileno(), self._wake_r], [], [])
+            ready = wait_fds([self.sock.fileno(), self._wake_r], select.POLLIN, None)
             if self._closing.is_set():
                 return
             if self.sock.fileno() in ready:

@@ -92,6 +92,12 @@ class SimModem:
         return self.engine.ram
 
     @property
+    def active_channels(self) -> int:
+        """How many connections / ptys are being served right now."""
+        with self._lock:
+            return len(self._channels)
+
+    @property
     def profile_name(self) -> str:
         """Firmware version modelled."""
         return self.engine.profile.name

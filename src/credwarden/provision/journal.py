@@ -1,0 +1,204 @@
+"""Write journal: makes writes and deletes that a power loss interrupted visible to the next run.
+
+Before each write or delete, `apply` records an *intent* for the modem slot (sec_tag, type) in a small JSON file
+per device; the intent is cleared once the modem acknowledged the operation with OK and it was verified as far as
+the firmware allows. An intent still present when the next run plans means the operation was cut (power loss,
+reboot, lost link): the plan rewrites that entry unless its content can be proven identical (real SHA-256 match
+or equal read-back), whatever the `unverifiable` policy. This is what catches a truncated entry on
+placeholder-digest firmware (< 1.3, spec §2.8), where the listed digest cannot tell it from a complete one.
+
+Location: `$CREDWARDEN_STATE_DIR/journal/`, else `$XDG_STATE_HOME/credwarden/journal/`, else
+`~/.local/state/credwarden/journal/`; one file per device, `imei-<IMEI>.json` (or `uuid-<UUID>.json`). The file
+holds digests only, never content. Every change is written atomically (temporary file, fsync, rename, fsync of
+the directory) under a lock, so that threads and processes working on other slots of the same file are kept.
+
+File format (version 1): `{"version": 1, "device": "imei-...", "intents": {"42/2": {"sec_tag": 42, "type": 2,
+"operation": "write", "expected_sha256": "...", "time": "2026-...Z"}}}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from credwarden.errors import UsageError
+
+log = logging.getLogger("credwarden.provision.journal")
+
+STATE_ENV = "CREDWARDEN_STATE_DIR"
+JOURNAL_VERSION = 1
+Operation = Literal["write", "delete"]
+Slot = tuple[int, int]
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def default_journal_dir() -> Path:
+    """Where journals live: `$CREDWARDEN_STATE_DIR/journal`, `$XDG_STATE_HOME/credwarden/journal`, or ~/.local/state."""
+    state = os.environ.get(STATE_ENV)
+    if state:
+        return Path(state) / "journal"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "credwarden" / "journal"
+
+
+def device_key(imei: str | None, uuid: str | None) -> str | None:
+    """The journal's name for a device (`imei-...` or `uuid-...`), None when neither is known."""
+    if imei:
+        return "imei-" + _SAFE.sub("_", imei)
+    if uuid:
+        return "uuid-" + _SAFE.sub("_", uuid)
+    return None
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One write/delete that was started and not yet confirmed."""
+
+    sec_tag: int  #: modem slot sec_tag (for SLM native TLS: tag*10+type)
+    type: int  #: modem slot type
+    operation: Operation
+    expected_sha256: str | None  #: digest of the stored form the write should produce (None for a delete)
+    time: str
+
+    @property
+    def slot(self) -> Slot:
+        return (self.sec_tag, self.type)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sec_tag": self.sec_tag, "type": self.type, "operation": self.operation,
+                "expected_sha256": self.expected_sha256, "time": self.time}
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
+
+
+class WriteJournal:
+    """The intents of one device. `path=None` keeps them in memory only (device identity unknown)."""
+
+    def __init__(self, path: Path | None, device: str | None = None) -> None:
+        self.path = path
+        self.device = device
+        self._memory: dict[Slot, Intent] = {}
+
+    @classmethod
+    def for_device(cls, imei: str | None, uuid: str | None, directory: Path | None = None) -> WriteJournal:
+        """The journal of the device with this identity (in memory only when the identity is unknown)."""
+        key = device_key(imei, uuid)
+        if key is None:
+            log.warning("device identity unknown (no IMEI/UUID): interrupted writes cannot be tracked across runs")
+            return cls(None)
+        return cls((directory or default_journal_dir()) / f"{key}.json", key)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def pending(self) -> dict[Slot, Intent]:
+        """Intents not yet cleared, by modem slot."""
+        if self.path is None:
+            return dict(self._memory)
+        return self._load()
+
+    def _load(self) -> dict[Slot, Intent]:
+        assert self.path is not None
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise UsageError(f"cannot read the write journal {self.path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+            if data.get("version") != JOURNAL_VERSION:
+                raise ValueError(f"unsupported version {data.get('version')!r}")
+            intents: dict[Slot, Intent] = {}
+            for raw in data["intents"].values():
+                intent = Intent(int(raw["sec_tag"]), int(raw["type"]), raw["operation"], raw.get("expected_sha256"),
+                                str(raw.get("time", "")))
+                if intent.operation not in ("write", "delete"):
+                    raise ValueError(f"unknown operation {intent.operation!r}")
+                intents[intent.slot] = intent
+            return intents
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UsageError(f"the write journal {self.path} is corrupt ({exc}); inspect it, or delete it to "
+                             "forget interrupted writes (then use unverifiable = \"rewrite\" once)") from None
+
+    # -- changing ----------------------------------------------------------------------------------------------
+
+    def begin(self, slot: Slot, operation: Operation, expected_sha256: str | None) -> None:
+        """Record an intent before sending the write/delete (durable when this returns)."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        intent = Intent(slot[0], slot[1], operation, expected_sha256, stamp)
+        with self._changing() as intents:
+            intents[slot] = intent
+
+    def clear(self, *slots: Slot) -> None:
+        """Forget intents (the operation was acknowledged and verified as far as the firmware allows)."""
+        with self._changing() as intents:
+            for slot in slots:
+                intents.pop(slot, None)
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[dict[Slot, Intent]]:
+        if self.path is None:
+            yield self._memory
+            return
+        path = self.path
+        with _lock_for(path):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path.with_suffix(".lock"), "a+b") as lock:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                    intents = self._load()
+                    before = dict(intents)
+                    yield intents
+                    if intents != before:
+                        self._store(intents)
+            except OSError as exc:
+                raise UsageError(f"cannot update the write journal {path}: {exc.strerror}") from None
+
+    def _store(self, intents: dict[Slot, Intent]) -> None:
+        assert self.path is not None
+        if not intents:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            _fsync_dir(self.path.parent)
+            return
+        data = {"version": JOURNAL_VERSION, "device": self.device,
+                "intents": {f"{tag}/{code}": i.to_json() for (tag, code), i in sorted(intents.items())}}
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(self.path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
