@@ -21,6 +21,7 @@ from pathlib import Path
 
 import credwarden.api as cw
 from credwarden.errors import DeviceTimeout, ProtocolError
+from credwarden.modem.dialect import detect_dialect
 from credwarden.sim import SimConfig, SimModem
 
 CA_LINE = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
@@ -64,6 +65,16 @@ def main() -> None:
         for frontend in ("at_client", "shell", "slm"):
             proc, path = start_sim(state, frontend, args.baud)
             try:
+                probe = cw.open_transport(path, baud=args.baud)
+                try:
+                    started = time.perf_counter()
+                    detected = detect_dialect(probe)
+                    detection = time.perf_counter() - started
+                finally:
+                    probe.close()
+                assert detected == frontend, detected
+                print(f"{'--mode auto detection alone, ' + frontend:52} {detection:10.3f}s "
+                      f"{'target < 1 s':>26} {1.0 / detection:6.1f}x")
                 started = time.perf_counter()
                 dev = cw.connect(path, baud=args.baud)
                 connected = time.perf_counter() - started

@@ -17,6 +17,18 @@ from credwarden.sim import SimConfig, SimModem
 MakeSim = Callable[..., SimModem]
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own CREDWARDEN_STATE_DIR (write journals), never the user's."""
+    monkeypatch.setenv("CREDWARDEN_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
+def _private_inventory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test records into its own inventory (CREDWARDEN_DB), never the user's."""
+    monkeypatch.setenv("CREDWARDEN_DB", str(tmp_path_factory.mktemp("inventory") / "inventory.db"))
+
+
 @pytest.fixture
 def make_sim() -> Iterator[MakeSim]:
     """Build simulators from SimConfig keyword arguments (`fast=True` unless given); all stopped afterwards."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from credwarden.errors import UsageError
-from credwarden.field.campaign import KINDS, CampaignSettings, run_campaign
+from credwarden.field.campaign import KINDS, CampaignSettings, Start, run_campaign
 
 
 def test_twenty_points_per_kind_meet_the_targets(manifest: Path) -> None:
@@ -69,9 +69,6 @@ def test_power_off_until_reboot_never_claims_success(manifest: Path) -> None:
     assert summary.false_successes == 0 and summary.not_desired == 0 and summary.unrelated_touched == 0
 
 
-@pytest.mark.xfail(strict=True, reason="provision/apply.py: on placeholder-digest firmware (< 1.3) with "
-                   "unverifiable = 'warn', a write of an unreadable type (1/2/3) cut by a power loss leaves a "
-                   "truncated entry that the recovery and the next apply keep as 'unverifiable' (false success)")
 def test_power_cut_in_an_unreadable_write_on_placeholder_firmware(manifest: Path) -> None:
     from credwarden.field.campaign import FaultPoint, _run_point
     from credwarden.provision.manifest import load_manifest
@@ -93,9 +90,6 @@ def test_power_cut_in_an_unreadable_write_on_placeholder_firmware(manifest: Path
     assert not result.false_success and not result.not_desired
 
 
-@pytest.mark.xfail(strict=True, reason="provision/apply.py: with unverifiable = 'rewrite' on placeholder-digest "
-                   "firmware the final verification re-plans a rewrite of what was just written and reports "
-                   "failure, so no apply can succeed there (and 'fail' refuses too): only 'warn' works")
 def test_rewrite_policy_applies_cleanly_on_placeholder_firmware(manifest: Path) -> None:
     from credwarden.field.campaign import fault_points
     from credwarden.provision.manifest import load_manifest
@@ -107,3 +101,18 @@ def test_rewrite_policy_applies_cleanly_on_placeholder_firmware(manifest: Path) 
     desired = resolve_manifest(loaded, DeviceIdentity(dialect="at_client"))
     settings = CampaignSettings(rewrite, kinds=("hang",), profile="1.2.3", starts=("empty",))
     assert fault_points(settings, loaded, desired)  # the fault-free reference apply must succeed
+
+
+@pytest.mark.parametrize("policy", ["fail", "warn", "rewrite"])
+def test_power_cuts_on_placeholder_firmware_never_claim_success(manifest: Path, policy: str) -> None:
+    """Issue: on mfw < 1.3 a truncated key/cert used to be kept as 'unverifiable' (130 of 214 false successes)."""
+    policed = manifest.with_name(f"manifest-{policy}.toml")
+    policed.write_text(f'unverifiable = "{policy}"\n' + manifest.read_text())
+    # a device holding OLDER unverifiable entries is refused ("fail") or kept as stored with a warning ("warn") by
+    # design, fault or not: only "rewrite" can make a stale device equal the manifest
+    starts: tuple[Start, ...] = ("empty", "stale") if policy == "rewrite" else ("empty",)
+    report = run_campaign(CampaignSettings(policed, kinds=("power-cut",), points=16, seed=5, workers=4,
+                                           profile="1.2.3", starts=starts))
+    (summary,) = report.summaries
+    assert summary.points == 16 and summary.first_apply_failed > 0
+    assert summary.false_successes == 0 and summary.not_desired == 0 and summary.unrelated_touched == 0

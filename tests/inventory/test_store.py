@@ -236,6 +236,8 @@ def test_upgrade_from_version_1(db_url: str) -> None:
     # and the upgraded database keeps working
     inv.record_snapshot(make_info("350000000000001"), [], source="live", taken_at=T0 + timedelta(days=5))
     assert inv.diff("350000000000001").vanished[0].sec_tag == 7
+    [drifted] = inv.drift().drifted
+    assert [(p.kind, p.sec_tag) for p in drifted.problems] == [("lost", 7)]
     inv.close()
 
 

@@ -44,7 +44,8 @@ def test_apply_then_reapply_via_cli(tmp_path: Path) -> None:
     code, out = invoke("apply", manifest, "--port", port, "--json")
     first = json.loads(out)
     assert code == 0 and first["ok"] and [a["status"] for a in first["actions"]] == ["written"] * 5
-    assert set(first["actions"][0]) == {"sec_tag", "type", "action", "status", "reason"}
+    assert set(first["actions"][0]) == {"sec_tag", "type", "type_name", "action", "status", "reason"}
+    assert isinstance(first["actions"][0]["type"], int) and first["warnings"] == []
     code, out = invoke("apply", manifest, "--port", port, "--json")
     second = json.loads(out)
     assert code == 0 and second["nvm_operations"] == 0 and second["commands"] <= 5

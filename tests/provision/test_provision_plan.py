@@ -143,5 +143,5 @@ def test_plan_json_is_stable(pki: Pki, tmp_path: Path) -> None:
     items = desired(pki, tmp_path)
     data = make_plan(items, [], dialect="at_client").to_json()
     assert data["counts"] == {"skip": 0, "write": 3, "delete": 0, "unverifiable": 0}
-    assert data["actions"][2] == {"sec_tag": 42, "type": "client-key", "type_code": 2, "action": "write",
+    assert data["actions"][2] == {"sec_tag": 42, "type": 2, "type_name": "client-key", "action": "write",
                                   "reason": "missing"}

@@ -188,6 +188,9 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOption = None,
         json_out: JsonOption = False,
         debug: DebugOption = False,
+        no_record: Annotated[bool, typer.Option("--no-record", help="Do not record a snapshot in the inventory "
+                                                "(a full list is recorded by default; see `inventory`).")] = False,
+        db: Annotated[str | None, typer.Option("--db", help="Inventory database path or URL.")] = None,
     ) -> None:
         """Stored credentials with their SHA-256 (JSON: array of StoredEntry objects)."""
         with cli_errors():
@@ -196,6 +199,10 @@ def register(app: typer.Typer) -> None:
             code = _type(type_) if type_ is not None else None
             with open_device(opts) as dev:
                 entries = dev.list(sec_tag=tag, type=code)
+                if not no_record and tag is None and code is None:
+                    from credwarden.inventory.live import record_list
+
+                    record_list(dev, entries, db=db)
             emit(entries, opts.json, render_entries)
 
     @app.command()
@@ -318,7 +325,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--attributes", help='CSR subject, e.g. "CN=my-device,O=ACME".')
         ] = None,
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the CSR to this file.")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="CSR file format: pem or der.")] = "pem",
+        fmt: Annotated[
+            str | None,
+            typer.Option("--format", help="CSR file format: pem or der (default: der for .der/.cer files, else pem)."),
+        ] = None,
         port: PortOption = None,
         baud: BaudOption = None,
         mode: ModeOption = None,
@@ -331,6 +341,8 @@ def register(app: typer.Typer) -> None:
         with cli_errors():
             opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
                                       timeout=timeout, debug=debug, json_out=json_out)
+            if fmt is None:
+                fmt = "der" if out is not None and out.suffix.lower() in (".der", ".cer") else "pem"
             if fmt not in ("pem", "der"):
                 raise UsageError(f"unknown --format {fmt!r}; use pem or der")
             with open_device(opts) as dev, progress("generating the key on the modem"):

@@ -3,10 +3,10 @@
 JSON documents (stable):
 * `manifest check --json`: `{"ok": bool, "credentials": [{"sec_tag", "type", "source", "length", "sha256"}],
   "problems": [{"source", "reason"}]}`
-* `plan --json`: `{"dialect", "in_sync", "counts": {...}, "actions": [{"sec_tag", "type", "type_code", "action",
-  "reason"}]}`
-* `apply --json`: `{"ok", "dry_run", "message", "device": {...}, "actions": [{"sec_tag", "type", "action", "status",
-  "reason"}], "commands", "nvm_operations"}`
+* `plan --json`: `{"dialect", "in_sync", "counts": {...}, "actions": [{"sec_tag", "type", "type_name", "action",
+  "reason"}]}` (`type`: integer %CMNG code)
+* `apply --json`: `{"ok", "dry_run", "message", "device": {...}, "actions": [{"sec_tag", "type", "type_name",
+  "action", "status", "reason"}], "warnings": [str], "commands", "nvm_operations"}`
 Validation failures with `--json`: `{"ok": false, "problems": [...]}` and exit code 5.
 """
 
@@ -75,7 +75,7 @@ def render_plan(result: Plan, console: Console) -> None:
         table.add_column(column, justify="right" if column == "sec_tag" else "left")
     for action in result.actions:
         style = _STYLE.get(action.action, "")
-        table.add_row(str(action.sec_tag), action.to_json()["type"], f"[{style}]{action.action}[/]", action.reason)
+        table.add_row(str(action.sec_tag), action.to_json()["type_name"], f"[{style}]{action.action}[/]", action.reason)
     console.print(table)
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
@@ -92,9 +92,11 @@ def render_report(report: ApplyReport, console: Console) -> None:
     for result in report.results:
         data = result.to_json()
         status_style = _STATUS_STYLE.get(result.status, "")
-        table.add_row(str(data["sec_tag"]), data["type"], data["action"], f"[{status_style}]{result.status}[/]",
+        table.add_row(str(data["sec_tag"]), data["type_name"], data["action"], f"[{status_style}]{result.status}[/]",
                       data["reason"])
     console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/]: {warning}")
     verdict = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {report.message or 'the device matches the manifest'} "
                   f"({report.commands} AT commands, {report.nvm_operations} NVM operations)")

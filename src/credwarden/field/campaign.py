@@ -9,6 +9,11 @@ apply. Counted per point (targets all 0):
 * unrelated      — the pre-seeded unrelated tag's digest or NVM write/delete counters changed;
 * CFUN changed   — CFUN differs after an apply during which the device kept answering (no reboot).
 
+Kinds: power cuts (the modem goes silent, mid-write or at a command boundary, and reboots when the client times
+out), hung writes (stored or not), lost final results, URC noise, the slower power-off, and reboots (the modem
+restarts right before a command reaches it, or right after it answered: SLM prints `Ready`, the shell prints its
+boot line and a fresh prompt after the silence, at_client reboots silently).
+
 Fault points come from a clean reference run of the same apply: every command boundary and byte offsets
 through every write (power cut), every write (hang, storing or not), every command (lost final result),
 and seeded noise levels (URCs). `points` caps each kind by sampling evenly.
@@ -17,6 +22,7 @@ and seeded noise levels (URCs). `points` caps each kind by sampling evenly.
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,13 +43,13 @@ from credwarden.sim import SimConfig, SimModem
 from credwarden.sim.accounting import command_kind
 from credwarden.transport.base import Transport
 
-Kind = Literal["power-cut", "hang", "lost-result", "noise", "power-off"]
+Kind = Literal["power-cut", "hang", "lost-result", "noise", "reboot", "power-off"]
 #: What the device holds before the first apply: only the unrelated tag, or an older version of every credential.
 Start = Literal["empty", "stale"]
 STARTS: tuple[Start, ...] = ("empty", "stale")
 #: The default kinds. "power-off" (the power stays off until the reboot between the two applies, so every
 #: command after the cut times out) is slower (seconds per point) and runs only when asked for.
-KINDS: tuple[Kind, ...] = ("power-cut", "hang", "lost-result", "noise")
+KINDS: tuple[Kind, ...] = ("power-cut", "hang", "lost-result", "noise", "reboot")
 ALL_KINDS: tuple[Kind, ...] = (*KINDS, "power-off")
 #: Unrelated entries seeded before every point (sec_tag, type, content); type 4 is free text, never validated.
 UNRELATED_TAG = 7_777
@@ -81,6 +87,7 @@ class FaultPoint:
     command: int = 0  #: 1-based command number in the apply (0: not command-bound)
     offset: int | None = None  #: power cut: content bytes stored; None: cut at the boundary after `command`
     stores: bool = False  #: hang: the hung write is stored anyway (Q1)
+    after: bool = False  #: reboot: right after `command` answered (False: right before it reaches the modem)
     noise: float = 0.0
     seed: int = 0
     start: Start = "empty"
@@ -351,9 +358,9 @@ def _reference_run(settings: CampaignSettings, loaded: Manifest, desired: list[D
             if event == "command":
                 shown.append(str(data.get("command", "")))
 
-        with _device(line, settings) as device:
+        with _device(line, settings) as device, tempfile.TemporaryDirectory(prefix="cw-journal-") as journal:
             device.add_observer(note)
-            report = apply(device, loaded, env=settings.env)
+            report = apply(device, loaded, env=settings.env, journal_dir=Path(journal))
             device.remove_observer(note)
         if not report.ok:
             raise UsageError(f"the manifest does not apply cleanly on a fault-free simulator: {report.message}")
@@ -400,6 +407,11 @@ def _enumerate(kind: Kind, reference: list[_Command], seed: int, start: Start = 
                 state = "stored" if stores else "not stored"
                 add(where=f"write hangs ({state}) at command {cmd.number} ({cmd.text})", command=cmd.number,
                     stores=stores)
+    elif kind == "reboot":
+        for cmd in reference:
+            add(where=f"reboot right before command {cmd.number} ({cmd.kind}) reaches the modem", command=cmd.number)
+            add(where=f"reboot right after the answer to command {cmd.number} ({cmd.kind})", command=cmd.number,
+                after=True)
     elif kind == "lost-result":
         for cmd in reference:
             add(where=f"final result lost for command {cmd.number} ({cmd.kind})", command=cmd.number)
@@ -456,6 +468,11 @@ class _Injector:
             elif point.kind == "lost-result":
                 self.fired = True
                 faults.lose_results = 1
+            elif point.kind == "reboot" and not point.after:
+                self._reboot()  # the banner (if any) comes first, then the command reaches the fresh modem
+        elif event in ("response", "timeout") and point.kind == "reboot" and point.after and not self.fired \
+                and self.commands == point.command:
+            self._reboot()  # the next command finds the banner (SLM, shell) or a silently reset modem (at_client)
         elif event == "timeout" and self.fired:
             if point.kind == "power-cut" and self.sim.ram.dead:
                 faults.power_cut_after = None
@@ -463,6 +480,11 @@ class _Injector:
                 self.rebooted = True
             elif point.kind == "hang":
                 faults.hang_above = None
+
+    def _reboot(self) -> None:
+        self.fired = True
+        self.sim.restart()
+        self.rebooted = True
 
 
 def _state_ok(sim: SimModem, desired: list[DesiredCredential]) -> bool:
@@ -484,12 +506,12 @@ def _unrelated_state(sim: SimModem) -> list[tuple[str | None, int, int]]:
 
 
 def _apply_once(line: _Line, settings: CampaignSettings, loaded: Manifest,
-                observer: _Injector | None) -> tuple[bool, str | None]:
+                observer: _Injector | None, journal: Path) -> tuple[bool, str | None]:
     try:
         with _device(line, settings) as device:
             if observer is not None:
                 device.add_observer(observer)
-            report = apply(device, loaded, env=settings.env)
+            report = apply(device, loaded, env=settings.env, journal_dir=journal)
             return report.ok, report.message
     except CredwardenError as exc:
         return False, f"{type(exc).__name__}: {str(exc)[:160]}"
@@ -499,6 +521,8 @@ def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[Desir
                point: FaultPoint) -> PointResult:
     sim = _new_sim(settings, point.seed or settings.seed + point.index, desired, point.start)
     line = _Line(sim)
+    scratch = tempfile.TemporaryDirectory(prefix="cw-journal-")  # the point's write journal (both applies)
+    journal = Path(scratch.name)
     try:
         unrelated_before = _unrelated_state(sim)
         if point.kind == "noise":
@@ -507,7 +531,7 @@ def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[Desir
         else:
             injector = _Injector(sim, point)
         cfun_before = sim.ram.cfun
-        first_ok, first_message = _apply_once(line, settings, loaded, injector)
+        first_ok, first_message = _apply_once(line, settings, loaded, injector, journal)
         rebooted = injector.rebooted if injector else False
         dead = sim.ram.dead
         false_success = first_ok and not _state_ok(sim, desired)
@@ -517,7 +541,7 @@ def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[Desir
         sim.faults.clear()
         sim.restart()
         sim.execute("AT+CFUN=1")
-        second_ok, second_message = _apply_once(line, settings, loaded, None)
+        second_ok, second_message = _apply_once(line, settings, loaded, None, journal)
         not_desired = not _state_ok(sim, desired)
         cfun_changed = cfun_changed or sim.ram.cfun != 1
         unrelated_touched = _unrelated_state(sim) != unrelated_before
@@ -525,5 +549,6 @@ def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[Desir
                            unrelated_touched, cfun_changed, cfun_after_reboot,
                            second_message if not second_ok else None)
     finally:
+        scratch.cleanup()
         line.shut()
         sim.stop()

@@ -173,10 +173,19 @@ def fleet_status(
             func.max(case((and_(hit, unproven), 1), else_=0)),
         ]
     head = [Device.id, Device.imei, Device.uuid, Device.firmware, Device.latest_snapshot_id, Snapshot.taken_at]
-    if conn.dialect.name == "postgresql":
+    if only_problems and not expected:
+        # no manifest: the device rows alone say who lost entries or expires soon; entries are only read for those
+        count = select(func.count(Entry.id)).where(Entry.snapshot_id == Device.latest_snapshot_id).scalar_subquery()
+        query = (
+            select(*head, count, Device.soonest_expiry)
+            .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
+            .where(Device.soonest_expiry <= horizon)
+        )
+    elif conn.dialect.name == "postgresql":
         agg = (
             select(*(a.label(f"a{i}") for i, a in enumerate(aggregates)))
             .where(Entry.snapshot_id == Device.latest_snapshot_id)
+            .correlate(Device)
             .lateral("agg")
         )
         cols = list(agg.c)
@@ -245,15 +254,20 @@ def _aware(value: Any) -> datetime | None:
 def _add_lost(conn: Connection, statuses: dict[int, DeviceStatus], head: list[Any]) -> None:
     """Entries of the previous snapshot that the latest one no longer lists (adds devices not yet in `statuses`)."""
     latest = aliased(Entry)
-    still_there = exists().where(
-        latest.snapshot_id == Device.latest_snapshot_id,
-        latest.sec_tag == Entry.sec_tag,
-        latest.type == Entry.type,
+    still_there = (
+        exists()
+        .where(
+            latest.snapshot_id == Device.latest_snapshot_id,
+            latest.sec_tag == Entry.sec_tag,
+            latest.type == Entry.type,
+        )
+        .correlate(Device, Entry)
     )
     if conn.dialect.name == "postgresql":
         lost = (
             select(Entry.sec_tag, Entry.type, Entry.sha256)
             .where(Entry.snapshot_id == Device.previous_snapshot_id, ~still_there)
+            .correlate(Device)
             .lateral("lost")
         )
         query = (
@@ -268,7 +282,7 @@ def _add_lost(conn: Connection, statuses: dict[int, DeviceStatus], head: list[An
             .where(~still_there)
             .order_by(Device.id, Entry.sec_tag, Entry.type)
         )
-    rows = conn.execute(query.where(Device.previous_snapshot_id.is_not(None))).all()
+    rows = conn.execute(query.where(Device.lost_entries > 0)).all()
     missing_heads = sorted({r[0] for r in rows} - statuses.keys())
     for start in range(0, len(missing_heads), 500):
         chunk = missing_heads[start : start + 500]

@@ -177,6 +177,9 @@ def parse_capture(text: str, *, slm_native_tls: bool = False) -> ParsedCapture:
                 current.answered = True
             in_read = False
             continue
+        if in_read:
+            ignored += 1  # the answer of another command (e.g. the IMEI after AT+CGSN)
+            continue
         if _OTHER_AT_RE.match(stripped) or _PROMPT_RE.fullmatch(stripped) or (when is not None and direction is None):
             ignored += 1  # URCs, other info lines, prompts, log chatter of the monitor itself
             continue

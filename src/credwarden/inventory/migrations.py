@@ -143,10 +143,26 @@ def _step2_latest_snapshot(conn: Connection) -> None:
     )
 
 
+def _step3_device_summary(conn: Connection) -> None:
+    """Keep per device what fleet-wide drift needs without touching the entries of healthy devices."""
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(text("ALTER TABLE devices ADD COLUMN lost_entries INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text(f"ALTER TABLE devices ADD COLUMN soonest_expiry {timestamp}"))
+    conn.execute(
+        text(
+            "UPDATE devices SET lost_entries = (SELECT COUNT(*) FROM entries p WHERE p.snapshot_id = "
+            "devices.previous_snapshot_id AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.snapshot_id = "
+            "devices.latest_snapshot_id AND e.sec_tag = p.sec_tag AND e.type = p.type)), "
+            "soonest_expiry = (SELECT MIN(e.not_after) FROM entries e WHERE e.snapshot_id = devices.latest_snapshot_id)"
+        )
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema: devices, snapshots, entries, apply runs and actions", _step1_initial),
     Step(2, "devices.latest_snapshot_id / previous_snapshot_id, index snapshots(device_id, taken_at)",
          _step2_latest_snapshot),
+    Step(3, "devices.lost_entries / soonest_expiry (fleet drift without scanning entries)", _step3_device_summary),
 )
 LATEST_VERSION = STEPS[-1].version
 

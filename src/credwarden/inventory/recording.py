@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from credwarden.inventory.records import ApplyRecord, SnapshotRecord, hostname
-from credwarden.inventory.schema import Device, Snapshot
+from credwarden.inventory.schema import Device, Entry, Snapshot
 
 _Key = tuple[datetime, int]
 
@@ -36,18 +36,29 @@ class _DeviceState:
     latest: _Key | None
     previous: _Key | None
     changed: bool = False
+    latest_keys: frozenset[tuple[int, int]] = frozenset()
+    previous_keys: frozenset[tuple[int, int]] = frozenset()
+    soonest_expiry: datetime | None = None  #: of the latest snapshot's entries
+
+    @property
+    def lost_entries(self) -> int:
+        """Entries of the previous snapshot the latest one no longer lists (fleet drift reads only this)."""
+        return len(self.previous_keys - self.latest_keys) if self.previous is not None else 0
 
     def observe(self, rec: SnapshotRecord, snapshot_id: int) -> None:
         key = (rec.taken_at, snapshot_id)
+        keys = frozenset((e.sec_tag, e.type) for e in rec.entries)
         self.first_seen = min(self.first_seen, rec.taken_at)
         self.last_seen = max(self.last_seen, rec.taken_at)
         if self.latest is None or key > self.latest:
             self.previous, self.latest = self.latest, key
+            self.previous_keys, self.latest_keys = self.latest_keys, keys
+            self.soonest_expiry = min((e.not_after for e in rec.entries if e.not_after), default=None)
             self.uuid = rec.uuid or self.uuid
             self.model = rec.model or self.model
             self.firmware = rec.firmware or self.firmware
         elif self.previous is None or key > self.previous:
-            self.previous = key
+            self.previous, self.previous_keys = key, keys
         self.changed = True
 
 
@@ -135,7 +146,7 @@ def _lock_devices(conn: Connection, records: Sequence[SnapshotRecord]) -> dict[s
         chunk = imeis[start : start + step]
         query = (
             select(Device.id, Device.imei, Device.first_seen, Device.last_seen, Device.uuid, Device.model,
-                   Device.firmware, latest.id, latest.taken_at, previous.id, previous.taken_at)
+                   Device.firmware, latest.id, latest.taken_at, previous.id, previous.taken_at, Device.soonest_expiry)
             .outerjoin(latest, latest.id == Device.latest_snapshot_id)
             .outerjoin(previous, previous.id == Device.previous_snapshot_id)
             .where(Device.imei == any_(array(chunk)) if is_postgres(conn) else Device.imei.in_(chunk))
@@ -148,8 +159,30 @@ def _lock_devices(conn: Connection, records: Sequence[SnapshotRecord]) -> dict[s
                 id=row[0], first_seen=row[2], last_seen=row[3], uuid=row[4], model=row[5], firmware=row[6],
                 latest=(row[8], row[7]) if row[7] is not None else None,
                 previous=(row[10], row[9]) if row[9] is not None else None,
+                soonest_expiry=row[11],
             )
+    _load_keys(conn, list(states.values()))
     return states
+
+
+def _load_keys(conn: Connection, states: list[_DeviceState]) -> None:
+    """(sec_tag, type) sets of each device's latest and previous snapshot, to keep `lost_entries` current."""
+    wanted = {s.latest[1] for s in states if s.latest} | {s.previous[1] for s in states if s.previous}
+    if not wanted:
+        return
+    keys: dict[int, set[tuple[int, int]]] = {sid: set() for sid in wanted}
+    ids = sorted(wanted)
+    step = len(ids) if is_postgres(conn) else 500
+    for start in range(0, len(ids), step):
+        chunk = ids[start : start + step]
+        where = Entry.snapshot_id == any_(array(chunk)) if is_postgres(conn) else Entry.snapshot_id.in_(chunk)
+        for sid, tag, code in conn.execute(select(Entry.snapshot_id, Entry.sec_tag, Entry.type).where(where)):
+            keys[sid].add((tag, code))
+    for s in states:
+        if s.latest:
+            s.latest_keys = frozenset(keys[s.latest[1]])
+        if s.previous:
+            s.previous_keys = frozenset(keys[s.previous[1]])
 
 
 def _allocate_ids(conn: Connection, table: str, count: int) -> list[int]:
@@ -205,27 +238,31 @@ def _update_devices(conn: Connection, states: list[_DeviceState]) -> None:
     if is_postgres(conn):
         conn.exec_driver_sql(
             "UPDATE devices AS d SET first_seen = v.f, last_seen = v.l, uuid = v.u, model = v.m, firmware = v.w, "
-            "latest_snapshot_id = v.ls, previous_snapshot_id = v.ps FROM unnest(%s::int[], %s::timestamptz[], "
-            "%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[]) "
-            "AS v(id, f, l, u, m, w, ls, ps) WHERE d.id = v.id",
+            "latest_snapshot_id = v.ls, previous_snapshot_id = v.ps, lost_entries = v.lost, soonest_expiry = v.se "
+            "FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], "
+            "%s::int[], %s::int[], %s::int[], %s::timestamptz[]) AS v(id, f, l, u, m, w, ls, ps, lost, se) "
+            "WHERE d.id = v.id",
             (
                 [st.id for st in states], [st.first_seen for st in states], [st.last_seen for st in states],
                 [st.uuid for st in states], [st.model for st in states], [st.firmware for st in states],
                 [st.latest[1] if st.latest else None for st in states],
                 [st.previous[1] if st.previous else None for st in states],
+                [st.lost_entries for st in states], [st.soonest_expiry for st in states],
             ),
         )
         return
     mark = "?"
     sql = (
         f"UPDATE devices SET first_seen = {mark}, last_seen = {mark}, uuid = {mark}, model = {mark}, "
-        f"firmware = {mark}, latest_snapshot_id = {mark}, previous_snapshot_id = {mark} WHERE id = {mark}"
+        f"firmware = {mark}, latest_snapshot_id = {mark}, previous_snapshot_id = {mark}, lost_entries = {mark}, "
+        f"soonest_expiry = {mark} WHERE id = {mark}"
     )
     conn.exec_driver_sql(
         sql,
         [
             (db_time(conn, s.first_seen), db_time(conn, s.last_seen), s.uuid, s.model, s.firmware,
-             s.latest[1] if s.latest else None, s.previous[1] if s.previous else None, s.id)
+             s.latest[1] if s.latest else None, s.previous[1] if s.previous else None, s.lost_entries,
+             db_time(conn, s.soonest_expiry), s.id)
             for s in states
         ],
     )

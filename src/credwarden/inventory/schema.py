@@ -83,6 +83,10 @@ class Device(Base):
     latest_snapshot_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("snapshots.id", use_alter=True))
     #: the snapshot before it (drift: credentials a device had and lost)
     previous_snapshot_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("snapshots.id", use_alter=True))
+    #: entries of the previous snapshot missing from the latest (kept by every write)
+    lost_entries: Mapped[int] = mapped_column(Integer, default=0)
+    #: earliest known notAfter among the latest snapshot's entries
+    soonest_expiry: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Snapshot(Base):

@@ -6,6 +6,16 @@ Guarantees:
 * nothing changes on the device when nothing differs (no CFUN change, no write);
 * each write is verified by digest (`AT%CMNG=1,tag,type`) and, for readable types, by read-back; a mismatch is
   rewritten once; a lost result (timeout) is resolved by reading what is stored, never by a blind rewrite;
+* placeholder-digest firmware (< 1.3, spec §2.8): the `unverifiable` policy (fail | warn | rewrite) governs only
+  PRE-EXISTING entries whose content cannot be compared. A write of this run that the modem acknowledged with OK
+  and then lists (placeholder digest of the right type) is "written, unverifiable by this firmware": done, with a
+  warning in the report (a write whose OK was lost is sent once more, then fails);
+* every write/delete is preceded by an intent in the device's write journal (`provision.journal`) and the intent
+  is cleared once acknowledged and verified; a pending intent makes the next plan rewrite that entry whatever the
+  policy (unless a real digest or a read-back proves it complete), so a write cut by a power loss is repaired;
+* a completed write the firmware cannot prove by digest is recorded in the journal's write ledger, so a re-apply
+  of the same manifest on placeholder-digest firmware skips it ("identical per write ledger") instead of failing
+  on the `unverifiable` policy; a delete, or an entry no longer listed, forgets its record;
 * a reboot mid-run re-establishes the session guards and re-plans from a fresh list (at most twice);
 * success only when a final list proves the device state equals the manifest; CFUN is left as found.
 """
@@ -21,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from credwarden.at.info import parse_firmware_version, parse_imei
-from credwarden.creds.encoding import Dialect, same_credential
+from credwarden.creds.encoding import Dialect, predicted_sha256, same_credential
 from credwarden.errors import (
     CredwardenError,
     DeviceRebooted,
@@ -33,8 +43,9 @@ from credwarden.errors import (
     ValidationError,
 )
 from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.provision.journal import WriteJournal
 from credwarden.provision.manifest import Manifest, effective_options, load_manifest
-from credwarden.provision.plan import Plan, PlannedAction, make_plan, readback_slots, write_digest_ok
+from credwarden.provision.plan import LEDGER_SKIP, Plan, PlannedAction, Slot, make_plan, readback_slots, write_digest_ok
 from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest
 from credwarden.types import READABLE_TYPES
 
@@ -45,6 +56,8 @@ log = logging.getLogger("credwarden.provision")
 
 ApplyObserver = Callable[[str, Any], None]
 Status = Literal["unchanged", "planned", "written", "deleted", "failed", "blocked", "kept"]
+#: Detail of a write the modem acknowledged but whose digest is a placeholder and whose type cannot be read back.
+UNVERIFIABLE_WRITE = "written, unverifiable by this firmware (placeholder digest)"
 
 #: How many times a run re-plans after the device rebooted under it.
 MAX_REPLANS = 2
@@ -61,8 +74,20 @@ class ActionResult:
     def to_json(self) -> dict[str, Any]:
         reason = self.action.reason if not self.detail else f"{self.action.reason}; {self.detail}"
         data = self.action.to_json()
-        return {"sec_tag": data["sec_tag"], "type": data["type"], "action": data["action"], "status": self.status,
-                "reason": reason}
+        return {"sec_tag": data["sec_tag"], "type": data["type"], "type_name": data["type_name"],
+                "action": data["action"], "status": self.status, "reason": reason}
+
+    @property
+    def warning(self) -> str | None:
+        """What the operator should know although the action succeeded (unverifiable entries)."""
+        a = self.action
+        if self.status == "written" and UNVERIFIABLE_WRITE in self.detail:
+            return f"{a.sec_tag}/{a.type}: {UNVERIFIABLE_WRITE} (acknowledged with OK and listed)"
+        if self.status == "kept":
+            return f"{a.sec_tag}/{a.type}: kept as stored although it cannot be verified (unverifiable=warn)"
+        if self.status == "unchanged" and a.reason == LEDGER_SKIP:
+            return f"{a.sec_tag}/{a.type}: {LEDGER_SKIP}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,10 @@ class ApplyReport:
     nvm_operations: int = 0  #: writes + deletes this run sent
     exit_code: ExitCode = ExitCode.OK
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(w for w in (r.warning for r in self.results) if w is not None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -86,6 +115,7 @@ class ApplyReport:
             "message": self.message,
             "device": self.device.to_json(),
             "actions": [r.to_json() for r in self.results],
+            "warnings": list(self.warnings),
             "commands": self.commands,
             "nvm_operations": self.nvm_operations,
         }
@@ -96,8 +126,11 @@ class _Run:
     dev: Device
     dialect: Dialect
     observer: ApplyObserver | None
+    journal: WriteJournal
     results: dict[tuple[int, int, str], ActionResult] = field(default_factory=dict)
     refused: bool = False
+    firmware: str | None = None  #: firmware string, recorded with ledger entries
+    written: set[Slot] = field(default_factory=set)  #: acknowledged writes the firmware cannot verify
 
     def notify(self, stage: str, info: Any) -> None:
         if self.observer is not None:
@@ -158,26 +191,41 @@ def desired_for(dev: Device, loaded: Manifest, info: DeviceInfo, *, env: Mapping
     return resolve_manifest(loaded, identity, env=env, now=now)
 
 
-def observe_and_plan(dev: Device, desired: list[DesiredCredential], *, prune: bool = False) -> Plan:
-    """One full list (`AT%CMNG=1`), read-backs only where digests prove nothing, then the pure plan."""
+def observe_and_plan(dev: Device, desired: list[DesiredCredential], *, prune: bool = False,
+                     journal: WriteJournal | None = None, written: set[Slot] | None = None,
+                     tidy_ledger: bool = False) -> Plan:
+    """One full list (`AT%CMNG=1`), read-backs only where digests prove nothing, then the pure plan.
+
+    `journal`: its pending intents mark interrupted writes, its ledger completed writes; `written`: slots
+    acknowledged in this run; `tidy_ledger`: forget ledger records of slots the list no longer shows (apply only,
+    `plan` never changes the journal)."""
     dialect = _dialect(dev)
     observed = dev.list()
+    ledger = journal.ledger() if journal is not None else {}
+    listed = {(e.sec_tag, e.type) for e in observed}
+    vanished = [slot for slot in ledger if slot not in listed]
+    if vanished and journal is not None and tidy_ledger:
+        journal.forget(*vanished)
     readback: dict[tuple[int, int], bytes] = {}
     for tag, code in readback_slots(desired, observed, dialect):
         try:
             readback[(tag, code)] = dev.read(tag, code).content
         except NotFound:
             continue
-    return make_plan(desired, observed, dialect=dialect, readback=readback, prune=prune)
+    interrupted = journal.pending() if journal is not None else {}
+    return make_plan(desired, observed, dialect=dialect, readback=readback, prune=prune, interrupted=interrupted,
+                     written=written or set(),
+                     ledger={slot: r.sha256 for slot, r in ledger.items() if slot in listed})
 
 
 def plan(dev: Device, manifest: Manifest | str | Path, *, prune: bool = False,
-         env: Mapping[str, str] | None = None, now: datetime | None = None) -> Plan:
-    """What `apply` would do on this device (read-only)."""
+         env: Mapping[str, str] | None = None, now: datetime | None = None, journal_dir: Path | None = None) -> Plan:
+    """What `apply` would do on this device (read-only; the write journal is read, never changed)."""
     loaded = _loaded(manifest)
     _prevalidate(loaded, dev, env, now)
     info = device_identity(dev, loaded)
-    return observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune)
+    journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
+    return observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune, journal=journal)
 
 
 def apply(
@@ -189,16 +237,20 @@ def apply(
     observer: ApplyObserver | None = None,
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    journal_dir: Path | None = None,
 ) -> ApplyReport:
-    """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write."""
+    """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write.
+
+    `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`)."""
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
     _prevalidate(loaded, dev, env, now)
     info = device_identity(dev, loaded)
     desired = desired_for(dev, loaded, info, env=env, now=now)
-    run = _Run(dev, _dialect(dev), observer)
+    journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
+    run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware)
 
-    current = observe_and_plan(dev, desired, prune=prune)
+    current = observe_and_plan(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
     run.notify("plan", current)
     first_plan = current
 
@@ -208,15 +260,18 @@ def apply(
                            commands=dev.stats.commands - start_commands,
                            nvm_operations=dev.stats.nvm_operations - start_nvm, exit_code=code)
 
-    if current.blocked:
+    blocked = {a.slot for a in current.blocked}
+    if blocked:
         for action in current.blocked:
             run.record(ActionResult(action, "blocked"))
-        return report(False, "some stored entries cannot be verified (unverifiable = \"fail\"); nothing was written",
-                      ExitCode.VERIFICATION, current)
+        if dry_run or not current.changes:
+            return report(False, "some stored entries cannot be verified (unverifiable = \"fail\"); nothing was "
+                          "written", ExitCode.VERIFICATION, current)
     if dry_run:
         return report(True, None if current.changes else "the device already matches the manifest", ExitCode.OK,
                       current)
     if not current.changes:
+        journal.clear(*(a.slot for a in current.actions))  # pending intents found complete (proven identical)
         return report(True, "the device already matches the manifest", ExitCode.OK, current)
 
     rebooted = False
@@ -232,14 +287,15 @@ def apply(
             if attempt == MAX_REPLANS:
                 return report(False, f"the device rebooted {attempt + 1} times during the run; stopped",
                               ExitCode.TRANSPORT, first_plan)
-            current = observe_and_plan(dev, desired, prune=prune)
+            current = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written,
+                                       tidy_ledger=True)
             run.notify("plan", current)
     if rebooted:
         _restore_cfun(dev)
 
     run.notify("verify", None)
-    final = observe_and_plan(dev, desired, prune=prune)
-    leftovers = final.changes + final.blocked
+    final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
+    leftovers = final.changes + tuple(a for a in final.blocked if a.slot not in blocked)
     for action in leftovers:
         key = (action.sec_tag, action.type, "write" if action.action == "unverifiable" else action.action)
         previous = run.results.get(key)
@@ -250,6 +306,12 @@ def apply(
     if leftovers or any(r.status == "failed" for r in run.results.values()):
         return report(False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION,
                       first_plan)
+    # the final list proves every slot of the plan: intents left on them (deletes found done) are settled
+    journal.clear(*{a.slot for a in (*first_plan.actions, *final.actions)} - blocked)
+    if blocked:
+        return report(False, f"{len(blocked)} stored entr{'ies' if len(blocked) > 1 else 'y'} cannot be verified "
+                      "(unverifiable = \"fail\") and were left as stored; everything else was applied",
+                      ExitCode.VERIFICATION, first_plan)
     return report(True, None, ExitCode.OK, first_plan)
 
 
@@ -294,6 +356,7 @@ def _send_write(run: _Run, action: PlannedAction) -> None:
     item = action.desired
     assert item is not None
     content = item.credential.content
+    run.journal.begin(action.slot, "write", predicted_sha256(content, run.dialect))
     if action.native_tls:
         if b'"' in content:
             raise ValidationError('content contains a double quote (")', source=item.credential.source)
@@ -303,6 +366,7 @@ def _send_write(run: _Run, action: PlannedAction) -> None:
 
 
 def _send_delete(run: _Run, action: PlannedAction) -> None:
+    run.journal.begin(action.slot, "delete", None)
     if action.native_tls:
         run.dev.at(f"AT#XCMNG=3,{action.sec_tag},{action.type}")
     else:
@@ -313,62 +377,89 @@ def _delete(run: _Run, action: PlannedAction) -> ActionResult:
     try:
         _send_delete(run, action)
     except NotFound:
+        _deleted(run, action.slot)
         return ActionResult(action, "deleted", "already absent")
     except DeviceTimeout:
         run.dev.session.resync()
         tag, code = action.slot
         if run.dev.list(tag, code):
             return ActionResult(action, "failed", "the delete timed out and the entry is still listed")
+        _deleted(run, action.slot)
         return ActionResult(action, "deleted", "the result was lost; the entry is gone")
+    _deleted(run, action.slot)
     return ActionResult(action, "deleted")
+
+
+def _deleted(run: _Run, slot: Slot) -> None:
+    run.journal.clear(slot)
+    run.journal.forget(slot)
 
 
 def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
     """Write, verify, rewrite once on mismatch. A timeout is resolved from what the device stores."""
     notes: list[str] = []
     for attempt in (1, 2):
+        acknowledged = True
         try:
             _send_write(run, action)
         except DeviceTimeout:
+            acknowledged = False
             if not run.dev.session.resync():
                 raise DeviceTimeout(f"the device stopped answering during the write of {action.sec_tag}/"
                                     f"{action.type}; the next run will find and repair what is stored") from None
             notes.append("the write timed out; checked what is stored")
             log.warning("write of %d/%d timed out; reading the stored state", action.sec_tag, action.type)
         run.notify("verify", action)
-        verdict, detail = _verify(run, action)
+        verdict, detail, placeholder = _verify(run, action)
         if verdict is True:
+            _completed(run, action, placeholder)
             return ActionResult(action, "written", "; ".join([*notes, detail] if detail else notes))
+        if verdict is None and acknowledged:
+            _completed(run, action, True)
+            run.written.add(action.slot)
+            log.warning("%d/%d: %s", action.sec_tag, action.type, UNVERIFIABLE_WRITE)
+            return ActionResult(action, "written", "; ".join([*notes, UNVERIFIABLE_WRITE]))
         if verdict is None:
-            policy = action.desired.options.unverifiable if action.desired else "fail"
-            status: Status = "failed" if policy == "fail" else "written"
-            return ActionResult(action, status, "; ".join([*notes, detail]))
+            notes.append("the OK was lost and this firmware cannot verify the content" +
+                         ("; rewriting once" if attempt == 1 else ""))
+            continue
         notes.append(f"verification failed ({detail})" + ("; rewriting once" if attempt == 1 else ""))
     return ActionResult(action, "failed", "; ".join(notes))
 
 
-def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str]:
-    """True (proven), False (differs / missing), None (firmware digests prove nothing and unreadable)."""
+def _completed(run: _Run, action: PlannedAction, placeholder: bool) -> None:
+    """Clear the write's intent; when the firmware cannot show its digest, record it in the write ledger."""
+    item = action.desired
+    assert item is not None
+    if placeholder:
+        run.journal.complete(action.slot, predicted_sha256(item.credential.content, run.dialect), run.firmware)
+    else:
+        run.journal.clear(action.slot)
+
+
+def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
+    """(True proven | False differs or missing | None digests prove nothing and unreadable, detail,
+    whether the listed digest is a placeholder)."""
     item = action.desired
     assert item is not None
     tag, code = action.slot
     entries: list[StoredEntry] = run.dev.list(tag, code)
     if not entries:
-        return False, "the entry is not listed"
+        return False, "the entry is not listed", False
     digest = write_digest_ok(item, entries[0].sha256, run.dialect)
     if digest is False:
-        return False, "the listed digest is not the written content's"
+        return False, "the listed digest is not the written content's", False
     if code in READABLE_TYPES and not item.credential.secret:
         try:
             stored = run.dev.read(tag, code).content
         except NotFound:
-            return False, "the entry cannot be read back"
+            return False, "the entry cannot be read back", False
         if not same_credential(item.type, stored, item.credential.content):
-            return False, "the content read back differs"
-        return True, "" if digest else "verified by read-back (placeholder digest)"
+            return False, "the content read back differs", False
+        return True, "" if digest else "verified by read-back (placeholder digest)", digest is None
     if digest is None:
-        return None, "presence only: the firmware prints placeholder digests"
-    return True, ""
+        return None, "presence only: the firmware prints placeholder digests", True
+    return True, "", False
 
 
 def _restore_cfun(dev: Device) -> None:

@@ -14,7 +14,16 @@ password_env = "KEY_PASSWORD"      # encrypted keys: the password comes from the
 exclusive = true                   # ... and each credential may override them
 [[nrfcloud]]                       # import an nRF Cloud credentials JSON (caCert, clientCert, privateKey, secTag)
 file = "nrfcloud/{imei}.json"
+[[keygen]]                         # on-device key: %KEYGEN -> CSR -> cert signed by a local CA (factory.keygen)
+sec_tag = 44
+ca_cert = "ca/ca.pem"              # relative to the manifest
+ca_key = "ca/ca.key"
+ca_key_password_env = "CA_KEY_PASSWORD"
 ```
+
+`[[keygen]]` tables are validated here (so `manifest check` and `manifest schema` cover them) and run by the
+factory job (`apply` with such tables goes through it, also for one board). A keygen sec_tag must not also be
+given a client-key or client-cert by a `[[credential]]` table (nor a root-ca when `write_ca = true`).
 
 Errors name the file, the table and its index, and the field: `m.toml: credential[2].type: unknown ...`.
 """
@@ -32,7 +41,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from credwarden.creds.validate import CredentialPolicy
 from credwarden.errors import ValidationError
-from credwarden.types import NRF_CLOUD_SEC_TAG, CredType, parse_type
+from credwarden.types import MAX_USER_SEC_TAG, NRF_CLOUD_SEC_TAG, CredType, parse_type
 
 UnverifiablePolicy = Literal["fail", "warn", "rewrite"]
 
@@ -110,17 +119,56 @@ class NrfCloudTable(Options):
     password_env: str | None = Field(None, description="environment variable holding the key password")
 
 
+class KeygenTable(BaseModel):
+    """One `[[keygen]]` table: the modem generates the key, a local CA signs its CSR (run by the factory job)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sec_tag: StrictInt = Field(ge=0, le=MAX_USER_SEC_TAG, description="user sec_tag of the generated key")
+    ca_cert: str = Field(min_length=1, description="CA certificate (PEM) relative to the manifest")
+    ca_key: str = Field(min_length=1, description="CA private key (PEM) relative to the manifest")
+    ca_key_password_env: str | None = Field(None, min_length=1,
+                                            description="environment variable holding the CA key password")
+    validity_days: StrictInt = Field(365, ge=1, le=36500, description="validity of the issued certificate")
+    subject: str | None = Field(None, description="CSR attributes, e.g. CN={imei}; {imei} {uuid} expand")
+    write_ca: bool = Field(False, description="also store the CA certificate as root-ca in the same sec_tag")
+    replace_key: bool = Field(True, description="regenerate a key that has no matching issued certificate")
+
+    @model_validator(mode="after")
+    def _checks(self) -> KeygenTable:
+        if self.subject is not None and ('"' in self.subject or not self.subject.strip()):
+            raise ValueError("'subject' must be non-empty and contain no double quote")
+        if self.ca_key_password_env is not None and not self.ca_key_password_env.isidentifier():
+            raise ValueError("'ca_key_password_env' must be an environment variable name (the password itself "
+                             "never goes into the manifest)")
+        return self
+
+
 class ManifestSpec(Options):
     """The whole manifest."""
 
     version: Literal[1] = 1
     credential: list[CredentialTable] = Field(default_factory=list)
     nrfcloud: list[NrfCloudTable] = Field(default_factory=list)
+    keygen: list[KeygenTable] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _not_empty(self) -> ManifestSpec:
-        if not self.credential and not self.nrfcloud:
-            raise ValueError("the manifest lists no [[credential]] and no [[nrfcloud]] table")
+        if not self.credential and not self.nrfcloud and not self.keygen:
+            raise ValueError("the manifest lists no [[credential]], [[nrfcloud]] or [[keygen]] table")
+        problems: list[str] = []
+        seen: set[int] = set()
+        for index, table in enumerate(self.keygen):
+            if table.sec_tag in seen:
+                problems.append(f"keygen[{index}].sec_tag: another [[keygen]] table names sec_tag {table.sec_tag}")
+            seen.add(table.sec_tag)
+            owned = {CredType.CLIENT_KEY, CredType.CLIENT_CERT} | ({CredType.ROOT_CA} if table.write_ca else set())
+            for other, cred in enumerate(self.credential):
+                if cred.sec_tag == table.sec_tag and cred.type in owned:
+                    problems.append(f"keygen[{index}].sec_tag: sec_tag {table.sec_tag} also gets a "
+                                    f"{cred.type.cli_name} from credential[{other}] (the keygen flow writes it)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -81,8 +81,8 @@ class PlannedAction:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "sec_tag": self.sec_tag,
-            "type": type_name(self.type),
-            "type_code": self.type,
+            "type": self.type,
+            "type_name": type_name(self.type),
             "action": self.action,
             "reason": self.reason,
         }
@@ -143,12 +143,18 @@ def _unproven(entry: StoredEntry) -> bool:
     return entry.sha256 is None or entry.placeholder_digest
 
 
+#: Reason of a skip decided by the write ledger (plan output and reports show it).
+LEDGER_SKIP = ("identical per write ledger (firmware prints placeholder digests): verified by ledger, not by the "
+               "device")
+
+
 def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
-           readback: Mapping[Slot, bytes], *, interrupted: bool = False, written: bool = False) -> PlannedAction:
+           readback: Mapping[Slot, bytes], *, interrupted: bool = False, written: bool = False,
+           ledger_sha256: str | None = None) -> PlannedAction:
     """The action for one desired credential given what the modem lists (and read back, when available).
 
     `interrupted`: the write journal holds a pending intent for this slot; `written`: this run wrote it and the
-    modem acknowledged it (see the module doc)."""
+    modem acknowledged it; `ledger_sha256`: the write ledger's digest for this slot (see the module doc)."""
     native = item.options.native_tls
     slot = modem_slot(item.sec_tag, int(item.type), native)
 
@@ -175,6 +181,11 @@ def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
     if written and entry.placeholder_digest:
         return action("skip", "written in this run; unverifiable by this firmware (placeholder digest): "
                               "acknowledged with OK and listed")
+    if ledger_sha256 is not None and _unproven(entry):
+        if match_digest(item.credential.content, ledger_sha256) is not None:
+            return action("skip", LEDGER_SKIP)
+        return action("write", "different per write ledger (a previous run wrote other content here; firmware "
+                               "prints placeholder digests)")
     if not _unproven(entry):
         expected = predicted_sha256(item.credential.content, dialect)
         stored_sha = entry.sha256 or ""
@@ -209,14 +220,17 @@ def make_plan(
     prune: bool = False,
     interrupted: Collection[Slot] = (),
     written: Collection[Slot] = (),
+    ledger: Mapping[Slot, str] | None = None,
 ) -> Plan:
     """Compare desired with observed state. Pure: no I/O, same inputs -> same plan.
 
-    `interrupted` / `written`: modem slots with a pending journal intent / written and acknowledged in this run."""
+    `interrupted` / `written`: modem slots with a pending journal intent / written and acknowledged in this run;
+    `ledger`: modem slot -> digest of the write a previous run completed there (write ledger)."""
     items = sorted(desired, key=lambda d: (d.sec_tag, int(d.type)))
     entries = list(observed)
     by_slot = {(e.sec_tag, e.type): e for e in entries}
     readback = readback or {}
+    ledger = ledger or {}
     actions: list[PlannedAction] = []
 
     wanted_slots = {modem_slot(d.sec_tag, int(d.type), d.options.native_tls) for d in items}
@@ -242,7 +256,7 @@ def make_plan(
     for item in items:
         slot = modem_slot(item.sec_tag, int(item.type), item.options.native_tls)
         actions.append(decide(item, by_slot.get(slot), dialect, readback, interrupted=slot in interrupted,
-                              written=slot in written))
+                              written=slot in written, ledger_sha256=ledger.get(slot)))
     return Plan(tuple(actions), dialect)
 
 

@@ -173,6 +173,17 @@ def resolve_manifest(
             add(sec_tag, cred_type, text.encode("utf-8"), f"{where} {cred_type.cli_name}", options,
                 password if cred_type == CredType.CLIENT_KEY else None)
 
+    for index, keygen in enumerate(manifest.keygen):  # run by the factory job; its files must exist now
+        source = f"{loaded.name}: keygen[{index}]"
+        for name in ("ca_cert", "ca_key"):
+            path = Path(getattr(keygen, name))
+            path = path if path.is_absolute() else loaded.base_dir / path
+            if not path.is_file():
+                problems.append(ValidationError(f"{name} file not found ({path})", source=f"{source}.{name}"))
+        if keygen.ca_key_password_env is not None and keygen.ca_key_password_env not in env:
+            problems.append(ValidationError(f"ca_key_password_env names ${keygen.ca_key_password_env}, which is not "
+                                            "set", source=f"{source}.ca_key_password_env"))
+
     problems.extend(check_tag_groups(d.credential for d in desired))
     if problems:
         raise ManifestError(problems, source=loaded.name)

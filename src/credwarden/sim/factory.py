@@ -29,7 +29,11 @@ def _public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def nordic_root_ca(device_uuid: str) -> bytes:
-    """A stand-in "Nordic identity root CA" certificate (PEM, LF) for tag 4294967293 type 10."""
+    """A stand-in "Nordic identity root CA" certificate (PEM, LF) for tag 4294967293 type 10.
+
+    Byte-identical for the same device UUID (derived key, fixed dates and serial, deterministic ECDSA), so the
+    factory digests a tool records stay valid across simulator starts, with or without a state file.
+    """
     key = derived_key("nordic-root", device_uuid)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Simulated Nordic Identity Root CA")])
     start = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
@@ -42,7 +46,7 @@ def nordic_root_ca(device_uuid: str) -> bytes:
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=365 * 30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)  # RFC 6979: same device, same bytes, same digest
     )
     return cert.public_bytes(serialization.Encoding.PEM)
 

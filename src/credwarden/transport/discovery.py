@@ -56,13 +56,18 @@ def nordic_candidates(ports: Iterable[object] | None = None) -> list[Candidate]:
     return sorted(found, key=lambda c: (c.board, c.location, c.device))
 
 
-def choose_port(candidates: list[Candidate]) -> str:
-    """The AT port of the single board (its first interface); TransportError listing candidates otherwise."""
+def choose_port(candidates: list[Candidate], others: Iterable[str] = ()) -> str:
+    """The AT port of the single board (its first interface); TransportError listing candidates otherwise.
+
+    `others` are the non-Nordic ports present, named in the message when no Nordic board is found.
+    """
     boards = sorted({c.board for c in candidates})
     if not boards:
+        seen = sorted(others)
+        present = f"serial ports present: {', '.join(seen)}" if seen else "no serial ports are present at all"
         raise TransportError(
             "--port auto found no Nordic board (USB VID 0x1915, or a SEGGER J-Link of a Nordic DK); "
-            "connect one or give --port PATH"
+            f"{present}; connect one or give --port PATH"
         )
     if len(boards) > 1:
         listing = "; ".join(c.describe() for c in candidates)
@@ -71,5 +76,14 @@ def choose_port(candidates: list[Candidate]) -> str:
 
 
 def find_single_port() -> str:
-    """Resolve `auto` to a device path."""
-    return choose_port(nordic_candidates())
+    """Resolve `auto` to a device path (the attached ports as pyserial enumerates them)."""
+    from serial.tools import list_ports
+
+    ports = list(list_ports.comports())
+    nordic = nordic_candidates(ports)
+    others = [
+        f"{getattr(info, 'device', '?')} ({getattr(info, 'description', '') or 'n/a'})"
+        for info in ports
+        if str(getattr(info, "device", "")) not in {c.device for c in nordic}
+    ]
+    return choose_port(nordic, others)

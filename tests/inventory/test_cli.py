@@ -1,0 +1,113 @@
+"""`credwarden inventory ...` end to end through the typer app: --json schemas, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from credwarden.cli.app import app
+from credwarden.errors import ExitCode
+
+A, B = "A" * 64, "B" * 64
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Path:
+    path = tmp_path / "term.log"
+    path.write_bytes(
+        (
+            "2026-03-01T10:00:00Z DEBUG modem >> AT%CMNG=1\r\n"
+            f'2026-03-01T10:00:00Z DEBUG modem << %CMNG: 42,0,"{A}"\r\n'
+            f'2026-03-01T10:00:00Z DEBUG modem << %CMNG: 42,1,"{B}"\r\n'
+            "2026-03-01T10:00:00Z DEBUG modem << OK\r\n"
+            "2026-03-02T10:00:00Z DEBUG modem >> AT%CMNG=1\r\n"
+            f'2026-03-02T10:00:00Z DEBUG modem << %CMNG: 42,0,"{A}"\r\n'
+            "2026-03-02T10:00:00Z DEBUG modem << %CMNG: 42,1\x01garbled\r\n"
+            "2026-03-02T10:00:00Z DEBUG modem << OK\r\n"
+        ).encode()
+    )
+    return path
+
+
+def test_import_then_query_everything(db_url: str, capture: Path) -> None:
+    code, out, err = _run("inventory", "import", "--db", db_url, "--device", "352656100000001", str(capture),
+                          "--station", "lab", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["snapshot_ids"]) == 2 and data["unreadable"] == [{"line": 7, "text": "%CMNG: 42,1\x01garbled"}]
+    assert [x["taken_at"] for x in data["listings"]] == ["2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"]
+
+    code, out, _ = _run("inventory", "devices", "--db", db_url, "--json")
+    [device] = json.loads(out)
+    assert code == 0 and device["imei"] == "352656100000001" and device["snapshots"] == 2
+
+    code, out, _ = _run("--json", "inventory", "show", "--db", db_url, "35265")  # global --json works too
+    shown = json.loads(out)
+    assert code == 0 and [e["sec_tag"] for e in shown["entries"]] == [42] and shown["station"] == "lab"
+
+    code, out, _ = _run("inventory", "history", "--db", db_url, "352656100000001", "--json")
+    hist = json.loads(out)
+    assert [s["vanished"] for s in hist["snapshots"]] == [0, 1] and hist["apply_runs"] == []
+
+    code, out, _ = _run("inventory", "diff", "--db", db_url, "352656100000001", "--json")
+    diff = json.loads(out)
+    assert [(e["sec_tag"], e["type"]) for e in diff["vanished"]] == [(42, 1)]
+
+    code, out, _ = _run("inventory", "drift", "--db", db_url, "--json")
+    assert code == ExitCode.VERIFICATION and json.loads(out)["totals"]["lost"] == 1
+
+    code, out, _ = _run("inventory", "export", "--db", db_url, "--format", "prometheus")
+    assert code == 0 and 'credwarden_credentials_lost{imei="352656100000001"} 1' in out
+
+    for args in (["devices"], ["show", "352656100000001"], ["history", "352656100000001"],
+                 ["diff", "352656100000001"], ["drift"]):
+        code, out, _ = _run("inventory", *args, "--db", db_url)
+        assert code in (0, ExitCode.VERIFICATION) and out.strip()
+
+
+def test_export_to_file_and_csv(db_url: str, capture: Path, tmp_path: Path) -> None:
+    _run("inventory", "import", "--db", db_url, "--device", "352656100000001", str(capture))
+    target = tmp_path / "metrics" / "credwarden.prom"
+    code, _, err = _run("inventory", "export", "--db", db_url, "-f", "prometheus", "-o", str(target))
+    assert code == 0, err
+    assert target.read_text().startswith("# HELP credwarden_inventory_devices")
+    code, out, _ = _run("inventory", "export", "--db", db_url, "-f", "csv")
+    assert out.splitlines()[0].startswith("imei,uuid,firmware")
+
+
+def test_bad_input_gives_exit_codes_not_tracebacks(db_url: str, capture: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("hello\nworld\n")
+    cases = [
+        (["import", "--db", db_url, "--device", "352656100000001", str(empty)], ExitCode.VALIDATION, "no %CMNG"),
+        (["import", "--db", db_url, "--device", "352656100000001", str(capture), "--strict"], ExitCode.VALIDATION,
+         "unreadable"),
+        (["import", "--db", db_url, "--device", "not an imei!", str(capture)], ExitCode.VALIDATION, "IMEI"),
+        (["import", "--db", db_url, "--device", "1", str(tmp_path / "missing")], ExitCode.VALIDATION, "cannot read"),
+        (["show", "--db", db_url, "999"], ExitCode.USAGE, "no device"),
+        (["export", "--db", db_url, "-f", "xml"], ExitCode.USAGE, "unknown export format"),
+        (["devices", "--db", "mysql://x/y"], ExitCode.USAGE, "unsupported"),
+        (["drift", "--db", db_url, str(tmp_path / "nope.toml")], ExitCode.VALIDATION, "not found"),
+    ]
+    for args, expected, message in cases:
+        code, _, err = _run("inventory", *args)
+        assert code == expected, (args, err)
+        assert message in err and "Traceback" not in err
+
+
+def test_default_database_comes_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capture: Path) -> None:
+    monkeypatch.setenv("CREDWARDEN_DB", str(tmp_path / "env" / "inv.db"))
+    code, _, err = _run("inventory", "import", "--device", "352656100000001", str(capture))
+    assert code == 0, err
+    assert (tmp_path / "env" / "inv.db").exists()
