@@ -259,3 +259,56 @@ def test_fragment_check_is_not_vacuous(canary: Canary) -> None:
     with pytest.raises(AssertionError):
         assert_clean(f"password={canary.password}", "probe", canary)
     assert_clean("<redacted 241 bytes sha256=0011>", "probe", canary)
+
+
+def test_factory_batch_sim_report_and_campaign_never_show_secrets(tmp_path: Path, canary: Canary,
+                                                                   all_records: pytest.LogCaptureFixture) -> None:
+    """The factory paths (JSON lines, plain lines, the live table, the inventory database), `sim report` on the
+    simulators' command logs and `sim campaign --json`, all with the canary key and PSK in the manifest."""
+    import io
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from credwarden.cli.app import app
+    from credwarden.factory.batch import run_batch
+    from credwarden.factory.station import Station
+    from credwarden.factory.view import LiveTableView
+
+    inputs = _inputs(tmp_path, canary)
+    manifest = tmp_path / "manifest.toml"
+    runner = CliRunner()
+    texts: list[tuple[str, str]] = []
+    sims = [SimModem(SimConfig(profile="2.0.2", fast=True, imei=imei, state_file=tmp_path / f"state-{n}.json",
+                               log_file=tmp_path / f"sim-{n}.jsonl"))
+            for n, imei in enumerate(("352656100367872", "352656100367880"))]
+    inventory = str(tmp_path / "inventory.db")
+    with sims[0], sims[1], sims[0].serve_pty() as p1, sims[1].serve_pty() as p2:
+        base = ["apply", str(manifest), "--port", p1, "--port", p2, "--inventory", inventory]
+        for args in ([*base, "--json"], [*base, "--debug"]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, result.output
+            texts.append((" ".join(args[3:]), result.stdout + result.stderr))
+        assert '"applied"' in texts[0][1] or '"unchanged"' in texts[0][1]
+        screen = io.StringIO()
+        live = LiveTableView(Console(file=screen, force_terminal=True, width=160))
+        report = run_batch(Station(manifest=manifest, ports=[p1, p2], inventory=inventory), view=live)
+        texts.append(("live view", screen.getvalue()))
+        texts.append(("batch report", repr(report)))
+    assert all(sim.store.get(80, 2) is not None and sim.store.get(81, 3) is not None for sim in sims)  # not vacuous
+    for n in (0, 1):
+        for extra in ([], ["--json"]):
+            result = runner.invoke(app, ["sim", "report", str(tmp_path / f"sim-{n}.jsonl"), *extra])
+            assert result.exit_code == 0, result.output
+            texts.append((f"sim report {n} {extra}", result.stdout + result.stderr))
+    result = runner.invoke(app, ["sim", "campaign", str(manifest), "--points", "2", "--kind", "power-cut", "--kind",
+                                 "reboot", "--json"])
+    assert result.exit_code == 0, result.output
+    texts.append(("sim campaign --json", result.stdout + result.stderr))
+    for label, text in texts:
+        assert_clean(text, label, canary)
+    for record in all_records.records:
+        assert_clean(record.getMessage() + (record.exc_text or ""), f"log record from {record.name}", canary)
+    for path in _files_written(tmp_path, inputs):  # the inventory database, the simulators' state and logs
+        assert_clean(path.read_bytes(), f"file {path.name}", canary)
+    assert (tmp_path / "inventory.db").stat().st_size > 0

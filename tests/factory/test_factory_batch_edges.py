@@ -77,3 +77,38 @@ def test_secrets_never_reach_rows_or_the_inventory(tmp_path: Path) -> None:
     with Inventory.open(str(tmp_path / "inv.db")) as inv:
         latest = inv.latest(_imei(6))
         assert latest is not None and {(e.sec_tag, e.type) for e in latest.entries} >= {(6, 3), (6, 4)}
+
+
+def test_an_abandoned_board_never_writes_to_a_closed_inventory(tmp_path: Path) -> None:
+    """A job the runner gave up on (timeout, Ctrl-C) that reaches its inventory record late skips it: no write after
+    the batch closed the inventory, no record contradicting the row the runner already printed."""
+    from credwarden.factory.job import DeviceJob
+    from credwarden.factory.results import DeviceResult
+    from credwarden.factory.runner import JobContext
+    from credwarden.modem.models import DeviceInfo
+
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[credential]]\nsec_tag = 7\ntype = "psk-identity"\nvalue = "dev-1"\n')
+    job = DeviceJob.from_station(Station(manifest=manifest, inventory=str(tmp_path / "inv.db")))
+    calls: list[str] = []
+
+    class Recorder:
+        def record_apply(self, *_args: object, **_kwargs: object) -> None:
+            calls.append("apply")
+
+        def close(self) -> None:
+            calls.append("close")
+
+    assert job.inventory is not None
+    job.inventory.close()
+    job.inventory = Recorder()
+    info = DeviceInfo.__new__(DeviceInfo)
+    row = DeviceResult("/dev/x", Status.TIMEOUT)
+    ctx = JobContext("/dev/x", 5.0, lambda _event: None)
+    ctx.cancel()
+    job._record(None, info, row, list_now=False, ctx=ctx)  # type: ignore[arg-type]
+    assert calls == []  # cancelled: not recorded
+    job.close()
+    job._record(None, info, row, list_now=False)  # type: ignore[arg-type]
+    assert calls == ["close"]  # closed: not recorded either
+

@@ -10,6 +10,7 @@ from provision_pki import Pki, manifest_text
 from typer.testing import CliRunner
 
 from credwarden.cli.app import app
+from credwarden.errors import ExitCode
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
@@ -67,3 +68,40 @@ def test_validation_failure_is_exit_5_with_json_problems(tmp_path: Path) -> None
     assert code == 5
     state = tmp_path / "state.json"
     assert not state.exists() or json.loads(state.read_text())["nvm_writes"] == 0
+
+
+def test_single_board_keygen_apply_json_and_plan_rows(tmp_path: Path) -> None:
+    """One board + [[keygen]]: the single-apply JSON object (not batch lines), exit codes, and plan keygen rows."""
+    from cryptography.hazmat.primitives import serialization
+
+    from credwarden.creds.ca import LocalCA
+
+    ca = LocalCA.generate(tmp_path / "ca", "credwarden TEST ONLY keygen CA")
+    (tmp_path / "root.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[credential]]\nsec_tag = 10\ntype = "root-ca"\nfile = "root.pem"\n'
+                        '[[keygen]]\nsec_tag = 42\nca_cert = "ca/ca.pem"\nca_key = "ca/ca-key.pem"\n'
+                        'subject = "CN=nrf-{imei}"\n')
+    port = f"sim://{tmp_path / 'state.json'}?profile=2.0.2&frontend=at_client"
+    code, out = invoke("plan", str(manifest), "--port", port, "--json")
+    shown = json.loads(out)
+    assert code == 0 and not shown["in_sync"]
+    assert shown["keygen"] == [{"sec_tag": 42, "decision": "generate",
+                                "reason": "keygen: no key on this sec_tag -> generate"}]
+    code, out = invoke("apply", str(manifest), "--port", port, "--json", "--no-record")
+    first = json.loads(out)  # one JSON document, not JSON lines
+    assert code == 0 and first["ok"] and first["device"]["imei"], out
+    assert [(a["sec_tag"], a["action"], a["status"]) for a in first["actions"]] == [
+        (10, "write", "written"), (42, "keygen", "generated"), (42, "write", "written")]
+    assert all(set(a) == {"sec_tag", "type", "type_name", "action", "status", "reason"} for a in first["actions"])
+    code, out = invoke("plan", str(manifest), "--port", port, "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["in_sync"] and shown["keygen"][0]["decision"] == "skip"
+    assert "cert matches" in shown["keygen"][0]["reason"]
+    code, out = invoke("apply", str(manifest), "--port", port, "--json", "--no-record")
+    second = json.loads(out)
+    assert code == 0 and second["ok"] and second["nvm_operations"] == 0
+    assert {a["status"] for a in second["actions"]} == {"unchanged"}
+    (tmp_path / "ca" / "ca-key.pem").write_text("not a key")
+    code, out = invoke("apply", str(manifest), "--port", port, "--json", "--no-record")
+    assert code == int(ExitCode.VALIDATION) or code == int(ExitCode.USAGE), out

@@ -40,6 +40,9 @@ URC_PREFIXES: tuple[str, ...] = (
 )
 #: Boot banners: seeing one mid-session means the device restarted (SLM `Ready`, SM `INIT ERROR`).
 BOOT_BANNERS: frozenset[str] = frozenset({"Ready", "INIT ERROR"})
+#: The Zephyr / NCS boot line printed before `main()` (shell, and at_client when it shares the console UART):
+#: `*** Booting nRF Connect SDK v2.6.0 ***`, `*** Booting Zephyr OS build v3.5.99-ncs1 ***`.
+BOOT_LINE = re.compile(r"^\*\*\* Booting (?:nRF Connect SDK|Zephyr OS)\b.*\*\*\*$")
 
 _CME = re.compile(r"^\+(CME|CMS) ERROR:\s*(\d+)\s*$")
 _PREFIXED = re.compile(r"^[+%#][A-Z0-9_]+:")
@@ -100,7 +103,9 @@ def response_prefix(command: str) -> str | None:
 
 
 def is_boot_banner(line: str) -> bool:
-    return line.strip() in BOOT_BANNERS
+    """True for a line only a (re)booting device prints: SLM/SM banners and the Zephyr/NCS boot line."""
+    text = line.strip()
+    return text in BOOT_BANNERS or BOOT_LINE.match(text) is not None
 
 
 def is_unsolicited(line: str, expected_prefix: str | None) -> bool:

@@ -214,8 +214,9 @@ def campaign_cmd(
     points: Annotated[int | None, typer.Option("--points", min=1, help="At most this many points per kind "
                                                "(sampled evenly). [default: all]")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulators' random decisions.")] = 0,
-    kind: Annotated[list[str] | None, typer.Option("--kind", help="power-cut, hang, lost-result, noise, or the "
-                                                   "slower power-off (repeatable). [default: the first four]")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="power-cut, hang, lost-result, noise, reboot, "
+                                                   "or the slower power-off (repeatable). [default: all but "
+                                                   "power-off]")] = None,
     profile: Annotated[str, typer.Option("--profile", help="Simulated firmware version.")] = "2.0.2",
     frontend: Annotated[str, typer.Option("--frontend", help="at_client, shell or slm.")] = "at_client",
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Client timeout per command (s).")] = 0.25,

@@ -1,4 +1,4 @@
-"""Fleet inventory commands: `credwarden inventory devices|show|history|diff|drift|export|import`.
+"""Fleet inventory commands: `credwarden inventory devices|show|history|diff|drift|export|import`, and `audit`.
 
 Every command takes `--db PATH-or-URL` (else `CREDWARDEN_DB`, else the per-user SQLite file) and `--json`.
 `drift` exits 6 (verification) when some device drifted, so it can gate a cron job or a pipeline.
@@ -17,9 +17,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credwarden.cli.common import JsonOption, cli_errors, connection_options, emit, stderr_console
+from credwarden.cli.common import (
+    BaudOption,
+    DebugOption,
+    FlowControlOption,
+    JsonOption,
+    ModeOption,
+    PortOption,
+    TimeoutOption,
+    cli_errors,
+    connection_options,
+    emit,
+    open_device,
+    stderr_console,
+)
 from credwarden.errors import ExitCode, ValidationError
 from credwarden.inventory import Inventory
+from credwarden.inventory.audit import AuditResult, audit_snapshot
 from credwarden.inventory.drift import DriftReport, ExpectedSlot, expected_from_manifest
 from credwarden.inventory.export import FORMATS
 from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
@@ -204,6 +218,15 @@ def _write_output(text: str, output: Path | None) -> None:
         raise
 
 
+def render_audit(result: AuditResult, console: Console) -> None:
+    from credwarden.cli.provision_cmds import render_plan
+
+    where = (f"inventory snapshot {result.snapshot_id} of {result.imei} ({_when(result.taken_at)})"
+             if result.source == "inventory" else f"device {result.imei or '?'}")
+    console.print(f"audit of {where}", highlight=False)
+    render_plan(result.plan, console)
+
+
 # -- commands ----------------------------------------------------------------------------------------------------
 
 
@@ -212,6 +235,48 @@ def register(app: typer.Typer) -> None:
     inv_app = typer.Typer(name="inventory", help="Fleet inventory: what is stored on which device, history, drift.",
                           no_args_is_help=True)
     app.add_typer(inv_app)
+
+    @app.command()
+    def audit(
+        ctx: typer.Context,
+        manifest: Annotated[Path, typer.Argument(help="Manifest the device must match.")],
+        from_inventory: Annotated[
+            str | None, typer.Option("--from-inventory", help="Audit the latest inventory snapshot of DEVICE "
+                                                              "(IMEI / UUID / prefix) instead of a live device.")
+        ] = None,
+        dialect: Annotated[str, typer.Option("--dialect", help="With --from-inventory: the firmware front-end "
+                                                               "the device uses (at_client, shell, slm).")]
+        = "at_client",
+        db: DbOption = None,
+        port: PortOption = None,
+        baud: BaudOption = None,
+        mode: ModeOption = None,
+        flow_control: FlowControlOption = None,
+        timeout: TimeoutOption = None,
+        json_out: JsonOption = False,
+        debug: DebugOption = False,
+    ) -> None:
+        """Check a device (or its last inventory snapshot) against a manifest with apply's rules; changes nothing.
+        Exit 0 when it matches, 6 when apply would change something or cannot verify an entry."""
+        with cli_errors():
+            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
+                                      timeout=timeout, debug=debug, json_out=json_out)
+            if from_inventory is not None:
+                with Inventory.open(db) as inv:
+                    imei = inv.device_imei(from_inventory)
+                    view = inv.latest(imei)
+                    uuid = next((d.uuid for d in inv.devices() if d.imei == imei), None)
+                if view is None:
+                    raise ValidationError(f"device {imei} has no snapshot in the inventory")
+                result = audit_snapshot(view, manifest, dialect=dialect, uuid=uuid)
+            else:
+                from credwarden.provision import plan as live_plan
+
+                with open_device(opts) as dev:
+                    result = AuditResult(plan=live_plan(dev, manifest), source="device", imei=dev.info().imei)
+            emit(result, opts.json, render_audit)
+        if not result.in_sync:
+            raise typer.Exit(int(ExitCode.VERIFICATION))
 
     @inv_app.command()
     def devices(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False) -> None:

@@ -4,9 +4,12 @@ JSON documents (stable):
 * `manifest check --json`: `{"ok": bool, "credentials": [{"sec_tag", "type", "source", "length", "sha256"}],
   "problems": [{"source", "reason"}]}`
 * `plan --json`: `{"dialect", "in_sync", "counts": {...}, "actions": [{"sec_tag", "type", "type_name", "action",
-  "reason"}]}` (`type`: integer %CMNG code)
+  "reason"}], "keygen": [{"sec_tag", "decision": "skip"|"generate"|"at-apply", "reason"}]}` (`type`: integer
+  %CMNG code)
 * `apply --json`: `{"ok", "dry_run", "message", "device": {...}, "actions": [{"sec_tag", "type", "type_name",
-  "action", "status", "reason"}], "warnings": [str], "commands", "nvm_operations"}`
+  "action", "status", "reason"}], "warnings": [str], "commands", "nvm_operations"}`. The same object for one
+  board whose manifest has `[[keygen]]` tables (run by the factory job; keygen actions use `action` "keygen" with
+  status "generated", "commands" is null there); batches print one JSON line per board instead.
 Validation failures with `--json`: `{"ok": false, "problems": [...]}` and exit code 5.
 """
 
@@ -39,6 +42,7 @@ from credwarden.cli.common import (
 )
 from credwarden.creds.encoding import sha256_hex
 from credwarden.errors import ExitCode, UsageError, ValidationError
+from credwarden.factory.station import Station
 from credwarden.provision.apply import ApplyReport, apply, plan
 from credwarden.provision.manifest import ManifestError, load_manifest, manifest_json_schema
 from credwarden.provision.plan import Plan
@@ -76,12 +80,62 @@ def render_plan(result: Plan, console: Console) -> None:
     for action in result.actions:
         style = _STYLE.get(action.action, "")
         table.add_row(str(action.sec_tag), action.to_json()["type_name"], f"[{style}]{action.action}[/]", action.reason)
+    for row in result.keygen:
+        style = "green" if row.decision == "skip" else "yellow"
+        table.add_row(str(row.sec_tag), "keygen", f"[{style}]{row.decision}[/]", row.reason)
     console.print(table)
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
     else:
         console.print(f"{len(result.changes)} change(s) to make" +
                       (f", {len(result.blocked)} entry(ies) cannot be verified" if result.blocked else ""))
+
+
+def _default_out_dir(manifest: Path) -> Path:
+    """Where the factory job keeps issued certificates when no --out-dir is given (see factory.job)."""
+    return manifest.parent / "issued"
+
+
+#: Exit code of a one-board run through the factory job, by its device status.
+_STATUS_EXIT = {"applied": ExitCode.OK, "unchanged": ExitCode.OK, "no_answer": ExitCode.TIMEOUT,
+                "unreachable": ExitCode.TRANSPORT, "timeout": ExitCode.TIMEOUT, "refused": ExitCode.MODEM_REFUSED,
+                "verify_failed": ExitCode.VERIFICATION, "invalid": ExitCode.VALIDATION, "failed": ExitCode.FAILURE}
+
+
+def _apply_one_with_keygen(station: Station, port: str, *, json_out: bool, mode: str, flow_control: bool,
+                           command_timeout: float | None) -> ExitCode:
+    """`apply` on one board whose manifest has [[keygen]] tables: the factory job runs it; the output is the
+    single-board apply object (not batch JSON lines) and the exit code follows ExitCode."""
+    from credwarden.factory.job import DeviceJob
+    from credwarden.factory.runner import JobContext
+
+    job = DeviceJob.from_station(station, mode=mode, flow_control=flow_control, command_timeout=command_timeout)
+    try:
+        with progress("provisioning (with on-device keygen)"):
+            row = job(port, JobContext(port, station.timeout, lambda _event: None))
+    finally:
+        job.close()
+    actions: list[dict[str, Any]] = [{k: a.get(k) for k in ("sec_tag", "type", "type_name", "action", "status",
+                                                            "reason")} for a in row.actions]
+    data: dict[str, Any] = {"ok": row.ok, "dry_run": False, "message": row.error,
+            "device": {"port": row.port, "imei": row.imei, "uuid": row.uuid},
+            "actions": actions, "warnings": [], "commands": None, "nvm_operations": row.writes,
+            "status": row.status.value}
+    if json_out:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        console = Console()
+        table = Table(title=f"apply on {port} (IMEI {row.imei or '-'})")
+        for column in ("sec_tag", "type", "action", "status", "reason"):
+            table.add_column(column, justify="right" if column == "sec_tag" else "left")
+        for action in actions:
+            style = _STATUS_STYLE.get(str(action["status"]), "")
+            table.add_row(str(action["sec_tag"]), str(action["type_name"]), str(action["action"]),
+                          f"[{style}]{action['status']}[/]", str(action["reason"]))
+        console.print(table)
+        verdict = "[green]ok[/]" if row.ok else f"[bold red]FAILED[/] ({row.status.value}): {row.error}"
+        console.print(verdict)
+    return _STATUS_EXIT.get(row.status.value, ExitCode.FAILURE)
 
 
 def render_report(report: ApplyReport, console: Console) -> None:
@@ -151,6 +205,7 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOption = None,
         json_out: JsonOption = False,
         debug: DebugOption = False,
+        out_dir: fc.OutDirOption = None,
     ) -> None:
         """Show what `apply` would change on the device (one list; nothing is written)."""
         with cli_errors():
@@ -159,7 +214,7 @@ def register(app: typer.Typer) -> None:
             try:
                 loaded = load_manifest(manifest)
                 with open_device(opts) as dev, progress("reading the device"):
-                    result = plan(dev, loaded, prune=prune)
+                    result = plan(dev, loaded, prune=prune, out_dir=out_dir or _default_out_dir(loaded.path))
             except ValidationError as exc:
                 if opts.json:
                     raise _validation_json(exc) from None
@@ -195,6 +250,22 @@ def register(app: typer.Typer) -> None:
         Several --port, --ports GLOB, --station or --watch run a parallel batch (README "Factory line").
         """
         with cli_errors():
+            single = not (station or ports_glob or watch or (port and len(port) > 1))
+            if single and manifest is not None and fc.has_keygen_tables(manifest):
+                opts = connection_options(ctx, port=port[0] if port else None, baud=baud, mode=mode,
+                                          flow_control=flow_control, timeout=timeout, debug=debug,
+                                          json_out=json_out)
+                if dry_run or prune:
+                    raise UsageError("--dry-run and --prune do not run [[keygen]] tables; use `credwarden plan`")
+                station_settings = fc.build_station(
+                    manifest=manifest, ports=[opts.port], baud=opts.baud, out_dir=out_dir,
+                    nrfcloud_csv=nrfcloud_csv, no_record=no_record, inventory=inventory,
+                    device_timeout=device_timeout, detect_timeout=detect_timeout)
+                code = _apply_one_with_keygen(station_settings, opts.port, json_out=opts.json, mode=opts.mode,
+                                              flow_control=opts.flow_control, command_timeout=opts.timeout)
+                if code != ExitCode.OK:
+                    raise typer.Exit(int(code))
+                return
             if fc.is_batch(port, ports_glob, station, watch, manifest):
                 fc.batch_apply(ctx, manifest=manifest, ports=port, ports_glob=ports_glob, station_file=station,
                                watch=watch, dry_run=dry_run, prune=prune, baud=baud, mode=mode,
@@ -216,6 +287,10 @@ def register(app: typer.Typer) -> None:
                 loaded = load_manifest(manifest)
                 with open_device(opts) as dev:
                     report = apply(dev, loaded, dry_run=dry_run, prune=prune, observer=observer)
+                if not dry_run and not no_record:
+                    from credwarden.inventory.live import record_apply_run
+
+                    record_apply_run(report.device, report, db=inventory, manifest_path=loaded.path)
             except ValidationError as exc:
                 if opts.json:
                     raise _validation_json(exc) from None

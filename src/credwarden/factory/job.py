@@ -116,6 +116,7 @@ class DeviceJob:
     inventory: Any = None  #: credwarden.inventory.Inventory, or None for --no-record
     issuers: dict[int, LocalCA] = field(default_factory=dict)  #: sec_tag -> CA of its [[keygen]] table
     _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = field(default=False, repr=False)  #: set under `_record_lock` by close()
 
     @classmethod
     def from_station(
@@ -146,9 +147,13 @@ class DeviceJob:
         )
 
     def close(self) -> None:
-        """Release the inventory connection (after the batch)."""
-        if self.inventory is not None:
-            self.inventory.close()
+        """Release the inventory connection (after the batch). Waits for a record being written; a job abandoned
+        by the runner (timeout, Ctrl-C) that reaches its record afterwards skips it instead of using a closed
+        connection."""
+        with self._record_lock:
+            self._closed = True
+            if self.inventory is not None:
+                self.inventory.close()
 
     # -- one device ----------------------------------------------------------------------------------------
 
@@ -222,7 +227,7 @@ class DeviceJob:
             return  # a board without IMEI cannot be filed in the inventory
         ctx.report(Stage.RECORD)
         try:
-            self._record(dev, info, result, list_now=session_usable)
+            self._record(dev, info, result, list_now=session_usable, ctx=ctx)
         except CredwardenError as exc:
             log.error("%s: recording in the inventory failed: %s", result.port, exc)
             result.error = f"{result.status.value} on the device, but not recorded in the inventory: {exc}"
@@ -281,7 +286,8 @@ class DeviceJob:
                 nrfcloud.add_device(self.nrfcloud_csv, row)
         return changed
 
-    def _record(self, dev: Device, info: DeviceInfo, result: DeviceResult, *, list_now: bool) -> None:
+    def _record(self, dev: Device, info: DeviceInfo, result: DeviceResult, *, list_now: bool,
+                ctx: JobContext | None = None) -> None:
         """The apply run (every row) and a snapshot of the store as it is now (when the session still works)."""
         entries = None
         if list_now:
@@ -295,6 +301,9 @@ class DeviceJob:
             "manifest_digest": self.manifest.digest,
         }
         with self._record_lock:  # one writer at a time keeps SQLite free of lock contention
+            if self._closed or (ctx is not None and ctx.cancelled.is_set()):
+                log.debug("%s: not recorded (the batch gave up on this board or ended)", result.port)
+                return  # the runner already reported this board's row (timeout / interrupted)
             self.inventory.record_apply(info, run, station=self.station)
             if entries is not None:
                 self.inventory.record_snapshot(info, entries, source="apply", station=self.station)

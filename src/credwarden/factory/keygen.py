@@ -35,53 +35,16 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic import ValidationError as PydanticValidationError
 
 from credwarden.creds.encoding import Dialect, canonical_pem, match_digest, predicted_sha256
 from credwarden.errors import ProtocolError, UsageError, ValidationError, VerificationError
 from credwarden.modem.models import KeygenResult, StoredEntry
-from credwarden.types import MAX_USER_SEC_TAG, CredType
+from credwarden.provision.manifest import KeygenTable
+from credwarden.types import CredType
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-class KeygenSpec(BaseModel):
-    """One `[[keygen]]` table."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sec_tag: StrictInt = Field(ge=0, le=MAX_USER_SEC_TAG)
-    ca_cert: Path
-    ca_key: Path
-    ca_key_password_env: str | None = None
-    validity_days: StrictInt = Field(default=365, ge=1, le=36500)
-    subject: str | None = Field(default=None, description="CSR attributes, e.g. CN={imei}; {imei} {uuid} expand")
-    write_ca: bool = False
-    replace_key: bool = True
-
-    def attributes_for(self, imei: str | None, uuid: str | None) -> str | None:
-        """The `%KEYGEN` attribute string for one device (placeholders expanded)."""
-        if self.subject is None:
-            return None
-        values = {"imei": imei, "uuid": uuid}
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in values:
-                raise ValidationError(f"unknown placeholder {{{name}}} in subject {self.subject!r} "
-                                      "(known: {imei}, {uuid})", source=f"keygen sec_tag {self.sec_tag}")
-            value = values[name]
-            if not value:
-                raise ValidationError(f"subject {self.subject!r} needs the device {name.upper()}, which is not "
-                                      "known", source=f"keygen sec_tag {self.sec_tag}")
-            return value
-
-        text = _PLACEHOLDER.sub(substitute, self.subject)
-        if '"' in text or not text.strip():
-            raise ValidationError(f"subject {text!r} must be non-empty and contain no double quote",
-                                  source=f"keygen sec_tag {self.sec_tag}")
-        return text
+#: The `[[keygen]]` table model: one model, defined with the manifest (provision.manifest.KeygenTable).
+KeygenSpec = KeygenTable
 
 
 def parse_keygen_tables(data: Mapping[str, Any], *, base_dir: Path, source: str) -> list[KeygenSpec]:
@@ -98,10 +61,7 @@ def parse_keygen_tables(data: Mapping[str, Any], *, base_dir: Path, source: str)
             where = ".".join(str(p) for p in err["loc"]) or "table"
             message = str(err["msg"]).removeprefix("Value error, ")
             raise ValidationError(f"keygen[{index}].{where}: {message}", source=source) from None
-        specs.append(spec.model_copy(update={
-            "ca_cert": spec.ca_cert if spec.ca_cert.is_absolute() else base_dir / spec.ca_cert,
-            "ca_key": spec.ca_key if spec.ca_key.is_absolute() else base_dir / spec.ca_key,
-        }))
+        specs.append(spec.resolved(base_dir))
     tags = [s.sec_tag for s in specs]
     if len(set(tags)) != len(tags):
         raise ValidationError("two [[keygen]] tables name the same sec_tag", source=source)

@@ -329,6 +329,16 @@ class _Line:
     def reset_input(self) -> None:
         self._transport.reset_input()
 
+    def settle(self, quiet: float = 0.05, limit: float = 2.0) -> None:
+        """Between two runs: read until the line is quiet (the simulator answered everything it received), then
+        drop what is left: the late answer to a command of an aborted run (SLM: `Ready` seen, then the rebooted
+        modem still answers) would otherwise race with the next session's first command; a fresh run on a real port
+        starts seconds later, on a quiet line."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and self._transport.read(4096, quiet):
+            pass
+        self._transport.reset_input()
+
     def close(self) -> None:
         """Sessions end here; the line stays open for the next one."""
 
@@ -539,8 +549,10 @@ def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[Desir
         cfun_after_reboot = rebooted and not dead and sim.ram.cfun != cfun_before
         # a reboot on the same NVM, the modem online again, then a fault-free second apply
         sim.faults.clear()
+        line.settle()
         sim.restart()
         sim.execute("AT+CFUN=1")
+        line.settle()
         second_ok, second_message = _apply_once(line, settings, loaded, None, journal)
         not_desired = not _state_ok(sim, desired)
         cfun_changed = cfun_changed or sim.ram.cfun != 1

@@ -6,8 +6,10 @@ down, device without IMEI) the user gets a one-line warning and the command keep
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from pathlib import Path
 from typing import Any, Protocol
 
 from credwarden.errors import CredwardenError
@@ -39,19 +41,20 @@ def record_list(
 
 def record_apply_run(
     info: DeviceInfo, report: Any, entries: list[StoredEntry] | None = None, *, db: str | None = None,
-    station: str | None = None, manifest_digest: str | None = None,
+    station: str | None = None, manifest_path: Path | None = None,
 ) -> int | None:
     """Store an apply run (and, when given, the list verified after it as an `apply` snapshot)."""
     from credwarden.inventory.store import Inventory
 
     station = station or os.environ.get(STATION_ENV)
     try:
+        manifest_digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest() if manifest_path else None
         with Inventory.open(db) as inv:
             run_id = inv.record_apply(info, report, station, manifest_digest=manifest_digest)
             if entries is not None:
                 inv.record_snapshot(info, entries, source="apply", station=station)
             return run_id
-    except CredwardenError as exc:
+    except (CredwardenError, OSError) as exc:
         _warn(f"not recorded in the inventory: {exc}")
         return None
 

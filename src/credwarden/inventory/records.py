@@ -17,8 +17,9 @@ from typing import Any
 
 from credwarden.errors import ValidationError
 from credwarden.inventory.schema import IMEI_LEN, REASON_LEN, SOURCES, TEXT_LEN, UUID_LEN
+from credwarden.log import redact_text
 from credwarden.modem.models import DeviceInfo, StoredEntry
-from credwarden.types import MAX_SEC_TAG, is_placeholder_digest
+from credwarden.types import MAX_SEC_TAG, is_placeholder_digest, parse_type
 
 _SHA_RE = re.compile(r"^[0-9A-Fa-f]{64}$")
 _IMEI_RE = re.compile(r"^[0-9A-Za-z\-]{1,32}$")
@@ -37,7 +38,7 @@ def scrub_reason(reason: str | None) -> str | None:
     """Free text from a report, with PEM blocks and long hex/base64 runs replaced, truncated to fit."""
     if reason is None:
         return None
-    text = _PEM_RE.sub(lambda m: redacted(m.group(0)), reason)
+    text = _PEM_RE.sub(lambda m: redacted(m.group(0)), redact_text(reason))
     text = _BLOB_RE.sub(lambda m: redacted(m.group(0)), text)
     return text if len(text) <= REASON_LEN else text[: REASON_LEN - 3] + "..."
 
@@ -170,6 +171,8 @@ class ApplyRecord:
     @classmethod
     def from_report(cls, report: Any) -> ApplyRecord:
         """Read `ok`, `actions` (each with sec_tag/type/action/status/reason), optional times and digest."""
+        if not isinstance(report, Mapping) and not hasattr(report, "actions") and hasattr(report, "to_json"):
+            report = report.to_json()  # provisioning's ApplyReport: its JSON carries the per-action results
         ok = _field(report, "ok")
         if not isinstance(ok, bool):
             raise ValidationError("apply report: 'ok' must be true or false")
@@ -177,7 +180,10 @@ class ApplyRecord:
         actions = []
         for i, item in enumerate(raw_actions or ()):
             try:
-                sec_tag, type_code = int(_field(item, "sec_tag")), int(_field(item, "type"))
+                sec_tag = int(_field(item, "sec_tag"))
+                raw_type = _field(item, "type_code", None)
+                raw_type = _field(item, "type") if raw_type is None else raw_type
+                type_code = int(parse_type(raw_type)) if isinstance(raw_type, str) else int(raw_type)
             except (TypeError, ValueError):
                 raise ValidationError(f"apply report: action {i} needs integer sec_tag and type") from None
             action = _enum_text(_field(item, "action", ""))

@@ -129,6 +129,15 @@ class Inventory:
             stored += self._write_batch(batch)
         return stored
 
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics (after a large import; PostgreSQL's autovacuum also does it)."""
+        with self._translate(), self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+            else:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+
     def _write_batch(self, batch: list[SnapshotRecord]) -> int:
         with self.write() as conn:
             return len(write_snapshots(conn, batch))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -53,6 +54,8 @@ log = logging.getLogger("credwarden.device")
 DETECT_TIMEOUT = 2.0
 #: %KEYGEN key type for a client private key + CSR (spec §3.1).
 KEYGEN_CLIENT_KEY = 2
+#: An explicit functional-mode change through `at()`: it becomes the mode the session leaves behind.
+_CFUN_SET = re.compile(r"^AT\+CFUN=(\d+)\s*$", re.IGNORECASE)
 
 
 def _type_code(value: int | str | CredType) -> int:
@@ -180,7 +183,7 @@ class Device:
         return self._session.dialect.stored_form(content)
 
     def reestablish(self) -> None:
-        """After DeviceRebooted: resync and re-apply the session guards."""
+        """After DeviceRebooted: get back in step, re-apply the session guards and the CFUN found at start."""
         self._guards.reestablish()
 
     # -- raw -----------------------------------------------------------------------------------------------
@@ -189,7 +192,11 @@ class Device:
         text = command.strip()
         if not text.upper().startswith("AT"):
             raise UsageError(f"not an AT command: {command!r}")
-        return self._session.command(text, timeout=timeout)
+        answer = self._session.command(text, timeout=timeout)
+        mode = _CFUN_SET.match(text)
+        if mode is not None:
+            self._guards.user_set_cfun(int(mode.group(1)))
+        return answer
 
     @contextlib.contextmanager
     def offline(self) -> Iterator[None]:

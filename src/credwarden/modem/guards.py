@@ -1,7 +1,15 @@
 """Session guards: numeric errors (`+CMEE=1`) for the session, and the offline window for NVM changes.
 
 `AT+CMEE?` is read first and restored at the end. `offline()` switches to `AT+CFUN=4` only when the modem is
-online (1, 2, 21) and restores the original mode afterwards, also on errors and Ctrl-C (spec §2.6, §6.1).
+online (1, 2, 21) and restores the mode afterwards, also on errors and Ctrl-C (spec §2.6, §6.1).
+
+CFUN rule: whenever the device still answers, it is left in the functional mode FOUND at session start
+(`kept_cfun`; an explicit `AT+CFUN=<n>` sent through `Device.at()` outside an offline block changes it). A reboot
+puts the modem in its boot mode (often 4), so:
+* `reestablish()` (after `DeviceRebooted`) keeps the found mode and, outside an offline block, sets it again;
+* the exit of `offline()` reads `AT+CMEE?` and `AT+CFUN?` and sets the kept mode when it differs. CMEE reading 0
+  where the session set 1 is a silent reboot (the at_client prints no banner): numeric errors are turned on again
+  and the reboot is counted in `stats.reboots` and reported to observers ("reboot", silent=True).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ class Guards:
         self._cmee_changed = False
         self._depth = 0
         self._restore_cfun: int | None = None
+        self.kept_cfun: int | None = None  #: the mode to leave the modem in (found at start, or set by the user)
+        self._cmee_on = False  #: the session turned numeric errors on (reading 0 later means a reboot)
 
     def establish(self) -> None:
         """Enable numeric errors (remembering the previous setting) and read the functional mode."""
@@ -43,15 +53,47 @@ class Guards:
         if cmee != 1:
             self.session.command("AT+CMEE=1")
             self._cmee_changed = self._cmee_changed or self.original_cmee != 1
+        self._cmee_on = True
         cfun = self.read_cfun()
         if self.original_cfun is None:
             self.original_cfun = cfun
+            self.kept_cfun = cfun
 
     def reestablish(self) -> None:
-        """After a reboot: resync and turn numeric errors on again (the original values are kept)."""
-        self.session.resync()
+        """After a reboot: get back in step, turn numeric errors on again and (outside an offline block) put the
+        modem back in the mode found at session start, not its boot mode."""
+        if not self.session.synchronise():
+            self.session.resync()
         self.session.reboot_pending = False
         self.establish()
+        if self._depth == 0:
+            self._ensure_cfun(self.kept_cfun)
+
+    def user_set_cfun(self, mode: int) -> None:
+        """The user switched CFUN explicitly: outside an offline block that becomes the mode to keep."""
+        if self._depth == 0:
+            self.kept_cfun = mode
+
+    def _check_silent_reboot(self) -> None:
+        """CMEE back at 0 although the session set 1: the device restarted without a banner; re-enable it."""
+        if not self._cmee_on or self.session.reboot_pending:  # a reported reboot: reestablish() handles it
+            return
+        try:
+            cmee = parse_int_value(list(self.session.command("AT+CMEE?").lines), "+CMEE:")
+        except ModemError:
+            return
+        if cmee != 1:
+            self.session.note_silent_reboot(f"+CMEE read {cmee} where the session had set 1")
+            self.session.command("AT+CMEE=1")
+
+    def _ensure_cfun(self, mode: int | None) -> None:
+        """Set `mode` when the modem is in another one (one `AT+CFUN?` read)."""
+        if mode is None:
+            return
+        current = self.read_cfun()
+        if current is not None and current != mode:
+            log.info("functional mode is CFUN=%s, setting CFUN=%d (the mode found at session start)", current, mode)
+            self.session.command(f"AT+CFUN={mode}")
 
     def read_cfun(self) -> int | None:
         """`AT+CFUN?` -> the functional mode (None when the firmware does not answer it)."""
@@ -71,17 +113,21 @@ class Guards:
                 self._depth -= 1
             return
         current = self.read_cfun()
-        self._restore_cfun = current if current in ONLINE_MODES else None
+        # the mode to leave behind: the one found at session start (a silent reboot may have reset `current`)
+        self._restore_cfun = self.kept_cfun if self.kept_cfun is not None else current
         self._depth = 1
         try:
-            if self._restore_cfun is not None:
+            if current in ONLINE_MODES:
                 # inside the try: a lost answer to CFUN=4 may still have switched the modem, so restore anyway
                 log.info("modem online (CFUN=%s): switching to CFUN=%d for the change", current, OFFLINE_MODE)
                 self.session.command(f"AT+CFUN={OFFLINE_MODE}")
             yield
         except BaseException as exc:
             self._depth = 0
-            if isinstance(exc, KeyboardInterrupt | DeviceRebooted):  # (a DeviceTimeout was resynced already)
+            if isinstance(exc, DeviceRebooted):  # the rebooted modem may still answer the interrupted command
+                with contextlib.suppress(CredwardenError):
+                    self.session.synchronise()
+            elif isinstance(exc, KeyboardInterrupt):  # (a DeviceTimeout was resynced already)
                 with contextlib.suppress(CredwardenError):
                     self.session.resync()
             with contextlib.suppress(CredwardenError):  # keep the original error; the failure is logged
@@ -92,17 +138,18 @@ class Guards:
 
     def _restore(self) -> None:
         mode, self._restore_cfun = self._restore_cfun, None
-        if mode is None:
-            return
         try:
-            self.session.command(f"AT+CFUN={mode}")
-            log.info("functional mode restored to CFUN=%d", mode)
+            self._check_silent_reboot()
+            self._ensure_cfun(mode)
         except CredwardenError as exc:
-            log.error("could not restore CFUN=%d: %s", mode, exc)
+            log.error("could not restore CFUN=%s: %s", mode, exc)
             raise
 
     def restore(self) -> None:
-        """End of session: put `+CMEE` back as it was (best effort)."""
+        """End of session: the found CFUN after a reboot, then `+CMEE` back as it was (best effort)."""
+        if self.session.stats.reboots and self.session.responsive:
+            with contextlib.suppress(CredwardenError):
+                self._ensure_cfun(self.kept_cfun)
         if self._cmee_changed and self.original_cmee is not None and self.session.responsive:
             with contextlib.suppress(CredwardenError):
                 self.session.command(f"AT+CMEE={self.original_cmee}")

@@ -198,6 +198,7 @@ class SessionStats:
     bytes_in: int = 0
     nvm_operations: int = 0  #: writes + deletes + keygens the session sent
     urcs: list[str] = field(default_factory=list)
+    reboots: int = 0  #: restarts noticed: boot banners, or settings found reset (silent at_client reboots)
 
 
 def _jsonable(value: Any) -> Any:

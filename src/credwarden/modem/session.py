@@ -1,6 +1,9 @@
 """One AT session over one transport: send a command, collect its answer, set URCs aside, resync on timeout.
 
-No fixed sleeps: every wait is a read with a deadline. Wire traffic is logged at DEBUG on `credwarden.wire`
+No fixed sleeps: every wait is a read with a deadline. After a reboot the device may still answer the interrupted
+command: before the next command the session drains until the line is quiet, then sends a tagged probe
+(`AT+CMEE?`, whose answer carries a `+CMEE:` line, so a late bare `OK` cannot be taken for it); after a timeout the
+`AT` probe's answer is followed by a drain until quiet as well. Wire traffic is logged at DEBUG on `credwarden.wire`
 through the stream redactor, so secrets never reach the log even when a command is split across reads.
 """
 
@@ -14,6 +17,7 @@ from typing import Any
 from credwarden.at.response import (
     AtResponse,
     FinalKind,
+    FinalResult,
     LineFramer,
     is_boot_banner,
     is_unsolicited,
@@ -35,6 +39,9 @@ wire = logging.getLogger(WIRE_LOGGER)
 #: NVM-touching commands (counted in `stats.nvm_operations`).
 _NVM_PREFIXES = ("AT%CMNG=0", "AT%CMNG=3", "AT%KEYGEN", "AT#XCMNG=0", "AT#XCMNG=3", "AT%XPMNG=0")
 _READ_CHUNK = 4096
+#: The probe that proves the line is in step after a reboot: its answer has an information line.
+SYNC_PROBE = "AT+CMEE?"
+_SYNC_INFO = "+CMEE:"
 _REDACTED = {ALREADY_REDACTED: True}
 
 
@@ -57,6 +64,7 @@ class AtSession:
         self._rx_redactor = StreamRedactor()
         self._established = False  #: a command completed: a boot banner from now on is a reboot
         self.reboot_pending = False  #: a reboot was reported; guards must be re-established
+        self._sync_needed = False  #: a reboot was seen: synchronise (quiet line + tagged probe) before the next command
         self.responsive = True  #: False after a timeout whose resync failed (the device stopped answering)
 
     # -- observers ---------------------------------------------------------------------------------------
@@ -107,11 +115,20 @@ class AtSession:
         self._note_urc(line)
         if self._established:
             self.reboot_pending = True
+            self._sync_needed = True
+            self.stats.reboots += 1
             self._notify("reboot", line=line)
             raise DeviceRebooted(
                 f"{self.transport.name} restarted during the session (it printed {line.strip()!r}); "
                 "volatile settings (CFUN, CMEE) are back to their defaults"
             )
+
+    def note_silent_reboot(self, reason: str) -> None:
+        """Record a restart found by its effects (an at_client reboot prints no banner)."""
+        self.stats.reboots += 1
+        self._sync_needed = True
+        log.warning("%s restarted silently during the session: %s", self.transport.name, reason)
+        self._notify("reboot", line=None, silent=True, reason=reason)
 
     def _drain_pending(self) -> None:
         """Consume what already arrived (stale answers, URCs) without waiting."""
@@ -158,6 +175,11 @@ class AtSession:
             raise DeviceTimeout(
                 f"{self.transport.name} stopped answering (no OK to AT after the previous timeout); "
                 f"{shown} was not sent. Check power and cabling, then reconnect",
+                command=shown,
+            )
+        if self._sync_needed and not self.synchronise():
+            raise DeviceTimeout(
+                f"{self.transport.name} restarted and does not answer since; {shown} was not sent",
                 command=shown,
             )
         self._drain_pending()
@@ -242,11 +264,72 @@ class AtSession:
             except DeviceRebooted:
                 continue
             if answer.final.kind in (FinalKind.OK, FinalKind.ERROR):
-                self.drain(quiet=min(0.05, self.timeouts.drain_quiet), limit=min(0.5, self.timeouts.drain_max))
+                # a late answer to the timed-out command may have been taken for the probe's: the probe's own
+                # answer then follows, so wait for a quiet line before the next command
+                self.drain()
                 self.responsive = True
                 return True
         self.responsive = False
         return False
+
+    def synchronise(self) -> bool:
+        """After a reboot: drain until quiet, then send the tagged probe until its own answer arrives.
+
+        A final result without the probe's `+CMEE:` line is the late answer of the interrupted command (or a
+        firmware that cannot report CMEE): it is taken only when nothing else follows within `drain_quiet`.
+        True when the line is in step again.
+        """
+        self.drain()
+        for _ in range(max(1, self.timeouts.resync_probes)):
+            self._write(self.dialect.encode(SYNC_PROBE))
+            try:
+                self._await_sync_answer(time.monotonic() + self.timeouts.resync_probe + self.timeouts.drain_quiet)
+            except (DeviceTimeout, ProtocolError):
+                self.drain()
+                continue
+            except DeviceRebooted:  # rebooted again: the next probe goes to the fresh device
+                self.drain()
+                continue
+            self._sync_needed = False
+            self.responsive = True
+            return True
+        self.responsive = False
+        return False
+
+    def _await_sync_answer(self, deadline: float) -> FinalResult:
+        """Read up to the probe's answer (its info line, then a final); stale finals before it are dropped."""
+        info_seen = False
+        bare: FinalResult | None = None
+        quiet_until = deadline
+        while True:
+            now = time.monotonic()
+            if now >= min(deadline, quiet_until):
+                if bare is not None:
+                    return bare
+                raise DeviceTimeout(f"no answer to {SYNC_PROBE}", command=SYNC_PROBE)
+            for raw in self._read(min(deadline, quiet_until) - now):
+                stripped = self.dialect.clean_line(raw).strip()
+                if not stripped or self.dialect.is_echo(stripped, SYNC_PROBE):
+                    continue
+                if is_boot_banner(stripped):
+                    self._boot_banner(stripped)
+                    continue
+                final = parse_final(stripped)
+                if final is not None:
+                    if info_seen:
+                        return final
+                    if bare is not None:
+                        log.info("dropped a stale final result %r after the restart", bare.line)
+                    bare = final
+                    quiet_until = time.monotonic() + self.timeouts.drain_quiet
+                    continue
+                failure = self.dialect.shell_failure(stripped)
+                if failure is not None:
+                    raise ProtocolError(f"{SYNC_PROBE}: {failure}")
+                if stripped.upper().startswith(_SYNC_INFO):
+                    info_seen, bare, quiet_until = True, None, deadline
+                else:
+                    self._note_urc(stripped)  # info lines of the interrupted command's late answer
 
     def close(self) -> None:
         """Flush the wire log and close the transport."""

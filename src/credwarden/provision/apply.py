@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,8 +44,18 @@ from credwarden.errors import (
 )
 from credwarden.modem.models import DeviceInfo, StoredEntry
 from credwarden.provision.journal import WriteJournal
-from credwarden.provision.manifest import Manifest, effective_options, load_manifest
-from credwarden.provision.plan import LEDGER_SKIP, Plan, PlannedAction, Slot, make_plan, readback_slots, write_digest_ok
+from credwarden.provision.manifest import KeygenTable, Manifest, effective_options, load_manifest
+from credwarden.provision.plan import (
+    LEDGER_SKIP,
+    KeygenRow,
+    Plan,
+    PlannedAction,
+    Slot,
+    decide_keygen,
+    make_plan,
+    readback_slots,
+    write_digest_ok,
+)
 from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest
 from credwarden.types import READABLE_TYPES
 
@@ -219,13 +229,45 @@ def observe_and_plan(dev: Device, desired: list[DesiredCredential], *, prune: bo
 
 
 def plan(dev: Device, manifest: Manifest | str | Path, *, prune: bool = False,
-         env: Mapping[str, str] | None = None, now: datetime | None = None, journal_dir: Path | None = None) -> Plan:
-    """What `apply` would do on this device (read-only; the write journal is read, never changed)."""
+         env: Mapping[str, str] | None = None, now: datetime | None = None, journal_dir: Path | None = None,
+         out_dir: Path | None = None) -> Plan:
+    """What `apply` would do on this device (read-only; the write journal is read, never changed).
+
+    `[[keygen]]` tables get a row each, decided from the list and the certificates issued into `out_dir`."""
     loaded = _loaded(manifest)
     _prevalidate(loaded, dev, env, now)
     info = device_identity(dev, loaded)
     journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
-    return observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune, journal=journal)
+    result = observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune, journal=journal)
+    if not loaded.spec.keygen:
+        return result
+    entries = dev.list()
+    rows = tuple(_keygen_row(t.resolved(loaded.base_dir), entries, info, out_dir, now) for t in loaded.spec.keygen)
+    return replace(result, keygen=rows)
+
+
+def _keygen_row(table: KeygenTable, entries: list[StoredEntry], info: DeviceInfo, out_dir: Path | None,
+                now: datetime | None) -> KeygenRow:
+    """The plan row of one [[keygen]] table, with the certificate issued earlier (`out_dir`) when there is one."""
+    from cryptography import x509
+
+    from credwarden.factory.keygen import cert_pem, chains_to, issued_cert_path
+
+    issued_pem: bytes | None = None
+    valid = False
+    device = info.imei or info.uuid
+    if out_dir is not None and device:
+        path = issued_cert_path(out_dir, device, table.sec_tag)
+        try:
+            issued = x509.load_pem_x509_certificate(path.read_bytes())
+            ca = x509.load_pem_x509_certificate(table.ca_cert.read_bytes())
+        except (OSError, ValueError):
+            issued = None
+        if issued is not None:
+            moment = now or datetime.now(UTC)
+            issued_pem = cert_pem(issued)
+            valid = (chains_to(issued, ca) and issued.not_valid_before_utc <= moment < issued.not_valid_after_utc)
+    return decide_keygen(table, entries, issued_pem, valid)
 
 
 def apply(

@@ -21,8 +21,9 @@ ca_key = "ca/ca.key"
 ca_key_password_env = "CA_KEY_PASSWORD"
 ```
 
-`[[keygen]]` tables are validated here (so `manifest check` and `manifest schema` cover them) and run by the
-factory job (`apply` with such tables goes through it, also for one board). A keygen sec_tag must not also be
+`[[keygen]]` tables are validated here (so `manifest check` and `manifest schema` cover them): `KeygenTable` is the
+one model of such a table, also used by `factory.keygen` (as `KeygenSpec`); they are run by the factory
+job (`apply` with such tables goes through it, also for one board). A keygen sec_tag must not also be
 given a client-key or client-cert by a `[[credential]]` table (nor a root-ca when `write_ca = true`).
 
 Errors name the file, the table and its index, and the field: `m.toml: credential[2].type: unknown ...`.
@@ -31,12 +32,22 @@ Errors name the file, the table and its index, and the field: `m.toml: credentia
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from credwarden.creds.validate import CredentialPolicy
@@ -44,6 +55,7 @@ from credwarden.errors import ValidationError
 from credwarden.types import MAX_USER_SEC_TAG, NRF_CLOUD_SEC_TAG, CredType, parse_type
 
 UnverifiablePolicy = Literal["fail", "warn", "rewrite"]
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 #: Types that may be given inline with `value` (short, non-file material).
 INLINE_TYPES = frozenset({CredType.PSK, CredType.PSK_IDENTITY})
@@ -120,19 +132,29 @@ class NrfCloudTable(Options):
 
 
 class KeygenTable(BaseModel):
-    """One `[[keygen]]` table: the modem generates the key, a local CA signs its CSR (run by the factory job)."""
+    """One `[[keygen]]` table: the modem generates the key, a local CA signs its CSR (run by the factory job).
+
+    The one model of a keygen table: the manifest validates it, `factory.keygen` runs it (`KeygenSpec` there is
+    this class). `ca_cert`/`ca_key` are relative to the manifest until `resolved(base_dir)` anchors them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sec_tag: StrictInt = Field(ge=0, le=MAX_USER_SEC_TAG, description="user sec_tag of the generated key")
-    ca_cert: str = Field(min_length=1, description="CA certificate (PEM) relative to the manifest")
-    ca_key: str = Field(min_length=1, description="CA private key (PEM) relative to the manifest")
+    ca_cert: Path = Field(description="CA certificate (PEM) relative to the manifest")
+    ca_key: Path = Field(description="CA private key (PEM) relative to the manifest")
     ca_key_password_env: str | None = Field(None, min_length=1,
                                             description="environment variable holding the CA key password")
     validity_days: StrictInt = Field(365, ge=1, le=36500, description="validity of the issued certificate")
     subject: str | None = Field(None, description="CSR attributes, e.g. CN={imei}; {imei} {uuid} expand")
     write_ca: bool = Field(False, description="also store the CA certificate as root-ca in the same sec_tag")
     replace_key: bool = Field(True, description="regenerate a key that has no matching issued certificate")
+
+    @field_validator("ca_cert", "ca_key", mode="before")
+    @classmethod
+    def _non_empty_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a file")
+        return value
 
     @model_validator(mode="after")
     def _checks(self) -> KeygenTable:
@@ -142,6 +164,36 @@ class KeygenTable(BaseModel):
             raise ValueError("'ca_key_password_env' must be an environment variable name (the password itself "
                              "never goes into the manifest)")
         return self
+
+    def resolved(self, base_dir: Path) -> KeygenTable:
+        """The same table with relative CA paths anchored at `base_dir` (the manifest's directory)."""
+        return self.model_copy(update={
+            "ca_cert": self.ca_cert if self.ca_cert.is_absolute() else base_dir / self.ca_cert,
+            "ca_key": self.ca_key if self.ca_key.is_absolute() else base_dir / self.ca_key,
+        })
+
+    def attributes_for(self, imei: str | None, uuid: str | None) -> str | None:
+        """The `%KEYGEN` attribute string for one device (placeholders expanded)."""
+        if self.subject is None:
+            return None
+        values = {"imei": imei, "uuid": uuid}
+        where = f"keygen sec_tag {self.sec_tag}"
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in values:
+                raise ValidationError(f"unknown placeholder {{{name}}} in subject {self.subject!r} "
+                                      "(known: {imei}, {uuid})", source=where)
+            value = values[name]
+            if not value:
+                raise ValidationError(f"subject {self.subject!r} needs the device {name.upper()}, which is not "
+                                      "known", source=where)
+            return value
+
+        text = _PLACEHOLDER.sub(substitute, self.subject)
+        if '"' in text or not text.strip():
+            raise ValidationError(f"subject {text!r} must be non-empty and contain no double quote", source=where)
+        return text
 
 
 class ManifestSpec(Options):

@@ -33,12 +33,14 @@ from credwarden.creds.encoding import (
     same_credential,
 )
 from credwarden.modem.models import StoredEntry
+from credwarden.provision.manifest import KeygenTable
 from credwarden.provision.resolve import DesiredCredential
 from credwarden.types import (
     FACTORY_ENTRIES,
     MAX_USER_SEC_TAG,
     READABLE_TYPES,
     USER_WRITABLE_TYPES,
+    CredType,
     is_tls_decrypt_tag,
     type_name,
 )
@@ -91,12 +93,52 @@ class PlannedAction:
         return data
 
 
+KeygenDecision = Literal["skip", "generate", "at-apply"]
+
+
+@dataclass(frozen=True)
+class KeygenRow:
+    """What the plan can tell about one `[[keygen]]` table from the device list (the factory job runs it)."""
+
+    sec_tag: int
+    decision: KeygenDecision
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sec_tag": self.sec_tag, "decision": self.decision, "reason": self.reason}
+
+
+def decide_keygen(table: KeygenTable, entries: Iterable[StoredEntry], issued_pem: bytes | None,
+                  issued_valid: bool) -> KeygenRow:
+    """Keygen row for one table: `issued_pem` is the certificate issued earlier to this device for the tag (from
+    `--out-dir`), None when unknown; `issued_valid`: it chains to the table's CA and is within its validity."""
+    stored = {e.type: e for e in entries if e.sec_tag == table.sec_tag}
+    key = stored.get(int(CredType.CLIENT_KEY))
+    cert = stored.get(int(CredType.CLIENT_CERT))
+    tag = table.sec_tag
+    if key is None:
+        return KeygenRow(tag, "generate", "keygen: no key on this sec_tag -> generate")
+    if issued_pem is None or cert is None or _unproven(cert):
+        why = ("no issued certificate known (give --out-dir)" if issued_pem is None
+               else "no client certificate listed" if cert is None
+               else "the firmware prints placeholder digests")
+        return KeygenRow(tag, "at-apply", f"keygen (decided at apply): key present, {why}")
+    if match_digest(issued_pem, cert.sha256 or "") is not None and issued_valid:
+        return KeygenRow(tag, "skip", "keygen: key present + cert matches the issued certificate -> skip")
+    why = "expired or not from this CA" if match_digest(issued_pem, cert.sha256 or "") else "cert differs"
+    if not table.replace_key:
+        return KeygenRow(tag, "at-apply", f"keygen: key present, issued {why}; replace_key = false: apply will "
+                                          "refuse")
+    return KeygenRow(tag, "generate", f"keygen: key present, issued {why} -> replace key and generate")
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The ordered actions (deletes, then writes by sec_tag and type, skips listed too)."""
+    """The ordered actions (deletes, then writes by sec_tag and type, skips listed too), and keygen rows."""
 
     actions: tuple[PlannedAction, ...]
     dialect: Dialect
+    keygen: tuple[KeygenRow, ...] = ()
 
     @property
     def changes(self) -> tuple[PlannedAction, ...]:
@@ -109,13 +151,13 @@ class Plan:
 
     @property
     def in_sync(self) -> bool:
-        return not self.changes and not self.blocked
+        return not self.changes and not self.blocked and all(k.decision == "skip" for k in self.keygen)
 
     def to_json(self) -> dict[str, Any]:
         counts = {name: sum(1 for a in self.actions if a.action == name)
                   for name in ("skip", "write", "delete", "unverifiable")}
         return {"dialect": self.dialect, "in_sync": self.in_sync, "counts": counts,
-                "actions": [a.to_json() for a in self.actions]}
+                "actions": [a.to_json() for a in self.actions], "keygen": [k.to_json() for k in self.keygen]}
 
 
 def readback_slots(desired: Iterable[DesiredCredential], observed: Iterable[StoredEntry],

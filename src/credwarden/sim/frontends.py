@@ -76,14 +76,18 @@ class Frontend:
         return reply
 
     def complete(self, log_text: str, reply: Reply, started: float, clock: float) -> None:
-        """Send `reply` after its delay and account for it."""
+        """Account for `reply`, then send it after its delay.
+
+        The record is added before the first byte of the answer leaves, so whoever has read the answer also sees
+        the record; `processing_s` is the modem's own time, without the answer's time on the wire.
+        """
         out = b"" if reply.silent else self.render(reply)
         if reply.delay > 0:
             self.host.wait(reply.delay)
-        if out:
-            self.host.write(out)
         self.host.account(log_text, self._bytes_in, len(out), started, time.monotonic() - clock, reply)
         self._bytes_in = 0
+        if out:
+            self.host.write(out)
 
     def render(self, reply: Reply) -> bytes:
         """Wire bytes of a reply."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from inventory_helpers import entries, make_info, sha
@@ -257,3 +258,57 @@ def test_odd_text_round_trips(inv: Inventory) -> None:
                         taken_at=T0)
     latest = inv.latest("352656100000001")
     assert latest is not None and latest.station == station and latest.firmware == "mfw\\2.0\t"
+
+
+def test_optimize_refreshes_statistics(inv: Inventory) -> None:
+    inv.record_snapshot(make_info(), entries((1, 0, 1)), source="live", taken_at=T0)
+    inv.optimize()
+    assert inv.latest("352656100000001") is not None
+
+
+def test_no_secret_reaches_the_database(inv: Inventory) -> None:
+    key_body = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRETSECRETSECRET"
+    psk = "6e726639317465737431323334353637"
+    report = {
+        "ok": False,
+        "actions": [
+            {"sec_tag": 9, "type": 2, "action": "write", "status": "failed",
+             "reason": f"-----BEGIN EC PRIVATE KEY-----\n{key_body}\n-----END EC PRIVATE KEY-----"},
+            {"sec_tag": 9, "type": 3, "action": "write", "status": "failed", "reason": f'AT%CMNG=0,9,3,"{psk}"'},
+        ],
+    }
+    inv.record_apply(make_info(), report, "s")
+    inv.record_snapshot(make_info(), entries((9, 2, 1), (9, 3, 2)), source="live")
+    with inv.read() as conn:
+        dumped = []
+        for table in Base.metadata.sorted_tables:
+            dumped += [repr(tuple(row)) for row in conn.execute(table.select())]
+    text_dump = "\n".join(dumped)
+    assert "apply_actions" in {t.name for t in Base.metadata.sorted_tables} and "redacted" in text_dump
+    for secret in (key_body, "SECRETSECRET", psk):
+        assert secret not in text_dump
+    if inv.url.get_backend_name() == "sqlite":
+        inv.close()
+        raw = b"".join(p.read_bytes() for p in Path(str(inv.url.database)).parent.glob("inventory.db*"))
+        for secret in (key_body, "SECRETSECRET", psk):
+            assert secret.encode() not in raw
+
+
+def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
+    with Inventory.open(str(tmp_path / "sub" / "inv.db")) as inv, inv.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_default_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from credwarden.inventory.engine import default_db_path, resolve_url
+
+    monkeypatch.delenv("CREDWARDEN_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_db_path() == tmp_path / "xdg" / "credwarden" / "inventory.db"
+    assert resolve_url(None).database == str(tmp_path / "xdg" / "credwarden" / "inventory.db")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_db_path() == tmp_path / "home" / ".local" / "share" / "credwarden" / "inventory.db"
+    assert resolve_url("postgres://u:secret@h/db").drivername == "postgresql+psycopg"

@@ -1,0 +1,132 @@
+"""Fault campaign tables (issue 5): every fault kind against simulated firmware 2.0.2 and 1.3.5, with the time taken.
+
+Each power-cut campaign enumerates every command boundary and byte offsets through every write, from an empty and
+from a stale device (>= 200 points); the other kinds enumerate every write (hangs), every command (lost results,
+reboots) and seeded noise levels. Throwaway credentials are generated in a temporary directory.
+
+    .venv/bin/python bench/bench_campaign.py [--profile 2.0.2 --profile 1.3.5] [--frontend at_client]
+                                             [--points N] [--workers 4]
+
+Prints one table per (profile, front-end): points tried and the four targets (false successes, not desired after
+the second apply, unrelated tags touched, CFUN left changed while the device answered; all must be 0), then the time
+taken. Exit status 1 when a target is missed. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from credwarden.field.campaign import ALL_KINDS, KINDS, CampaignReport, CampaignSettings, run_campaign
+
+MANIFEST = """
+[[credential]]
+sec_tag = 42
+type = "root-ca"
+file = "ca.pem"
+
+[[credential]]
+sec_tag = 42
+type = "client-cert"
+file = "client.pem"
+
+[[credential]]
+sec_tag = 42
+type = "client-key"
+file = "client.key"
+
+[[credential]]
+sec_tag = 43
+type = "psk"
+value = "00112233445566778899aabbccddeeff"
+
+[[credential]]
+sec_tag = 43
+type = "psk-identity"
+value = "campaign-device"
+"""
+
+
+def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+                 ca: bool) -> bytes:
+    issuer_name, issuer_key = issuer or (subject, key)
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def write_manifest(directory: Path) -> Path:
+    """A root CA, a client certificate + key (tag 42) and a PSK + identity (tag 43), all throwaway."""
+    ca_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    (directory / "ca.pem").write_bytes(_certificate("bench campaign root", ca_key, None, ca=True))
+    (directory / "client.pem").write_bytes(
+        _certificate("bench campaign client", client_key, ("bench campaign root", ca_key), ca=False))
+    (directory / "client.key").write_bytes(client_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path = directory / "manifest.toml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def print_table(report: CampaignReport) -> None:
+    header = ("kind", "points", "1st failed", "false ok", "not desired", "unrelated", "CFUN changed", "CFUN@reboot")
+    print(f"\nfault campaign: mfw {report.profile}, {report.frontend}")
+    print(f"{header[0]:<12}" + "".join(f"{h:>13}" for h in header[1:]))
+    for s in report.summaries:
+        cells = (s.points, s.first_apply_failed, s.false_successes, s.not_desired, s.unrelated_touched,
+                 s.cfun_changed, s.cfun_after_reboot_differs)
+        print(f"{s.kind:<12}" + "".join(f"{c:>13}" for c in cells))
+    total = sum(s.points for s in report.summaries)
+    verdict = "all targets met" if not report.violations else f"{len(report.violations)} VIOLATIONS"
+    print(f"{'total':<12}{total:>13}   time {report.elapsed_s:.1f} s   {verdict}")
+    for result in report.violations[:10]:
+        print(f"  violation: {result.point.kind} {result.point.where}: {result.to_json()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--profile", action="append", help="simulated firmware (repeatable) [2.0.2, 1.3.5]")
+    parser.add_argument("--frontend", action="append", help="at_client, shell, slm (repeatable) [at_client]")
+    parser.add_argument("--kind", action="append", choices=ALL_KINDS, help="fault kinds (repeatable) [all but "
+                        "power-off]")
+    parser.add_argument("--points", type=int, default=None, help="at most this many points per kind [all]")
+    parser.add_argument("--workers", type=int, default=4, help="points run at a time [4]")
+    args = parser.parse_args()
+    logging.getLogger("credwarden").setLevel(logging.CRITICAL)  # recoveries provoked on purpose are not news
+    missed = False
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cw-bench-campaign-") as scratch:
+        manifest = write_manifest(Path(scratch))
+        for profile in args.profile or ["2.0.2", "1.3.5"]:
+            for frontend in args.frontend or ["at_client"]:
+                settings = CampaignSettings(manifest, kinds=tuple(args.kind or KINDS), points=args.points,
+                                            profile=profile, frontend=frontend, workers=args.workers)
+                report = run_campaign(settings)
+                print_table(report)
+                missed = missed or bool(report.violations)
+    print(f"\ntotal time {time.monotonic() - started:.1f} s")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
