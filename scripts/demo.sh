@@ -8,6 +8,9 @@ DEMO=.demo
 STATE="$DEMO/state.json"
 CA="$DEMO/demo-ca.pem"
 mkdir -p "$DEMO"
+# The demo keeps its inventory and write journal to itself, never the user's.
+export CREDWARDEN_DB="$PWD/$DEMO/inventory.db" CREDWARDEN_STATE_DIR="$PWD/$DEMO/state"
+rm -f "$CREDWARDEN_DB"
 rm -f "$STATE" "$DEMO/sim.fifo"
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
@@ -71,4 +74,6 @@ say credwarden --port "$PORT" list
 credwarden --port "$PORT" list
 say credwarden --port "$PORT" read 1001 root-ca
 credwarden --port "$PORT" read 1001 root-ca
+say credwarden inventory devices
+credwarden inventory devices
 printf '\ndemo done; the simulated modem state is in %s\n' "$STATE"

@@ -15,10 +15,8 @@ LISTING = (
 def test_delete_all_continues_past_a_refusal_and_spares_reserved_tags() -> None:
     answers = {
         "AT": "OK\r\n",
-        "AT+CMEE?": "+CMEE: 0\r\nOK\r\n",
         "AT+CMEE=1": "OK\r\n",
         "AT+CMEE=0": "OK\r\n",
-        "AT+CFUN?": "+CFUN: 1\r\nOK\r\n",
         "AT+CFUN=4": "OK\r\n",
         "AT+CFUN=1": "OK\r\n",
         "AT%CMNG=1": LISTING,
@@ -26,7 +24,19 @@ def test_delete_all_continues_past_a_refusal_and_spares_reserved_tags() -> None:
         "AT%CMNG=3,2,2": "+CME ERROR: 528\r\n",  # power-off warning latched: refused
         "AT%CMNG=3,2147483647,4": "OK\r\n",
     }
-    transport = ScriptedTransport(answer_table(answers, default="+CME ERROR: 50\r\n"))
+    table = answer_table(answers, default="+CME ERROR: 50\r\n")
+    state = {"+CMEE": 0, "+CFUN": 1}  # remembered like a modem: reads answer what was last set
+
+    def respond(data: bytes) -> bytes:
+        command = data.decode().strip()
+        for name, value in state.items():
+            if command == f"AT{name}?":
+                return f"{name}: {value}\r\nOK\r\n".encode()
+            if command.startswith(f"AT{name}="):
+                state[name] = int(command.split("=")[1])
+        return table(data)
+
+    transport = ScriptedTransport(respond)
     with Device.over(transport, mode="at_client") as dev:
         outcomes = dev.delete_all()
     assert [(o.sec_tag, o.type, o.deleted, o.code) for o in outcomes] == [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,23 @@ URCS = ["+CEREG: 2,\"76C1\",\"0102DA04\",7", "%CESQ: 54,2,15,1", "+CSCON: 1", "%
 def session(responder: dict[str, str], chunks: list[int] | None = None, dialect: str = "at_client") -> AtSession:
     transport = ScriptedTransport(answer_table(responder), chunks)
     return AtSession(transport, Dialect(dialect), timeouts=TimeoutPolicy(base=0.3, list_base=0.3))
+
+
+def stateful(answers: dict[str, str], cmee: int = 0, cfun: int = 1) -> Callable[[bytes], bytes]:
+    """A scripted responder that remembers `+CMEE=` / `+CFUN=` like a modem (answers to sets from `answers`)."""
+    state = {"+CMEE": cmee, "+CFUN": cfun}
+    table = answer_table(answers)
+
+    def respond(data: bytes) -> bytes:
+        command = data.decode("latin-1").strip()
+        for name in state:
+            if command == f"AT{name}?":
+                return f"{name}: {state[name]}\r\nOK\r\n".encode()
+            if command.startswith(f"AT{name}="):
+                state[name] = int(command.split("=")[1])
+        return table(data)
+
+    return respond
 
 
 def test_final_results() -> None:
@@ -206,9 +225,7 @@ def test_delete_all_continues_past_refusal() -> None:
     from credwarden.modem.device import Device
 
     answers = {
-        "AT+CMEE?": "+CMEE: 0\r\nOK\r\n",
         "AT+CMEE=1": "OK\r\n",
-        "AT+CFUN?": "+CFUN: 1\r\nOK\r\n",
         "AT+CFUN=4": "OK\r\n",
         "AT+CFUN=1": "OK\r\n",
         "AT%CMNG=1": '%CMNG: 1,0,"AA"\r\n%CMNG: 2,2,"BB"\r\n%CMNG: 3,1,"CC"\r\n%CMNG: 4294967294,6,"DD"\r\nOK\r\n',
@@ -217,14 +234,14 @@ def test_delete_all_continues_past_refusal() -> None:
         "AT%CMNG=3,3,1": "OK\r\n",
         "AT+CMEE=0": "OK\r\n",
     }
-    transport = ScriptedTransport(answer_table(answers))
+    transport = ScriptedTransport(stateful(answers))
     device = Device.over(transport, mode="at_client")
     outcomes = device.delete_all()
     device.close()
     assert [(o.sec_tag, o.deleted, o.code) for o in outcomes] == [(1, True, None), (2, False, 514), (3, True, None)]
     sent = [w.decode().strip() for w in transport.written]
     assert "AT%CMNG=3,4294967294,6" not in sent
-    assert sent.count("AT+CFUN=4") == 1 and sent[-2:] == ["AT+CFUN=1", "AT+CMEE=0"]
+    assert sent.count("AT+CFUN=4") == 1 and sent[-3:] == ["AT+CFUN=1", "AT+CMEE?", "AT+CMEE=0"]
 
 
 def test_lost_answer_to_going_offline_still_restores_cfun() -> None:
@@ -232,12 +249,10 @@ def test_lost_answer_to_going_offline_still_restores_cfun() -> None:
 
     answers = {
         "AT": "OK\r\n",
-        "AT+CMEE?": "+CMEE: 1\r\nOK\r\n",
-        "AT+CFUN?": "+CFUN: 1\r\nOK\r\n",
         "AT+CFUN=4": "",  # executed, but the final result is lost
         "AT+CFUN=1": "OK\r\n",
     }
-    transport = ScriptedTransport(answer_table(answers))
+    transport = ScriptedTransport(stateful(answers, cmee=1))
     device = Device.over(transport, mode="at_client")
     device.session.timeouts = TimeoutPolicy(base=0.2, cfun_set=0.2)
     with pytest.raises(DeviceTimeout):

@@ -151,10 +151,6 @@ def test_reboot_points_cover_both_sides_of_every_command(manifest: Path) -> None
     assert {p.after for p in points} == {False, True}
 
 
-@pytest.mark.xfail(strict=True, reason="core defect (modem/session.py, at/response.py): the shell's reboot (silence, "
-                   "'*** Booting nRF Connect SDK ***' and a fresh prompt) is not recognised as a boot banner, so "
-                   "the session never raises DeviceRebooted nor re-establishes CMEE/CFUN; only 'Ready' and "
-                   "'INIT ERROR' are banners")
 def test_shell_reboot_between_commands_is_detected() -> None:
     from credwarden.at.timeouts import TimeoutPolicy
     from credwarden.errors import DeviceRebooted

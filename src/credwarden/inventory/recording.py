@@ -153,7 +153,11 @@ def _lock_devices(conn: Connection, records: Sequence[SnapshotRecord]) -> dict[s
             .order_by(Device.id)
         )
         if is_postgres(conn):
-            query = query.with_for_update(of=Device)
+            # Lock first, read after: a statement that waited for a lock still sees the data as of its start
+            # (READ COMMITTED), so the state is read by a fresh statement once the rows are ours.
+            conn.execute(
+                select(Device.id).where(Device.imei == any_(array(chunk))).order_by(Device.id).with_for_update()
+            ).all()
         for row in conn.execute(query):
             states[row[1]] = _DeviceState(
                 id=row[0], first_seen=row[2], last_seen=row[3], uuid=row[4], model=row[5], firmware=row[6],

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterator
 
 from credwarden.at.info import parse_int_value
-from credwarden.errors import CredwardenError, DeviceRebooted, ModemError
+from credwarden.errors import CredwardenError, DeviceRebooted, DeviceTimeout, ModemError
 from credwarden.modem.session import AtSession
 
 log = logging.getLogger("credwarden.guards")
@@ -76,7 +76,11 @@ class Guards:
 
     def _check_silent_reboot(self) -> None:
         """CMEE back at 0 although the session set 1: the device restarted without a banner; re-enable it."""
-        if not self._cmee_on or self.session.reboot_pending:  # a reported reboot: reestablish() handles it
+        if not self._cmee_on:
+            return
+        if self.session.reboot_pending:  # a reported reboot: turn numeric errors on again, nothing to guess
+            self.session.command("AT+CMEE=1")
+            self.session.reboot_pending = False
             return
         try:
             cmee = parse_int_value(list(self.session.command("AT+CMEE?").lines), "+CMEE:")
@@ -90,8 +94,11 @@ class Guards:
         """Set `mode` when the modem is in another one (one `AT+CFUN?` read)."""
         if mode is None:
             return
-        current = self.read_cfun()
-        if current is not None and current != mode:
+        try:
+            current = self.read_cfun()
+        except DeviceTimeout:  # the answer was lost (the line was resynchronised): set the mode anyway
+            current = None
+        if current != mode:
             log.info("functional mode is CFUN=%s, setting CFUN=%d (the mode found at session start)", current, mode)
             self.session.command(f"AT+CFUN={mode}")
 
@@ -140,16 +147,25 @@ class Guards:
         mode, self._restore_cfun = self._restore_cfun, None
         try:
             self._check_silent_reboot()
+        except CredwardenError as exc:  # the CFUN check below still runs
+            log.warning("could not check +CMEE after the offline block: %s", exc)
+        try:
             self._ensure_cfun(mode)
         except CredwardenError as exc:
             log.error("could not restore CFUN=%s: %s", mode, exc)
             raise
 
     def restore(self) -> None:
-        """End of session: the found CFUN after a reboot, then `+CMEE` back as it was (best effort)."""
-        if self.session.stats.reboots and self.session.responsive:
+        """End of session: look for a reboot since the last command (a banner already received, or CMEE reset),
+        put back the CFUN found at start if one happened, then `+CMEE` as it was (best effort)."""
+        if self.session.responsive and self._depth == 0:
             with contextlib.suppress(CredwardenError):
-                self._ensure_cfun(self.kept_cfun)
+                self.session.poll()
+            with contextlib.suppress(CredwardenError):
+                self._check_silent_reboot()
+            if self.session.stats.reboots:
+                with contextlib.suppress(CredwardenError):
+                    self._ensure_cfun(self.kept_cfun)
         if self._cmee_changed and self.original_cmee is not None and self.session.responsive:
             with contextlib.suppress(CredwardenError):
                 self.session.command(f"AT+CMEE={self.original_cmee}")

@@ -130,6 +130,10 @@ class AtSession:
         log.warning("%s restarted silently during the session: %s", self.transport.name, reason)
         self._notify("reboot", line=None, silent=True, reason=reason)
 
+    def poll(self) -> None:
+        """Process what already arrived (URCs, stale answers) without waiting; DeviceRebooted for a boot banner."""
+        self._drain_pending()
+
     def _drain_pending(self) -> None:
         """Consume what already arrived (stale answers, URCs) without waiting."""
         while True:

@@ -16,7 +16,8 @@ Guarantees:
 * a completed write the firmware cannot prove by digest is recorded in the journal's write ledger, so a re-apply
   of the same manifest on placeholder-digest firmware skips it ("identical per write ledger") instead of failing
   on the `unverifiable` policy; a delete, or an entry no longer listed, forgets its record;
-* a reboot mid-run re-establishes the session guards and re-plans from a fresh list (at most twice);
+* a reboot mid-run re-establishes the session guards and re-plans from a fresh list (at most twice; a reboot
+  while planning or verifying — identify, list, read-back — plans or lists once more);
 * success only when a final list proves the device state equals the manifest; CFUN is left as found.
 """
 
@@ -287,12 +288,19 @@ def apply(
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
     _prevalidate(loaded, dev, env, now)
-    info = device_identity(dev, loaded)
-    desired = desired_for(dev, loaded, info, env=env, now=now)
-    journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
-    run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware)
-
-    current = observe_and_plan(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
+    for planning in (1, 2):  # a reboot while identifying/listing/reading: re-establish and plan once more
+        try:
+            info = device_identity(dev, loaded)
+            desired = desired_for(dev, loaded, info, env=env, now=now)
+            journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
+            run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware)
+            current = observe_and_plan(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
+            break
+        except DeviceRebooted as exc:
+            if planning == 2:
+                raise
+            log.warning("device rebooted while planning (%s); planning again", exc)
+            dev.reestablish()
     run.notify("plan", current)
     first_plan = current
 
@@ -336,7 +344,12 @@ def apply(
         _restore_cfun(dev)
 
     run.notify("verify", None)
-    final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
+    try:
+        final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
+    except DeviceRebooted as exc:  # the final list is read again on the re-established session
+        log.warning("device rebooted while verifying (%s); listing again", exc)
+        dev.reestablish()
+        final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
     leftovers = final.changes + tuple(a for a in final.blocked if a.slot not in blocked)
     for action in leftovers:
         key = (action.sec_tag, action.type, "write" if action.action == "unverifiable" else action.action)
