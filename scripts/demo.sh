@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEMO=.demo
 STATE="$DEMO/state.json"
-CA="$DEMO/demo-ca.pem"
+CA="$DEMO/ca/ca.pem"  # written by LocalCA.generate below
 mkdir -p "$DEMO"
 # The demo keeps its inventory and write journal to itself, never the user's.
 export CREDWARDEN_DB="$PWD/$DEMO/inventory.db" CREDWARDEN_STATE_DIR="$PWD/$DEMO/state"
@@ -15,33 +15,9 @@ rm -f "$STATE" "$DEMO/sim.fifo"
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-# A demo root CA certificate (self-signed, EC P-256), generated fresh with `cryptography`.
-python3 - "$CA" <<'PY'
-import datetime as dt
-import sys
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-key = ec.generate_private_key(ec.SECP256R1())
-name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "credwarden demo root CA")])
-now = dt.datetime.now(dt.timezone.utc)
-cert = (
-    x509.CertificateBuilder()
-    .subject_name(name)
-    .issuer_name(name)
-    .public_key(key.public_key())
-    .serial_number(x509.random_serial_number())
-    .not_valid_before(now - dt.timedelta(minutes=5))
-    .not_valid_after(now + dt.timedelta(days=365))
-    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    .sign(key, hashes.SHA256())
-)
-with open(sys.argv[1], "wb") as out:
-    out.write(cert.public_bytes(serialization.Encoding.PEM))
-PY
+# A demo root CA (self-signed, EC P-256), generated fresh by credwarden's own development CA.
+python3 -c 'import sys; from credwarden.creds.ca import LocalCA; LocalCA.generate(sys.argv[1], sys.argv[2], validity_days=365, overwrite=True)' \
+    "$DEMO/ca" "credwarden demo root CA"
 
 # The simulator prints the device path as its first stdout line; read it through a fifo (no polling).
 mkfifo "$DEMO/sim.fifo"

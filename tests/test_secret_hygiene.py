@@ -200,8 +200,8 @@ def test_api_error_and_fault_paths_never_show_secrets(tmp_path: Path, canary: Ca
                              log_file=tmp_path / "sim-log.jsonl"))
     texts: list[tuple[str, str]] = []
     try:
-        dev = Device.over(sim.open_inprocess(), mode="at_client", timeout=0.3)
-        dev.session.timeouts = TimeoutPolicy(base=0.3, cfun_set=0.3, list_base=0.3, per_kib=0.1)
+        dev = Device.over(sim.open_inprocess(), mode="at_client", timeout=1.0)
+        dev.session.timeouts = TimeoutPolicy(base=1.0, cfun_set=1.0, list_base=1.0, per_kib=0.1)
         with dev:
             dev.write(60, 2, canary.key_pem)
             dev.write(61, 3, canary.psk.encode())

@@ -113,6 +113,12 @@ def test_batch_rows_inventory_exit_code_and_idempotent_rerun(workdir: Path) -> N
             assert sorted(d.imei for d in inv.devices()) == [_imei(1), _imei(2)]
             _items, runs = inv.history(_imei(1))
             assert [r.ok for r in runs] == [True] and runs[0].station == "test-line"
+            # the apply snapshot knows when the root CAs it wrote expire (for `inventory drift --days`)
+            latest = inv.latest(_imei(1))
+            assert latest is not None and latest.source == "apply"
+            not_after = {(e.sec_tag, e.type): e.not_after for e in latest.entries}
+            expected = LocalCA.load(workdir / "ca" / "ca.pem", workdir / "ca" / "ca-key.pem").certificate
+            assert not_after[(10, 0)] == not_after[(11, 0)] == expected.not_valid_after_utc
             _items, runs = inv.history(_imei(2))
             assert [r.ok for r in runs] == [False]
 

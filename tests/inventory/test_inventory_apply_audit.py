@@ -61,7 +61,7 @@ def test_apply_list_audit_drift(sim_pty: tuple[SimModem, str], tmp_path: Path) -
         [run] = runs
         assert run.ok and run.manifest_digest == hashlib.sha256(good.read_bytes()).hexdigest()
         assert run.actions[0]["sec_tag"] == 4242 and run.actions[0]["type"] == 0
-        assert snapshots == []
+        assert [s.source for s in snapshots] == ["apply"]  # the store as the run left it
 
     code, _, err = _run("--port", path, "list")
     assert code == 0, err

@@ -119,3 +119,14 @@ def test_import_records_fixture_then_partial_sms(inv: Inventory) -> None:
 def test_import_sms_as_full_list(inv: Inventory) -> None:
     [snap] = inv.record_import("352656100000001", parse_capture(_read(SMS)))
     assert [e.key for e in inv.snapshot(snap).entries] == [(16842753, 0)]
+
+
+def test_filtered_listing_replaces_only_what_it_covers(inv: Inventory) -> None:
+    full = f'AT%CMNG=1\n%CMNG: 7,0,"{A}"\n%CMNG: 7,1,"{A}"\n%CMNG: 8,0,"{A}"\nOK\n'
+    inv.record_import("352656100000001", parse_capture(full), default_time=datetime(2026, 1, 1, tzinfo=UTC))
+    by_type = f'AT%CMNG=1,7,1\n%CMNG: 7,1,"{B}"\nOK\n'
+    [snap] = inv.record_import("352656100000001", parse_capture(by_type), default_time=datetime(2026, 1, 2, tzinfo=UTC))
+    assert [(e.sec_tag, e.type, e.sha256) for e in inv.snapshot(snap).entries] == [(7, 0, A), (7, 1, B), (8, 0, A)]
+    by_tag = "AT%CMNG=1,7\nOK\n"  # tag 7 is now empty
+    [snap] = inv.record_import("352656100000001", parse_capture(by_tag), default_time=datetime(2026, 1, 3, tzinfo=UTC))
+    assert [(e.sec_tag, e.type) for e in inv.snapshot(snap).entries] == [(8, 0)]

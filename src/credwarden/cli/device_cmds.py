@@ -191,6 +191,9 @@ def register(app: typer.Typer) -> None:
         no_record: Annotated[bool, typer.Option("--no-record", help="Do not record a snapshot in the inventory "
                                                 "(a full list is recorded by default; see `inventory`).")] = False,
         db: Annotated[str | None, typer.Option("--db", help="Inventory database path or URL.")] = None,
+        with_expiry: Annotated[bool, typer.Option("--expiry", help="Also ask %CERTEXPIRY for each certificate "
+                                                  "(firmware >= 1.3) and record its not_after in the inventory.")
+                               ] = False,
     ) -> None:
         """Stored credentials with their SHA-256 (JSON: array of StoredEntry objects)."""
         with cli_errors():
@@ -200,9 +203,10 @@ def register(app: typer.Typer) -> None:
             with open_device(opts) as dev:
                 entries = dev.list(sec_tag=tag, type=code)
                 if not no_record and tag is None and code is None:
-                    from credwarden.inventory.live import record_list
+                    from credwarden.inventory.live import list_expiries, record_list
 
-                    record_list(dev, entries, db=db)
+                    expiries = list_expiries(dev, entries) if with_expiry else None
+                    record_list(dev, entries, db=db, expiries=expiries)
             emit(entries, opts.json, render_entries)
 
     @app.command()

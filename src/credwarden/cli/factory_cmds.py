@@ -12,15 +12,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from credwarden.errors import ExitCode
-from credwarden.factory.ports import expand_ports
-from credwarden.factory.station import Station, load_station
+
+if TYPE_CHECKING:  # the factory package pulls in pydantic: imported where used, not for `credwarden --help`
+    from credwarden.factory.station import Station
 
 PortsGlobOption = Annotated[
     list[str] | None,
@@ -168,6 +169,8 @@ def build_station(
     inventory: str | None = None,
 ) -> Station:
     """Station settings: the station file (if any) with the command-line options on top."""
+    from credwarden.factory.station import Station, load_station
+
     base = load_station(station_file) if station_file else Station()
     return base.with_overrides(
         manifest=manifest,
@@ -225,6 +228,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate a station file and list the ports it covers right now (nothing is sent)."""
         from credwarden.cli.common import cli_errors
+        from credwarden.factory.ports import expand_ports
+        from credwarden.factory.station import load_station
 
         with cli_errors():
             station = load_station(station_file)

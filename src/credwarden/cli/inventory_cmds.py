@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,6 +68,38 @@ def _when(value: datetime | None) -> str:
     return iso(value) or "-"
 
 
+#: Below this console width tables drop or shorten long columns; identifiers (IMEI, sec_tag) are never cut.
+WIDE = 120
+#: The devices table shows the 36-character UUID only from this width on (it is always in --json / export).
+UUID_WIDE = 150
+IMEI_WIDTH = 15
+TAG_WIDTH = 10
+
+
+def _wide(console: Console) -> bool:
+    return console.width >= WIDE
+
+
+def _when_short(value: datetime | None, console: Console) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ` on wide consoles, `YYYY-MM-DD HH:MM` (UTC) when narrow; --json keeps full precision."""
+    if value is None:
+        return "-"
+    utc = value.astimezone(UTC) if value.tzinfo else value
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ" if _wide(console) else "%Y-%m-%d %H:%M")
+
+
+def _time_column(table: Table, name: str, console: Console) -> None:
+    table.add_column(name, no_wrap=True, min_width=20 if _wide(console) else 16)
+
+
+def _imei_column(table: Table) -> None:
+    table.add_column("IMEI", no_wrap=True, min_width=IMEI_WIDTH)
+
+
+def _tag_column(table: Table) -> None:
+    table.add_column("sec_tag", justify="right", no_wrap=True, min_width=TAG_WIDTH)
+
+
 # -- renderers ---------------------------------------------------------------------------------------------------
 
 
@@ -75,10 +107,22 @@ def render_devices(devices: list[DeviceSummary], console: Console) -> None:
     if not devices:
         console.print("the inventory holds no devices yet")
         return
-    table = Table("IMEI", "UUID", "model", "firmware", "snapshots", "entries", "last seen")
+    wide = console.width >= UUID_WIDE
+    table = Table()
+    _imei_column(table)
+    if wide:  # a UUID is 36 characters: in `--json` and `export` when the console is narrower
+        table.add_column("UUID", no_wrap=True)
+    with_model = _wide(console)  # narrow: the firmware name already tells the chip (mfw_nrf9160_...)
+    if with_model:
+        table.add_column("model", overflow="fold")
+    table.add_column("firmware", overflow="fold")
+    table.add_column("snapshots" if with_model else "snaps", justify="right", no_wrap=True)
+    table.add_column("entries", justify="right", no_wrap=True)
+    _time_column(table, "last seen", console)
     for d in devices:
-        table.add_row(d.imei, d.uuid or "-", d.model or "-", d.firmware or "-", str(d.snapshots),
-                      str(d.latest_entries), _when(d.last_seen))
+        row = [d.imei, *([d.uuid or "-"] if wide else []), *([d.model or "-"] if with_model else []),
+               d.firmware or "-", str(d.snapshots), str(d.latest_entries), _when_short(d.last_seen, console)]
+        table.add_row(*row)
     console.print(table)
 
 
@@ -86,12 +130,16 @@ def render_snapshot(view: SnapshotView, console: Console) -> None:
     console.print(f"device {view.imei}  snapshot {view.id}  taken {_when(view.taken_at)}  source {view.source}  "
                   f"station {view.station or '-'}  host {view.host or '-'}  firmware {view.firmware or '-'}",
                   highlight=False)
-    table = Table("sec_tag", "type", "sha256", "not after")
+    table = Table()
+    _tag_column(table)
+    table.add_column("type", overflow="fold", min_width=8)
+    table.add_column("sha256", overflow="fold")
+    _time_column(table, "not after", console)
     for e in view.entries:
         digest = e.sha256 or "-"
         if e.placeholder:
             digest += " (placeholder)"
-        table.add_row(str(e.sec_tag), f"{e.type} {type_name(e.type)}", digest, _when(e.not_after))
+        table.add_row(str(e.sec_tag), f"{e.type} {type_name(e.type)}", digest, _when_short(e.not_after, console))
     console.print(table)
 
 
@@ -107,14 +155,19 @@ class HistoryResult:
 
 
 def render_history(result: HistoryResult, console: Console) -> None:
-    table = Table("when", "kind", "id", "source / result", "station", "entries", "+", "-", "~")
+    table = Table()
+    _time_column(table, "when", console)
+    for name in ("kind", "id", "source / result", "station", "entries"):
+        table.add_column(name, overflow="fold")
+    for name in ("+", "-", "~"):
+        table.add_column(name, justify="right", no_wrap=True)
     rows: list[tuple[datetime, list[str]]] = []
     for s in result.snapshots:
-        rows.append((s.taken_at, [_when(s.taken_at), "snapshot", str(s.id), s.source, s.station or "-",
+        rows.append((s.taken_at, [_when_short(s.taken_at, console), "snapshot", str(s.id), s.source, s.station or "-",
                                   str(s.entries), str(s.appeared), str(s.vanished), str(s.changed)]))
     for r in result.runs:
         done = sum(1 for a in r.actions if a["action"] not in ("skip",))
-        rows.append((r.started_at, [_when(r.started_at), "apply", str(r.id), "ok" if r.ok else "FAILED",
+        rows.append((r.started_at, [_when_short(r.started_at, console), "apply", str(r.id), "ok" if r.ok else "FAILED",
                                     r.station or "-", f"{done} changes", "", "", ""]))
     for _, row in sorted(rows, key=lambda item: item[0]):
         table.add_row(*row)
@@ -146,12 +199,21 @@ def render_drift(report: DriftReport, console: Console) -> None:
         console.print(f"{head}: no drift (certificates expiring within {report.days} days: none)")
         return
     console.print(f"{head}: {len(report.drifted)} drifted", highlight=False)
-    table = Table("IMEI", "snapshot", "taken", "problem", "sec_tag", "type", "detail")
+    wide = _wide(console)
+    table = Table()
+    _imei_column(table)
+    if wide:
+        table.add_column("snapshot", justify="right", no_wrap=True)
+        _time_column(table, "taken", console)
+    table.add_column("problem", no_wrap=True)
+    _tag_column(table)
+    table.add_column("type", overflow="fold")
+    table.add_column("detail", overflow="fold")
     for status in report.drifted:
         for p in status.problems:
-            detail = _when(p.not_after) if p.not_after else _short(p.sha256) if p.sha256 else ""
-            table.add_row(status.imei, str(status.latest_snapshot_id), _when(status.taken_at), p.kind,
-                          str(p.sec_tag), type_name(p.type), detail)
+            detail = _when_short(p.not_after, console) if p.not_after else _short(p.sha256) if p.sha256 else ""
+            where = [str(status.latest_snapshot_id), _when(status.taken_at)] if wide else []
+            table.add_row(status.imei, *where, p.kind, str(p.sec_tag), type_name(p.type), detail)
     console.print(table)
 
 
@@ -167,7 +229,8 @@ class ImportResult:
             "file": self.file,
             "snapshot_ids": self.snapshot_ids,
             "listings": [
-                {"taken_at": iso(lst.taken_at), "entries": len(lst.entries), "only_sec_tag": lst.only_sec_tag}
+                {"taken_at": iso(lst.taken_at), "entries": len(lst.entries), "only_sec_tag": lst.only_sec_tag,
+                 "only_type": lst.only_type}
                 for lst in self.parsed.listings
             ],
             "lines": self.parsed.lines,

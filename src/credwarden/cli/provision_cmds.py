@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,11 +42,12 @@ from credwarden.cli.common import (
 )
 from credwarden.creds.encoding import sha256_hex
 from credwarden.errors import ExitCode, UsageError, ValidationError
-from credwarden.factory.station import Station
-from credwarden.provision.apply import ApplyReport, apply, plan
-from credwarden.provision.manifest import ManifestError, load_manifest, manifest_json_schema
-from credwarden.provision.plan import Plan
-from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest
+
+if TYPE_CHECKING:  # provision pulls in pydantic and cryptography, factory pydantic: imported where used
+    from credwarden.factory.station import Station
+    from credwarden.provision.apply import ApplyReport
+    from credwarden.provision.plan import Plan
+    from credwarden.provision.resolve import DesiredCredential
 
 ManifestArg = Annotated[Path, typer.Argument(help="Manifest TOML file.", show_default=False)]
 PruneOption = Annotated[bool, typer.Option("--prune", help="Delete user types on named sec_tags the manifest "
@@ -58,6 +59,8 @@ _STATUS_STYLE = {"unchanged": "green", "written": "green", "deleted": "green", "
 
 
 def _problems(exc: ValidationError) -> list[dict[str, str | None]]:
+    from credwarden.provision.manifest import ManifestError
+
     items = exc.problems if isinstance(exc, ManifestError) else [exc]
     return [{"source": p.source, "reason": p.reason} for p in items]
 
@@ -164,6 +167,8 @@ def register(app: typer.Typer) -> None:
     @manifest_app.command("schema")
     def schema_cmd() -> None:
         """Print the JSON Schema of the manifest."""
+        from credwarden.provision.manifest import manifest_json_schema
+
         sys.stdout.write(json.dumps(manifest_json_schema(), indent=2) + "\n")
 
     @manifest_app.command("check")
@@ -174,6 +179,9 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = False,
     ) -> None:
         """Validate a manifest and every credential it names, without a device (exit 5 on any problem)."""
+        from credwarden.provision.manifest import load_manifest
+        from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
+
         with cli_errors():
             try:
                 desired = resolve_manifest(load_manifest(manifest), DeviceIdentity(imei=imei, uuid=uuid))
@@ -208,6 +216,9 @@ def register(app: typer.Typer) -> None:
         out_dir: fc.OutDirOption = None,
     ) -> None:
         """Show what `apply` would change on the device (one list; nothing is written)."""
+        from credwarden.provision.apply import plan
+        from credwarden.provision.manifest import load_manifest
+
         with cli_errors():
             opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
                                       timeout=timeout, debug=debug, json_out=json_out)
@@ -283,14 +294,18 @@ def register(app: typer.Typer) -> None:
                 if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
                     stderr_console.print(f"  {stage}", highlight=False)
 
+            from credwarden.provision.apply import apply
+            from credwarden.provision.manifest import load_manifest
+
             try:
                 loaded = load_manifest(manifest)
                 with open_device(opts) as dev:
                     report = apply(dev, loaded, dry_run=dry_run, prune=prune, observer=observer)
-                if not dry_run and not no_record:
-                    from credwarden.inventory.live import record_apply_run
+                    if not dry_run and not no_record:
+                        from credwarden.inventory.live import list_after_apply, record_apply_run
 
-                    record_apply_run(report.device, report, db=inventory, manifest_path=loaded.path)
+                        record_apply_run(report.device, report, list_after_apply(dev), db=inventory,
+                                         manifest_path=loaded.path)
             except ValidationError as exc:
                 if opts.json:
                     raise _validation_json(exc) from None

@@ -34,6 +34,7 @@ from credwarden.factory.keygen import KeygenSpec, cert_pem, ensure_client_certif
 from credwarden.factory.results import DeviceResult, Stage, Status
 from credwarden.factory.runner import JobContext
 from credwarden.factory.station import NrfCloudOptions, Station
+from credwarden.inventory.expiry import apply_expiries
 from credwarden.modem.device import Device
 from credwarden.modem.dialect import detect_dialect
 from credwarden.modem.models import DeviceInfo
@@ -247,6 +248,7 @@ class DeviceJob:
                 ctx.report(Stage.PLAN)
 
         report = apply(dev, self.manifest.manifest, observer=observer)
+        result.expiries.update(apply_expiries(report))
         actions = [_apply_action(r) for r in report.results]
         result.actions.extend(actions)
         if not report.ok:
@@ -306,7 +308,8 @@ class DeviceJob:
                 return  # the runner already reported this board's row (timeout / interrupted)
             self.inventory.record_apply(info, run, station=self.station)
             if entries is not None:
-                self.inventory.record_snapshot(info, entries, source="apply", station=self.station)
+                self.inventory.record_snapshot(info, entries, source="apply", station=self.station,
+                                               expiries=result.expiries)
 
 
 def _apply_action(result: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +68,8 @@ class DeviceResult:
     bytes_out: int = 0
     bytes_in: int = 0
     error: str | None = None
+    #: not_after of the certificates the apply wrote or found identical, for the inventory (not part of the JSON row)
+    expiries: dict[tuple[int, int], datetime] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:

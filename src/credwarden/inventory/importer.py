@@ -35,7 +35,7 @@ _LOG_PREFIX_RE = re.compile(
 )
 _PROMPT_RE = re.compile(r"^\s*(?:[\w.\-]+:~\$|[\w.\-]*[$#>])\s*")
 _COMMAND_RE = re.compile(r"^\s*(?:at\s+)?['\"]?(?P<cmd>AT\S*)", re.IGNORECASE)
-_LIST_COMMAND_RE = re.compile(r"^AT[%#]X?CMNG=1(?:,(?P<tag>\d+))?", re.IGNORECASE)
+_LIST_COMMAND_RE = re.compile(r"^AT[%#]X?CMNG=1(?:,(?P<tag>\d+)(?:,(?P<type>\d+))?)?", re.IGNORECASE)
 _FINAL_RE = re.compile(r"^\s*(?:OK|ERROR|\+CME ERROR:.*|\+CMS ERROR:.*)\s*$")
 _OTHER_AT_RE = re.compile(r"^\s*(?:[+%#][A-Z][A-Z0-9_]*:.*|Ready|INIT ERROR|>)\s*$")
 
@@ -59,6 +59,8 @@ class ListCapture:
     taken_at: datetime | None = None
     #: the sec_tag the listing was filtered to (`AT%CMNG=1,<tag>`), None for a full list
     only_sec_tag: int | None = None
+    #: ... and to this type (`AT%CMNG=1,<tag>,<type>`)
+    only_type: int | None = None
     command_seen: bool = False
     answered: bool = False  #: an OK/ERROR closed the listing
     first_line: int = 0
@@ -145,7 +147,8 @@ def parse_capture(text: str, *, slm_native_tls: bool = False) -> ParsedCapture:
             listed = _LIST_COMMAND_RE.match(command)
             if listed:
                 current = ListCapture(taken_at=when, command_seen=True, first_line=number,
-                                      only_sec_tag=int(listed["tag"]) if listed["tag"] else None)
+                                      only_sec_tag=int(listed["tag"]) if listed["tag"] else None,
+                                      only_type=int(listed["type"]) if listed["type"] else None)
                 listings.append(current)
                 in_read = False
             else:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from credwarden.errors import CredwardenError
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.modem.models import CertExpiry, DeviceInfo, StoredEntry
 
 log = logging.getLogger(__name__)
 #: Environment variable naming this station in recorded snapshots / runs.
@@ -25,15 +27,20 @@ class _HasInfo(Protocol):
 
 
 def record_list(
-    device: _HasInfo, entries: list[StoredEntry], *, db: str | None = None, station: str | None = None
+    device: _HasInfo, entries: list[StoredEntry], *, db: str | None = None, station: str | None = None,
+    expiries: Mapping[tuple[int, int], datetime] | None = None,
 ) -> int | None:
-    """Store a full `list` result as a `live` snapshot; return its id, or None (with a warning) on failure."""
+    """Store a full `list` result as a `live` snapshot; return its id, or None (with a warning) on failure.
+
+    `expiries`: not_after per (sec_tag, type) learned from `%CERTEXPIRY` (`list --expiry`).
+    """
     from credwarden.inventory.store import Inventory
 
     try:
         info = device.info()
         with Inventory.open(db) as inv:
-            return inv.record_snapshot(info, entries, source="live", station=station or os.environ.get(STATION_ENV))
+            return inv.record_snapshot(info, entries, source="live", station=station or os.environ.get(STATION_ENV),
+                                       expiries=expiries)
     except CredwardenError as exc:
         _warn(f"not recorded in the inventory: {exc}")
         return None
@@ -43,7 +50,11 @@ def record_apply_run(
     info: DeviceInfo, report: Any, entries: list[StoredEntry] | None = None, *, db: str | None = None,
     station: str | None = None, manifest_path: Path | None = None,
 ) -> int | None:
-    """Store an apply run (and, when given, the list verified after it as an `apply` snapshot)."""
+    """Store an apply run (and, when given, the list verified after it as an `apply` snapshot).
+
+    The snapshot's certificates get the not_after of the manifest files the run wrote or found identical.
+    """
+    from credwarden.inventory.expiry import apply_expiries
     from credwarden.inventory.store import Inventory
 
     station = station or os.environ.get(STATION_ENV)
@@ -52,7 +63,7 @@ def record_apply_run(
         with Inventory.open(db) as inv:
             run_id = inv.record_apply(info, report, station, manifest_digest=manifest_digest)
             if entries is not None:
-                inv.record_snapshot(info, entries, source="apply", station=station)
+                inv.record_snapshot(info, entries, source="apply", station=station, expiries=apply_expiries(report))
             return run_id
     except (CredwardenError, OSError) as exc:
         _warn(f"not recorded in the inventory: {exc}")
@@ -64,3 +75,38 @@ def _warn(message: str) -> None:
 
     log.warning(message)
     stderr_console.print(f"warning: {message}", highlight=False, markup=False)
+
+
+class _Lists(Protocol):
+    def list(self) -> list[StoredEntry]: ...
+
+
+def list_after_apply(device: _Lists) -> list[StoredEntry] | None:
+    """The store as an apply left it (for the `apply` snapshot), or None with a warning if it cannot be listed."""
+    try:
+        return device.list()
+    except CredwardenError as exc:
+        _warn(f"no snapshot recorded after apply (list failed: {exc})")
+        return None
+
+
+class _ExpiryDevice(_HasInfo, Protocol):
+    def expiry(self, sec_tag: int, type: int) -> CertExpiry: ...
+
+
+def list_expiries(device: _ExpiryDevice, entries: list[StoredEntry]) -> dict[tuple[int, int], datetime]:
+    """not_after of the listed certificates by `%CERTEXPIRY` (firmware >= 1.3); refusals become warnings."""
+    from credwarden.inventory.expiry import device_expiries, supports_certexpiry
+
+    try:
+        version = device.info().firmware_version
+    except CredwardenError as exc:
+        _warn(f"no expiry recorded: {exc}")
+        return {}
+    if not supports_certexpiry(version):
+        _warn("no expiry recorded: %CERTEXPIRY needs firmware >= 1.3")
+        return {}
+    found, notes = device_expiries(device, entries)
+    for note in notes:
+        _warn(note)
+    return found

@@ -9,17 +9,16 @@ stations writing the same device at once serialise instead of racing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, any_, select
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
-from credwarden.inventory.records import ApplyRecord, SnapshotRecord, hostname
+from credwarden.inventory.records import ApplyRecord, EntryRecord, SnapshotRecord, hostname
 from credwarden.inventory.schema import Device, Entry, Snapshot
 
 _Key = tuple[datetime, int]
@@ -39,6 +38,27 @@ class _DeviceState:
     latest_keys: frozenset[tuple[int, int]] = frozenset()
     previous_keys: frozenset[tuple[int, int]] = frozenset()
     soonest_expiry: datetime | None = None  #: of the latest snapshot's entries
+    #: not_after known for (sec_tag, type, sha256) on this device (latest snapshot, then this batch)
+    known_expiry: dict[tuple[int, int, str], datetime] = field(default_factory=dict)
+
+    def with_known_expiry(self, rec: SnapshotRecord) -> SnapshotRecord:
+        """`rec` with not_after carried forward to entries whose digest had a known expiry (same content)."""
+        if not self.known_expiry:
+            return rec
+        entries: list[EntryRecord] = []
+        changed = False
+        for e in rec.entries:
+            known = None if e.not_after or e.placeholder or not e.sha256 else self.known_expiry.get(
+                (e.sec_tag, e.type, e.sha256))
+            if known is not None:
+                e, changed = replace(e, not_after=known), True
+            entries.append(e)
+        return replace(rec, entries=tuple(entries)) if changed else rec
+
+    def learn_expiry(self, rec: SnapshotRecord) -> None:
+        for e in rec.entries:
+            if e.not_after and e.sha256 and not e.placeholder:
+                self.known_expiry[(e.sec_tag, e.type, e.sha256)] = e.not_after
 
     @property
     def lost_entries(self) -> int:
@@ -83,6 +103,8 @@ def write_snapshots(conn: Connection, records: Sequence[SnapshotRecord]) -> list
     entry_rows: list[tuple[Any, ...]] = []
     for snap_id, rec in zip(ids, records, strict=True):
         state = states[rec.imei]
+        rec = state.with_known_expiry(rec)
+        state.learn_expiry(rec)
         snapshot_rows.append(
             (snap_id, state.id, db_time(conn, rec.taken_at), rec.station, rec.host, rec.source, rec.firmware)
         )
@@ -138,55 +160,92 @@ def _lock_devices(conn: Connection, records: Sequence[SnapshotRecord]) -> dict[s
         new_rows = [{"imei": imei, "first_seen": t, "last_seen": t} for imei, t in first.items()]
         conn.execute(sqlite_insert(Device).on_conflict_do_nothing(index_elements=["imei"]), new_rows)
 
-    latest, previous = aliased(Snapshot), aliased(Snapshot)
     states: dict[str, _DeviceState] = {}
-    imeis = sorted(first)
-    step = len(imeis) if is_postgres(conn) else 500  # PostgreSQL: one `= ANY(array)`; SQLite: bounded IN lists
-    for start in range(0, len(imeis), max(step, 1)):
-        chunk = imeis[start : start + step]
-        query = (
-            select(Device.id, Device.imei, Device.first_seen, Device.last_seen, Device.uuid, Device.model,
-                   Device.firmware, latest.id, latest.taken_at, previous.id, previous.taken_at, Device.soonest_expiry)
-            .outerjoin(latest, latest.id == Device.latest_snapshot_id)
-            .outerjoin(previous, previous.id == Device.previous_snapshot_id)
-            .where(Device.imei == any_(array(chunk)) if is_postgres(conn) else Device.imei.in_(chunk))
-            .order_by(Device.id)
+    for row in _device_rows(conn, sorted(first)):
+        states[row[1]] = _DeviceState(
+            id=row[0], first_seen=row[2], last_seen=row[3], uuid=row[4], model=row[5], firmware=row[6],
+            latest=(row[8], row[7]) if row[7] is not None else None,
+            previous=(row[10], row[9]) if row[9] is not None else None,
+            soonest_expiry=row[11],
         )
-        if is_postgres(conn):
-            # Lock first, read after: a statement that waited for a lock still sees the data as of its start
-            # (READ COMMITTED), so the state is read by a fresh statement once the rows are ours.
-            conn.execute(
-                select(Device.id).where(Device.imei == any_(array(chunk))).order_by(Device.id).with_for_update()
-            ).all()
-        for row in conn.execute(query):
-            states[row[1]] = _DeviceState(
-                id=row[0], first_seen=row[2], last_seen=row[3], uuid=row[4], model=row[5], firmware=row[6],
-                latest=(row[8], row[7]) if row[7] is not None else None,
-                previous=(row[10], row[9]) if row[9] is not None else None,
-                soonest_expiry=row[11],
-            )
     _load_keys(conn, list(states.values()))
     return states
 
 
+def _device_rows(conn: Connection, imeis: list[str]) -> Iterator[Sequence[Any]]:
+    """Device rows with their latest / previous snapshot keys (on PostgreSQL locked first, in id order)."""
+    if is_postgres(conn):
+        # Lock first, read after: a statement that waited for a lock still sees the data as of its start
+        # (READ COMMITTED), so the state is read by a fresh statement once the rows are ours. One array
+        # parameter each (not one bind per IMEI), fetched by the driver directly.
+        _pg_fetch(conn, "SELECT id FROM devices WHERE imei = ANY(%s) ORDER BY id FOR UPDATE", (imeis,))
+        yield from _pg_fetch(
+            conn,
+            "SELECT d.id, d.imei, d.first_seen, d.last_seen, d.uuid, d.model, d.firmware, l.id, l.taken_at, p.id, "
+            "p.taken_at, d.soonest_expiry FROM devices d LEFT JOIN snapshots l ON l.id = d.latest_snapshot_id "
+            "LEFT JOIN snapshots p ON p.id = d.previous_snapshot_id WHERE d.imei = ANY(%s) ORDER BY d.id",
+            (imeis,),
+        )
+        return
+    latest, previous = aliased(Snapshot), aliased(Snapshot)
+    for start in range(0, len(imeis), 500):  # bounded IN lists
+        chunk = imeis[start : start + 500]
+        yield from conn.execute(
+            select(Device.id, Device.imei, Device.first_seen, Device.last_seen, Device.uuid, Device.model,
+                   Device.firmware, latest.id, latest.taken_at, previous.id, previous.taken_at, Device.soonest_expiry)
+            .outerjoin(latest, latest.id == Device.latest_snapshot_id)
+            .outerjoin(previous, previous.id == Device.previous_snapshot_id)
+            .where(Device.imei.in_(chunk))
+            .order_by(Device.id)
+        )
+
+
+def _pg_fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """All rows of a query through the psycopg cursor itself (no per-row SQLAlchemy processing)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+
+
 def _load_keys(conn: Connection, states: list[_DeviceState]) -> None:
-    """(sec_tag, type) sets of each device's latest and previous snapshot, to keep `lost_entries` current."""
+    """(sec_tag, type) sets of each device's latest and previous snapshot (to keep `lost_entries` current),
+    and the latest snapshot's known expiries (to carry them forward)."""
     wanted = {s.latest[1] for s in states if s.latest} | {s.previous[1] for s in states if s.previous}
     if not wanted:
         return
     keys: dict[int, set[tuple[int, int]]] = {sid: set() for sid in wanted}
-    ids = sorted(wanted)
-    step = len(ids) if is_postgres(conn) else 500
-    for start in range(0, len(ids), step):
-        chunk = ids[start : start + step]
-        where = Entry.snapshot_id == any_(array(chunk)) if is_postgres(conn) else Entry.snapshot_id.in_(chunk)
-        for sid, tag, code in conn.execute(select(Entry.snapshot_id, Entry.sec_tag, Entry.type).where(where)):
-            keys[sid].add((tag, code))
+    expiries: dict[int, dict[tuple[int, int, str], datetime]] = {}
+    for sid, tag, code, digest, placeholder, not_after in _entry_rows(conn, sorted(wanted)):
+        keys[sid].add((tag, code))
+        if not_after is not None and digest and not placeholder:
+            expiries.setdefault(sid, {})[(tag, code, digest)] = _utc(not_after)
     for s in states:
         if s.latest:
             s.latest_keys = frozenset(keys[s.latest[1]])
+            s.known_expiry = expiries.get(s.latest[1], {})
         if s.previous:
             s.previous_keys = frozenset(keys[s.previous[1]])
+
+
+def _entry_rows(conn: Connection, snapshot_ids: list[int]) -> Iterator[Sequence[Any]]:
+    """(snapshot_id, sec_tag, type, sha256, placeholder, not_after) of the given snapshots' entries."""
+    if is_postgres(conn):
+        yield from _pg_fetch(
+            conn, "SELECT snapshot_id, sec_tag, type, sha256, placeholder, not_after FROM entries "
+            "WHERE snapshot_id = ANY(%s::int[])", (snapshot_ids,),
+        )
+        return
+    query = select(Entry.snapshot_id, Entry.sec_tag, Entry.type, Entry.sha256, Entry.placeholder, Entry.not_after)
+    for start in range(0, len(snapshot_ids), 500):
+        yield from conn.execute(query.where(Entry.snapshot_id.in_(snapshot_ids[start : start + 500])))
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _allocate_ids(conn: Connection, table: str, count: int) -> list[int]:
@@ -206,34 +265,24 @@ def _insert_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: l
     if is_postgres(conn):
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            chunk: list[str] = []
+        # Binary COPY: no text formatting or parsing of timestamps and integers on either side.
+        with raw.cursor() as cursor, cursor.copy(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types([_PG_TYPES.get(c, "text") for c in columns])
             for row in rows:
-                chunk.append("\t".join(map(_copy_text, row)))
-                if len(chunk) >= 10_000:
-                    copy.write("\n".join(chunk) + "\n")
-                    chunk.clear()
-            if chunk:
-                copy.write("\n".join(chunk) + "\n")
+                copy.write_row(row)
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: Any) -> str:
-    """One field in PostgreSQL COPY text format."""
-    if value is None:
-        return "\\N"
-    if value is True or value is False:
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, int):
-        return str(value)
-    return str(value).translate(_COPY_ESCAPES)
+#: PostgreSQL types of the inserted columns (binary COPY must send each value in its column's type; default text).
+_PG_TYPES = {
+    "id": "int4", "device_id": "int4", "snapshot_id": "int4", "run_id": "int4", "type": "int4", "sec_tag": "int8",
+    "taken_at": "timestamptz", "started_at": "timestamptz", "finished_at": "timestamptz",
+    "not_after": "timestamptz", "placeholder": "bool", "ok": "bool",
+}
 
 
 def _update_devices(conn: Connection, states: list[_DeviceState]) -> None:

@@ -21,7 +21,7 @@ from credwarden.inventory.drift import drift as drift_report
 from credwarden.inventory.engine import create_inventory_engine, resolve_url
 from credwarden.inventory.errors import InventoryError
 from credwarden.inventory.export import FORMATS, export_csv, export_json, export_prometheus
-from credwarden.inventory.importer import ParsedCapture
+from credwarden.inventory.importer import ListCapture, ParsedCapture
 from credwarden.inventory.migrations import LATEST_VERSION, current_version, migrate
 from credwarden.inventory.recording import write_apply, write_snapshots
 from credwarden.inventory.records import ApplyRecord, SnapshotRecord, check_digest, check_imei, hostname
@@ -180,10 +180,8 @@ class Inventory:
                 entries = list(listing.entries)
                 expiries: dict[tuple[int, int], datetime] = {}
                 if partial or listing.only_sec_tag is not None:
-                    covered = {listing.only_sec_tag} if listing.only_sec_tag is not None else {
-                        e.sec_tag for e in entries}
                     for old in queries.entries_at(conn, info.imei or "", when):
-                        if old.sec_tag not in covered:
+                        if not _covers(listing, listing.entries, old.sec_tag, old.type):
                             entries.append(StoredEntry(old.sec_tag, old.type, old.sha256))
                             if old.not_after is not None:
                                 expiries[old.key] = old.not_after
@@ -250,6 +248,13 @@ class Inventory:
         if fmt == "prometheus":
             return export_prometheus(statuses, now)
         return export_json(statuses, now, manifest)
+
+
+def _covers(listing: ListCapture, entries: list[StoredEntry], sec_tag: int, type_code: int) -> bool:
+    """Whether a partial listing speaks for (sec_tag, type): its filter, else the sec_tags it lists."""
+    if listing.only_sec_tag is not None:
+        return sec_tag == listing.only_sec_tag and listing.only_type in (None, type_code)
+    return any(e.sec_tag == sec_tag for e in entries)
 
 
 def _first_line(exc: object) -> str:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from credwarden.at.info import parse_firmware_version, parse_imei
 from credwarden.creds.encoding import Dialect, predicted_sha256, same_credential
 from credwarden.errors import (
-    CredwardenError,
     DeviceRebooted,
     DeviceTimeout,
     ExitCode,
@@ -324,13 +323,11 @@ def apply(
         journal.clear(*(a.slot for a in current.actions))  # pending intents found complete (proven identical)
         return report(True, "the device already matches the manifest", ExitCode.OK, current)
 
-    rebooted = False
     for attempt in range(MAX_REPLANS + 1):
         try:
             _execute(run, current)
             break
-        except DeviceRebooted as exc:
-            rebooted = True
+        except DeviceRebooted as exc:  # dev.reestablish() and the offline guard leave CFUN as found at start
             log.warning("device rebooted during apply (%s); re-planning from a fresh list", exc)
             run.notify("reboot", str(exc))
             dev.reestablish()
@@ -340,8 +337,6 @@ def apply(
             current = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written,
                                        tidy_ledger=True)
             run.notify("plan", current)
-    if rebooted:
-        _restore_cfun(dev)
 
     run.notify("verify", None)
     try:
@@ -515,25 +510,3 @@ def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
     if digest is None:
         return None, "presence only: the firmware prints placeholder digests", True
     return True, "", False
-
-
-def _restore_cfun(dev: Device) -> None:
-    """After a reboot the modem boots in its own CFUN: put back the mode found at the start of the session."""
-    original = dev.original_cfun
-    if original is None:
-        return
-    try:
-        current = _read_cfun(dev)
-        if current is not None and current != original:
-            dev.at(f"AT+CFUN={original}")
-    except CredwardenError as exc:
-        log.error("could not restore CFUN=%d after the reboot: %s", original, exc)
-
-
-def _read_cfun(dev: Device) -> int | None:
-    from credwarden.at.info import parse_int_value
-
-    try:
-        return parse_int_value(list(dev.at("AT+CFUN?").lines), "+CFUN:")
-    except CredwardenError:
-        return None
