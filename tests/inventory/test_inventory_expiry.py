@@ -17,6 +17,7 @@ from credwarden.cli.app import app
 from credwarden.errors import ExitCode, ModemError
 from credwarden.inventory import Inventory
 from credwarden.inventory.expiry import certificate_not_after, device_expiries, supports_certexpiry
+from credwarden.inventory.live import record_list
 from credwarden.inventory.records import SnapshotRecord
 from credwarden.modem.models import CertExpiry, DeviceInfo, StoredEntry
 from credwarden.sim import SimModem
@@ -142,6 +143,27 @@ def test_device_expiries_refusals_are_notes() -> None:
     found, notes = device_expiries(dev, entries)
     assert set(found) == {(1, 0)} and dev.asked[-1] == (2, 1) and "not supported" in notes[0]
     assert not supports_certexpiry(None) and not supports_certexpiry((1, 2, 9)) and supports_certexpiry((1, 3, 0))
+
+
+class _CountingDevice(_RefusingDevice):
+    def __init__(self) -> None:
+        super().__init__(513)
+        self.info_reads = 0
+
+    def info(self) -> DeviceInfo:
+        self.info_reads += 1
+        return INFO
+
+
+def test_record_list_with_expiry_reads_identity_once(tmp_path: Path) -> None:
+    dev = _CountingDevice()
+    db = str(tmp_path / "inv.db")
+    snapshot_id = record_list(dev, [StoredEntry(1, 0, DIGEST_A), StoredEntry(2, 1, DIGEST_B)], db=db, with_expiry=True)
+    assert snapshot_id is not None and dev.info_reads == 1 and dev.asked == [(1, 0), (2, 1)]
+    with Inventory.open(db) as inv:
+        latest = inv.latest(INFO.imei or "")
+        assert latest is not None
+        assert {(e.sec_tag, e.not_after) for e in latest.entries} == {(1, datetime(2030, 1, 1, tzinfo=UTC)), (2, None)}
 
 
 def test_expiry_carried_forward_while_digest_unchanged(inv: Inventory) -> None:

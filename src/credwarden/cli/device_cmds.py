@@ -203,10 +203,9 @@ def register(app: typer.Typer) -> None:
             with open_device(opts) as dev:
                 entries = dev.list(sec_tag=tag, type=code)
                 if not no_record and tag is None and code is None:
-                    from credwarden.inventory.live import list_expiries, record_list
+                    from credwarden.inventory.live import record_list
 
-                    expiries = list_expiries(dev, entries) if with_expiry else None
-                    record_list(dev, entries, db=db, expiries=expiries)
+                    record_list(dev, entries, db=db, with_expiry=with_expiry)
             emit(entries, opts.json, render_entries)
 
     @app.command()

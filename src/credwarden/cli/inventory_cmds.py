@@ -11,7 +11,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,14 +32,15 @@ from credwarden.cli.common import (
     stderr_console,
 )
 from credwarden.errors import ExitCode, ValidationError
-from credwarden.inventory import Inventory
 from credwarden.inventory.audit import AuditResult, audit_snapshot
-from credwarden.inventory.drift import DriftReport, ExpectedSlot, expected_from_manifest
 from credwarden.inventory.export import FORMATS
 from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
-from credwarden.inventory.queries import parse_time
 from credwarden.inventory.views import ApplyRunView, DeviceSummary, HistoryItem, SnapshotDiff, SnapshotView, iso
 from credwarden.types import type_name
+
+if TYPE_CHECKING:  # the store, drift and queries modules load SQLAlchemy: only inside the commands (fast --help)
+    from credwarden.inventory.drift import DriftReport, ExpectedSlot
+    from credwarden.inventory.store import Inventory
 
 DbOption = Annotated[
     str | None,
@@ -258,9 +259,18 @@ def _warn_unreadable(lines: list[Unreadable]) -> None:
                              highlight=False)
 
 
+def _open_inventory(db: str | None) -> Inventory:
+    """The inventory at `db`; SQLAlchemy (and psycopg, for PostgreSQL URLs) load only here."""
+    from credwarden.inventory.store import Inventory
+
+    return Inventory.open(db)
+
+
 def _expected(manifest: Path | None) -> tuple[str | None, list[ExpectedSlot]]:
     if manifest is None:
         return None, []
+    from credwarden.inventory.drift import expected_from_manifest
+
     return expected_from_manifest(manifest)
 
 
@@ -325,7 +335,7 @@ def register(app: typer.Typer) -> None:
             opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
                                       timeout=timeout, debug=debug, json_out=json_out)
             if from_inventory is not None:
-                with Inventory.open(db) as inv:
+                with _open_inventory(db) as inv:
                     imei = inv.device_imei(from_inventory)
                     view = inv.latest(imei)
                     uuid = next((d.uuid for d in inv.devices() if d.imei == imei), None)
@@ -344,7 +354,7 @@ def register(app: typer.Typer) -> None:
     @inv_app.command()
     def devices(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False) -> None:
         """Every device in the inventory with its latest snapshot."""
-        with cli_errors(), Inventory.open(db) as inv:
+        with cli_errors(), _open_inventory(db) as inv:
             emit(inv.devices(), _json(ctx, json_out), render_devices)
 
     @inv_app.command()
@@ -357,7 +367,7 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = False,
     ) -> None:
         """The device's latest snapshot (or --snapshot ID)."""
-        with cli_errors(), Inventory.open(db) as inv:
+        with cli_errors(), _open_inventory(db) as inv:
             imei = inv.device_imei(device)
             view = inv.snapshot(snapshot) if snapshot is not None else inv.latest(imei)
             if view is None:
@@ -369,7 +379,7 @@ def register(app: typer.Typer) -> None:
     @inv_app.command()
     def history(ctx: typer.Context, device: DeviceArg, db: DbOption = None, json_out: JsonOption = False) -> None:
         """Every snapshot (with what changed) and apply run of a device, oldest first."""
-        with cli_errors(), Inventory.open(db) as inv:
+        with cli_errors(), _open_inventory(db) as inv:
             imei = inv.device_imei(device)
             snapshots, runs = inv.history(imei)
             emit(HistoryResult(imei, snapshots, runs), _json(ctx, json_out), render_history)
@@ -385,7 +395,7 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = False,
     ) -> None:
         """What appeared, vanished and changed between two snapshots (default: the last two)."""
-        with cli_errors(), Inventory.open(db) as inv:
+        with cli_errors(), _open_inventory(db) as inv:
             emit(inv.diff(device, from_, to), _json(ctx, json_out), render_diff)
 
     @inv_app.command("drift")
@@ -400,7 +410,7 @@ def register(app: typer.Typer) -> None:
         certificate expiring within --days. Exit 6 when any device drifted."""
         with cli_errors():
             name, expected = _expected(manifest)
-            with Inventory.open(db) as inv:
+            with _open_inventory(db) as inv:
                 report = inv.drift(expected, manifest=name, days=days)
             emit(report, _json(ctx, json_out), render_drift)
         if report.drifted:
@@ -419,7 +429,7 @@ def register(app: typer.Typer) -> None:
         """The fleet's latest state as JSON, CSV, or Prometheus text (for node_exporter's textfile collector)."""
         with cli_errors():
             name, expected = _expected(manifest)
-            with Inventory.open(db) as inv:
+            with _open_inventory(db) as inv:
                 text = inv.export(fmt.strip().lower(), expected, manifest=name, days=days)
             _write_output(text, output)
 
@@ -457,7 +467,9 @@ def register(app: typer.Typer) -> None:
             if not parsed.listings:
                 _warn_unreadable(parsed.unreadable)
                 raise ValidationError("no %CMNG list output found", source=str(file))
+            from credwarden.inventory.queries import parse_time
+
             when = parse_time(taken_at) if taken_at else None
-            with Inventory.open(db) as inv:
+            with _open_inventory(db) as inv:
                 ids = inv.record_import(device, parsed, station=station, partial=partial, default_time=when)
             emit(ImportResult(device, str(file), parsed, ids), _json(ctx, json_out), render_import)

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import threading
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from credwarden.modem.dialect import detect_dialect
 from credwarden.modem.models import DeviceInfo
 from credwarden.provision.apply import apply
 from credwarden.provision.manifest import Manifest, ManifestError, ManifestSpec, load_manifest
+from credwarden.tomlfile import parse_toml, read_file
 from credwarden.transport.base import Transport, open_transport
 from credwarden.types import type_name
 
@@ -69,16 +69,8 @@ class FactoryManifest:
 
 def load_factory_manifest(path: Path) -> FactoryManifest:
     """Read a manifest with optional `[[keygen]]` tables; every problem is reported before anything is sent."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ValidationError("manifest file not found", source=str(path)) from None
-    except OSError as exc:
-        raise ValidationError(f"cannot read the manifest ({exc.strerror})", source=str(path)) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationError(f"not valid TOML: {exc}", source=str(path)) from None
+    raw = read_file(path, "manifest")
+    data = parse_toml(raw, str(path))
     keygen = parse_keygen_tables(data, base_dir=path.parent, source=str(path))
     rest = {k: v for k, v in data.items() if k != "keygen"}
     manifest: Manifest | None = None

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from credwarden.creds.encoding import Dialect, canonical_pem, match_digest, pred
 from credwarden.errors import ProtocolError, UsageError, ValidationError, VerificationError
 from credwarden.modem.models import KeygenResult, StoredEntry
 from credwarden.provision.manifest import KeygenTable
+from credwarden.tomlfile import load_toml
 from credwarden.types import CredType
 
 #: The `[[keygen]]` table model: one model, defined with the manifest (provision.manifest.KeygenTable).
@@ -70,15 +70,7 @@ def parse_keygen_tables(data: Mapping[str, Any], *, base_dir: Path, source: str)
 
 def load_keygen_specs(path: Path) -> list[KeygenSpec]:
     """The `[[keygen]]` tables of a manifest file (empty list when it has none)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError("manifest file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read the manifest ({exc})", source=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValidationError(f"not valid TOML: {exc}", source=str(path)) from None
-    return parse_keygen_tables(data, base_dir=path.parent, source=str(path))
+    return parse_keygen_tables(load_toml(path, "manifest"), base_dir=path.parent, source=str(path))
 
 
 # -- the CA -----------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from credwarden.errors import ValidationError
+from credwarden.tomlfile import load_toml
 
 #: Seconds a silent port gets to answer before its row reads `no_answer`.
 DEFAULT_DETECT_TIMEOUT = 5.0
@@ -95,14 +95,7 @@ class Station(BaseModel):
 
 def load_station(path: Path) -> Station:
     """Read and validate a station file; relative paths become relative to the file's directory."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError("station file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read the station file: {exc}", source=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValidationError(f"not valid TOML: {exc}", source=str(path)) from None
+    data = load_toml(path, "station")
     if isinstance(data.get("station"), dict):  # allow a [station] table as well as top-level keys
         data = {**{k: v for k, v in data.items() if k != "station"}, **data["station"]}
     try:

@@ -18,10 +18,13 @@ import io
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from credwarden.inventory.drift import DeviceStatus
 from credwarden.inventory.views import iso
 from credwarden.types import type_name
+
+if TYPE_CHECKING:
+    from credwarden.inventory.drift import DeviceStatus
 
 FORMATS: tuple[str, ...] = ("json", "csv", "prometheus")
 CSV_COLUMNS: tuple[str, ...] = (

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,17 +26,23 @@ class _HasInfo(Protocol):
 
 
 def record_list(
-    device: _HasInfo, entries: list[StoredEntry], *, db: str | None = None, station: str | None = None,
-    expiries: Mapping[tuple[int, int], datetime] | None = None,
+    device: _ExpiryDevice, entries: list[StoredEntry], *, db: str | None = None, station: str | None = None,
+    with_expiry: bool = False,
 ) -> int | None:
     """Store a full `list` result as a `live` snapshot; return its id, or None (with a warning) on failure.
 
-    `expiries`: not_after per (sec_tag, type) learned from `%CERTEXPIRY` (`list --expiry`).
+    `with_expiry` (`list --expiry`): also record the certificates' not_after learned from `%CERTEXPIRY`.
+    The device identity is read once, for both.
     """
     from credwarden.inventory.store import Inventory
 
     try:
         info = device.info()
+    except CredwardenError as exc:
+        _warn(f"not recorded in the inventory: {exc}")
+        return None
+    expiries = list_expiries(device, entries, info) if with_expiry else None
+    try:
         with Inventory.open(db) as inv:
             return inv.record_snapshot(info, entries, source="live", station=station or os.environ.get(STATION_ENV),
                                        expiries=expiries)
@@ -94,16 +99,13 @@ class _ExpiryDevice(_HasInfo, Protocol):
     def expiry(self, sec_tag: int, type: int) -> CertExpiry: ...
 
 
-def list_expiries(device: _ExpiryDevice, entries: list[StoredEntry]) -> dict[tuple[int, int], datetime]:
+def list_expiries(
+    device: _ExpiryDevice, entries: list[StoredEntry], info: DeviceInfo
+) -> dict[tuple[int, int], datetime]:
     """not_after of the listed certificates by `%CERTEXPIRY` (firmware >= 1.3); refusals become warnings."""
     from credwarden.inventory.expiry import device_expiries, supports_certexpiry
 
-    try:
-        version = device.info().firmware_version
-    except CredwardenError as exc:
-        _warn(f"no expiry recorded: {exc}")
-        return {}
-    if not supports_certexpiry(version):
+    if not supports_certexpiry(info.firmware_version):
         _warn("no expiry recorded: %CERTEXPIRY needs firmware >= 1.3")
         return {}
     found, notes = device_expiries(device, entries)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -9,7 +10,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -76,7 +76,9 @@ class Inventory:
             raise InventoryError(f"inventory database {self.location}: {_first_line(exc.orig)}") from None
         except SQLAlchemyError as exc:
             raise InventoryError(f"inventory database {self.location}: {_first_line(exc)}") from None
-        except psycopg.Error as exc:  # raised by COPY, which bypasses SQLAlchemy
+        except Exception as exc:
+            if not _is_driver_error(exc):  # psycopg errors are raised by COPY, which bypasses SQLAlchemy
+                raise
             raise InventoryError(f"inventory database {self.location}: {_first_line(exc)}") from None
 
     @contextmanager
@@ -255,6 +257,12 @@ def _covers(listing: ListCapture, entries: list[StoredEntry], sec_tag: int, type
     if listing.only_sec_tag is not None:
         return sec_tag == listing.only_sec_tag and listing.only_type in (None, type_code)
     return any(e.sec_tag == sec_tag for e in entries)
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    """True for a psycopg error; psycopg is only loaded for PostgreSQL URLs, so it is not imported here."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
 def _first_line(exc: object) -> str:

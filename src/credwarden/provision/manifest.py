@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,6 +51,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from credwarden.creds.validate import CredentialPolicy
 from credwarden.errors import ValidationError
+from credwarden.tomlfile import parse_toml, read_file
 from credwarden.types import MAX_USER_SEC_TAG, NRF_CLOUD_SEC_TAG, CredType, parse_type
 
 UnverifiablePolicy = Literal["fail", "warn", "rewrite"]
@@ -295,12 +295,12 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def parse_manifest(text: str, *, name: str) -> ManifestSpec:
+def parse_manifest(text: str | bytes, *, name: str) -> ManifestSpec:
     """Parse and validate manifest TOML text; raise ManifestError listing every problem."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError([ValidationError(f"not valid TOML: {exc}", source=name)], source=name) from None
+        data = parse_toml(text, name)
+    except ValidationError as exc:
+        raise ManifestError([exc], source=name) from None
     try:
         return ManifestSpec.model_validate(data)
     except PydanticValidationError as exc:
@@ -314,13 +314,7 @@ def parse_manifest(text: str, *, name: str) -> ManifestSpec:
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest file (no credential file is read yet: see provision.resolve)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError("manifest file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read the manifest ({exc})", source=str(path)) from None
-    return Manifest(parse_manifest(text, name=str(path)), path)
+    return Manifest(parse_manifest(read_file(path, "manifest"), name=str(path)), path)
 
 
 def manifest_json_schema() -> dict[str, Any]:
