@@ -42,27 +42,45 @@ DRIVER = ROOT / "tests" / "interop" / "nrfcredstore_driver.py"
 
 def make_credentials(directory: Path) -> Path:
     """A CA, a client certificate and its key (EC P-256, generated now) and a manifest for sec_tag 42."""
+
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     now = datetime.now(UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("bench CA")).issuer_name(name("bench CA"))
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - timedelta(days=1))
-          .not_valid_after(now + timedelta(days=365))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(name("bench device")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(2).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365)).sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("bench CA"))
+        .issuer_name(name("bench CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("bench device"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(ca_key, hashes.SHA256())
+    )
     (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (directory / "client.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "client.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                             serialization.PrivateFormat.PKCS8,
-                                                             serialization.NoEncryption()))
+    (directory / "client.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     manifest = directory / "manifest.toml"
-    manifest.write_text("".join(
-        f'[[credential]]\nsec_tag = 42\ntype = "{kind}"\nfile = "{file}"\n\n'
-        for kind, file in (("root-ca", "ca.pem"), ("client-cert", "client.pem"), ("client-key", "client.key"))))
+    manifest.write_text(
+        "".join(
+            f'[[credential]]\nsec_tag = 42\ntype = "{kind}"\nfile = "{file}"\n\n'
+            for kind, file in (("root-ca", "ca.pem"), ("client-cert", "client.pem"), ("client-key", "client.key"))
+        )
+    )
     return manifest
 
 
@@ -71,8 +89,22 @@ def simulator(workdir: Path, name: str, baud: int, profile: str) -> Iterator[tup
     """`credwarden sim` in its own process (realistic delays, UART throttled); yields (pty, command log)."""
     log = workdir / f"{name}.jsonl"
     process = subprocess.Popen(
-        [str(CREDWARDEN), "sim", "--state", str(workdir / f"{name}.json"), "--log", str(log), "--baud", str(baud),
-         "--profile", profile], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            str(CREDWARDEN),
+            "sim",
+            "--state",
+            str(workdir / f"{name}.json"),
+            "--log",
+            str(log),
+            "--baud",
+            str(baud),
+            "--profile",
+            profile,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     path = process.stdout.readline().strip()
     if not path.startswith("/dev/"):
@@ -103,10 +135,15 @@ def run_nrfcredstore(port: str, directory: Path) -> float:
     """Three writes and a list with nrfcredstore, one process each (as a user would run it)."""
     started = time.perf_counter()
     for kind, file in (("ROOT_CA_CERT", "ca.pem"), ("CLIENT_CERT", "client.pem"), ("CLIENT_KEY", "client.key")):
-        subprocess.run([str(INTEROP_PYTHON), str(DRIVER), port, "write", "42", kind, str(directory / file)],
-                       check=True, capture_output=True, timeout=120)
-    subprocess.run([str(INTEROP_PYTHON), str(DRIVER), port, "list", "--tag", "42"], check=True, capture_output=True,
-                   timeout=120)
+        subprocess.run(
+            [str(INTEROP_PYTHON), str(DRIVER), port, "write", "42", kind, str(directory / file)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    subprocess.run(
+        [str(INTEROP_PYTHON), str(DRIVER), port, "list", "--tag", "42"], check=True, capture_output=True, timeout=120
+    )
     return time.perf_counter() - started
 
 
@@ -139,22 +176,31 @@ def main() -> None:
         bound = wire + float(summary["processing_s"])
         assert fresh.ok and again.ok, (fresh.to_json(), again.to_json())
         rows.append(("(a) fresh apply: session wall s", f"{wall:.3f}", ""))
-        rows.append(("    commands / bytes on the wire", f"{summary['commands']} / "
-                     f"{summary['bytes_in'] + summary['bytes_out']}", ""))
-        rows.append(("    wire s (both directions) + modem time s", f"{wire:.3f} + {summary['processing_s']:.3f}",
-                     ""))
+        rows.append(
+            (
+                "    commands / bytes on the wire",
+                f"{summary['commands']} / {summary['bytes_in'] + summary['bytes_out']}",
+                "",
+            )
+        )
+        rows.append(("    wire s (both directions) + modem time s", f"{wire:.3f} + {summary['processing_s']:.3f}", ""))
         rows.append(("    wall / wire-time bound", f"{wall / bound:.2f}", "<= 1.25"))
         rows.append(("(c) re-apply: NVM writes", str(again.nvm_operations), "0"))
         rows.append(("    re-apply: AT commands (apply itself)", str(again.commands), "<= 5"))
-        rows.append(("    re-apply: AT commands (whole session)", str(rerun["commands"]), "(incl. CMEE/CFUN "
-                     "session setup)"))
+        rows.append(
+            ("    re-apply: AT commands (whole session)", str(rerun["commands"]), "(incl. CMEE/CFUN session setup)")
+        )
 
         # (b) nrfcredstore vs credwarden, both as processes on fresh simulators
         if has_nrfcredstore():
             with simulator(workdir, "ours-cli", args.baud, args.profile) as (port, _):
                 started = time.perf_counter()
-                subprocess.run([str(CREDWARDEN), "apply", str(manifest), "--port", port, "--mode", "at_client"],
-                               check=True, capture_output=True, timeout=120)
+                subprocess.run(
+                    [str(CREDWARDEN), "apply", str(manifest), "--port", port, "--mode", "at_client"],
+                    check=True,
+                    capture_output=True,
+                    timeout=120,
+                )
                 ours_cli = time.perf_counter() - started
             with simulator(workdir, "nrfcredstore", args.baud, args.profile) as (port, _):
                 theirs = run_nrfcredstore(port, workdir)
@@ -162,8 +208,13 @@ def main() -> None:
             rows.append(("    nrfcredstore 3x write + list wall s", f"{theirs:.3f}", ""))
             rows.append(("    nrfcredstore / credwarden", f"{theirs / ours_cli:.2f}x", "> 1 (we are faster)"))
         else:
-            rows.append(("(b) nrfcredstore", "skipped", f"not installed in {INTEROP_PYTHON.parent.parent} "
-                         "(run `make interop` once)"))
+            rows.append(
+                (
+                    "(b) nrfcredstore",
+                    "skipped",
+                    f"not installed in {INTEROP_PYTHON.parent.parent} (run `make interop` once)",
+                )
+            )
 
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'measured':>16}  target")

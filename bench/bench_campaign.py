@@ -30,8 +30,15 @@ def print_table(report: CampaignReport) -> None:
     print(f"\nfault campaign: mfw {report.profile}, {report.frontend}")
     print(f"{header[0]:<12}" + "".join(f"{h:>13}" for h in header[1:]))
     for s in report.summaries:
-        cells = (s.points, s.first_apply_failed, s.false_successes, s.not_desired, s.unrelated_touched,
-                 s.cfun_changed, s.cfun_after_reboot_differs)
+        cells = (
+            s.points,
+            s.first_apply_failed,
+            s.false_successes,
+            s.not_desired,
+            s.unrelated_touched,
+            s.cfun_changed,
+            s.cfun_after_reboot_differs,
+        )
         print(f"{s.kind:<12}" + "".join(f"{c:>13}" for c in cells))
     total = sum(s.points for s in report.summaries)
     verdict = "all targets met" if not report.violations else f"{len(report.violations)} VIOLATIONS"
@@ -44,8 +51,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--profile", action="append", help="simulated firmware (repeatable) [2.0.2, 1.3.5]")
     parser.add_argument("--frontend", action="append", help="at_client, shell, slm (repeatable) [at_client]")
-    parser.add_argument("--kind", action="append", choices=ALL_KINDS, help="fault kinds (repeatable) [all but "
-                        "power-off]")
+    parser.add_argument(
+        "--kind", action="append", choices=ALL_KINDS, help="fault kinds (repeatable) [all but power-off]"
+    )
     parser.add_argument("--points", type=int, default=None, help="at most this many points per kind [all]")
     parser.add_argument("--workers", type=int, default=4, help="points run at a time [4]")
     args = parser.parse_args()
@@ -56,8 +64,14 @@ def main() -> int:
         manifest = write_campaign_manifest(Path(scratch))
         for profile in args.profile or ["2.0.2", "1.3.5"]:
             for frontend in args.frontend or ["at_client"]:
-                settings = CampaignSettings(manifest, kinds=tuple(args.kind or KINDS), points=args.points,
-                                            profile=profile, frontend=frontend, workers=args.workers)
+                settings = CampaignSettings(
+                    manifest,
+                    kinds=tuple(args.kind or KINDS),
+                    points=args.points,
+                    profile=profile,
+                    frontend=frontend,
+                    workers=args.workers,
+                )
                 report = run_campaign(settings)
                 print_table(report)
                 missed = missed or bool(report.violations)

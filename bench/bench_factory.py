@@ -48,9 +48,17 @@ def serve(count: int, baud: int) -> None:
     with contextlib.ExitStack() as stack:
         paths = []
         for n in range(count):
-            sim = stack.enter_context(SimModem(SimConfig(
-                profile="2.0.2", fast=False, baud=baud, imei=_imei(n), device_uuid=f"00000000-0000-4000-8000-{n:012d}",
-            )))
+            sim = stack.enter_context(
+                SimModem(
+                    SimConfig(
+                        profile="2.0.2",
+                        fast=False,
+                        baud=baud,
+                        imei=_imei(n),
+                        device_uuid=f"00000000-0000-4000-8000-{n:012d}",
+                    )
+                )
+            )
             paths.append(stack.enter_context(sim.serve_pty()))
         print(json.dumps(paths), flush=True)
         sys.stdin.read()
@@ -72,8 +80,14 @@ def _write_inputs(root: Path) -> Path:
 
 
 def _batch(root: Path, manifest: Path, ports: list[str], name: str) -> tuple[float, list[DeviceResult]]:
-    station = Station(name=name, manifest=manifest, ports=ports, inventory=str(root / "inventory.db"),
-                      out_dir=root / "issued", timeout=120)
+    station = Station(
+        name=name,
+        manifest=manifest,
+        ports=ports,
+        inventory=str(root / "inventory.db"),
+        out_dir=root / "issued",
+        timeout=120,
+    )
     started = time.perf_counter()
     report = run_batch(station, view=PlainLineView(io.StringIO()))
     return time.perf_counter() - started, report.results
@@ -91,7 +105,9 @@ def main() -> None:
 
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(args.devices + 2), "--baud", str(args.baud)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -114,14 +130,18 @@ def main() -> None:
         print(f"FAILED {row.port}: {row.status.value} {row.error}")
     per_device = sum(r.elapsed_s for r in many) / len(many)
     writes = sum(r.writes for r in many)
-    print(f"factory batch, {args.devices} simulated boards at {args.baud} baud, realistic delays (simulators in a "
-          "separate process)")
+    print(
+        f"factory batch, {args.devices} simulated boards at {args.baud} baud, realistic delays (simulators in a "
+        "separate process)"
+    )
     print(f"{'':<44} {'wall s':>8} {'ratio':>7}")
     print(f"{'1 board alone':<44} {single_s:>8.2f} {1.0:>7.2f}")
     print(f"{f'{args.devices} boards concurrently':<44} {batch_s:>8.2f} {batch_s / single_s:>7.2f}   (target <= 1.30)")
     print(f"{f'{args.devices} boards rerun (already provisioned)':<44} {rerun_s:>8.2f} {rerun_s / single_s:>7.2f}")
-    print(f"mean per-board session in the batch: {per_device:.2f} s; device-changing actions: {writes}; "
-          f"rerun writes: {sum(r.writes for r in rerun)}")
+    print(
+        f"mean per-board session in the batch: {per_device:.2f} s; device-changing actions: {writes}; "
+        f"rerun writes: {sum(r.writes for r in rerun)}"
+    )
     print(f"client peak RSS (ru_maxrss): {peak_mb:.1f} MB   (target <= 200 MB)")
     print(f"rows ok: {sum(r.ok for r in single + many + rerun)}/{len(single + many + rerun)}")
 

@@ -57,8 +57,15 @@ def snapshots(devices: int, rounds: int, entries: int, now: datetime) -> Iterato
                 rows.append(EntryRecord(1000 + extra, 4, f"{d:032X}{extra + 16:032X}", False))
             if last and d % 100 == 0:
                 rows.pop(2)  # lost its private key (and so misses a manifest entry)
-            yield SnapshotRecord(imei=imei, taken_at=taken, source="live", entries=tuple(rows),
-                                 firmware="mfw_nrf91x1_2.0.2", station=f"station-{d % 4}", host="bench")
+            yield SnapshotRecord(
+                imei=imei,
+                taken_at=taken,
+                source="live",
+                entries=tuple(rows),
+                firmware="mfw_nrf91x1_2.0.2",
+                station=f"station-{d % 4}",
+                host="bench",
+            )
 
 
 def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
@@ -154,14 +161,13 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="cw-bench-") as tmp:
             path = Path(tmp) / "inventory.db"
             results["sqlite"] = run_backend("sqlite", str(path), args)
-            results["sqlite"]["db_mib"] = sum(
-                p.stat().st_size for p in Path(tmp).iterdir() if p.name.startswith("inventory.db")
-            ) / 2**20
+            results["sqlite"]["db_mib"] = (
+                sum(p.stat().st_size for p in Path(tmp).iterdir() if p.name.startswith("inventory.db")) / 2**20
+            )
     pg = _pg_url()
     if args.backend in ("postgres", "both"):
         if pg is None:
-            print("postgres: skipped (no CREDWARDEN_TEST_PG_URL; run under scripts/with-postgres.sh)",
-                  file=sys.stderr)
+            print("postgres: skipped (no CREDWARDEN_TEST_PG_URL; run under scripts/with-postgres.sh)", file=sys.stderr)
         else:
             url, schema = _fresh_pg_schema(pg)
             try:
@@ -170,8 +176,10 @@ def main() -> int:
                 _drop_pg_schema(pg, schema)
 
     backends = list(results)
-    print(f"\ninventory benchmark: {args.devices:,} devices x {args.snapshots} snapshots x {args.entries} entries "
-          f"(batch {args.batch:,}), {os.cpu_count()} CPUs")
+    print(
+        f"\ninventory benchmark: {args.devices:,} devices x {args.snapshots} snapshots x {args.entries} entries "
+        f"(batch {args.batch:,}), {os.cpu_count()} CPUs"
+    )
     header = f"{'metric':<34}" + "".join(f"{b:>16}" for b in backends) + f"{'target':>14}"
     print(header)
     print("-" * len(header))
@@ -184,12 +192,15 @@ def main() -> int:
     line("entries stored", "entries", ",.0f")
     line("ingest time (s)", "ingest_seconds", ",.1f")
     line("ingest rate (snapshots/s)", "ingest_rate", ",.0f", f">= {INGEST_TARGET:,.0f}")
-    print(f"{'  ratio to target':<34}" + "".join(
-        f"{results[b]['ingest_rate'] / INGEST_TARGET:>15.2f}x" for b in backends))
+    print(
+        f"{'  ratio to target':<34}" + "".join(f"{results[b]['ingest_rate'] / INGEST_TARGET:>15.2f}x" for b in backends)
+    )
     line("then ANALYZE (s)", "analyze_seconds", ",.1f")
     line("drift, manifest (s, best of 3)", "drift_seconds", ".3f", f"< {DRIFT_TARGET:.1f}")
-    print(f"{'  ratio to target':<34}" + "".join(
-        f"{results[b]['drift_seconds'] / DRIFT_TARGET:>15.2f}x" for b in backends))
+    print(
+        f"{'  ratio to target':<34}"
+        + "".join(f"{results[b]['drift_seconds'] / DRIFT_TARGET:>15.2f}x" for b in backends)
+    )
     line("  devices drifted", "drifted", ",.0f")
     line("drift, no manifest (s)", "drift_bare_seconds", ".3f")
     line("  devices drifted", "drifted_bare", ",.0f")

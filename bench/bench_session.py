@@ -41,8 +41,17 @@ def populate(state: Path, entries: int) -> None:
 
 
 def start_sim(state: Path, frontend: str, baud: int) -> tuple[subprocess.Popen[str], str]:
-    command = [str(Path(sys.executable).with_name("credwarden")), "sim", "--pty", "--state", str(state),
-               "--frontend", frontend, "--baud", str(baud)]
+    command = [
+        str(Path(sys.executable).with_name("credwarden")),
+        "sim",
+        "--pty",
+        "--state",
+        str(state),
+        "--frontend",
+        frontend,
+        "--baud",
+        str(baud),
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     path = proc.stdout.readline().strip()
@@ -73,8 +82,10 @@ def main() -> None:
                 finally:
                     probe.close()
                 assert detected == frontend, detected
-                print(f"{'--mode auto detection alone, ' + frontend:52} {detection:10.3f}s "
-                      f"{'target < 1 s':>26} {1.0 / detection:6.1f}x")
+                print(
+                    f"{'--mode auto detection alone, ' + frontend:52} {detection:10.3f}s "
+                    f"{'target < 1 s':>26} {1.0 / detection:6.1f}x"
+                )
                 started = time.perf_counter()
                 dev = cw.connect(path, baud=args.baud)
                 connected = time.perf_counter() - started
@@ -109,8 +120,10 @@ def main() -> None:
         finally:
             os.close(master)
             os.close(slave)
-        print(f"{'silent device reported after':52} {silent:10.3f}s {FIXED_TOOL_SILENT:25.3f}s "
-              f"{FIXED_TOOL_SILENT / silent:6.1f}x")
+        print(
+            f"{'silent device reported after':52} {silent:10.3f}s {FIXED_TOOL_SILENT:25.3f}s "
+            f"{FIXED_TOOL_SILENT / silent:6.1f}x"
+        )
 
 
 if __name__ == "__main__":

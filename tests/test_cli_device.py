@@ -99,8 +99,9 @@ def test_delete_all_and_keygen(port: str, tmp_path: Path) -> None:
         {"sec_tag": 5, "type": 0, "type_name": "root-ca", "deleted": True, "error": None, "code": None}
     ]
     csr = tmp_path / "csr.der"
-    code, out, _ = run("--port", port, "keygen", "42", "--attributes", "CN=dev-1", "--out", str(csr),
-                       "--format", "der", "--json")
+    code, out, _ = run(
+        "--port", port, "keygen", "42", "--attributes", "CN=dev-1", "--out", str(csr), "--format", "der", "--json"
+    )
     assert code == 0 and "dev-1" in json.loads(out)["subject"]
     assert csr.read_bytes()[:1] == b"\x30"
 
@@ -131,8 +132,11 @@ def test_cli_errors_mapping(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_info_on_every_dialect_and_profile(tmp_path: Path) -> None:
-    for query, uuid_expected in (("frontend=shell", True), ("frontend=slm&profile=2.0.2", True),
-                                 ("profile=1.2.3", False)):
+    for query, uuid_expected in (
+        ("frontend=shell", True),
+        ("frontend=slm&profile=2.0.2", True),
+        ("profile=1.2.3", False),
+    ):
         code, out, err = run("--port", f"sim://{tmp_path / 'x.json'}?{query}", "info", "--json")
         assert code == 0, err
         data = json.loads(out)

@@ -32,9 +32,14 @@ from credwarden.types import CredType
 _KEY = ec.generate_private_key(ec.SECP256R1())
 _NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "encoding test")])
 _CERT = (
-    x509.CertificateBuilder().subject_name(_NAME).issuer_name(_NAME).public_key(_KEY.public_key())
-    .serial_number(7).not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
-    .not_valid_after(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=1)).sign(_KEY, hashes.SHA256())
+    x509.CertificateBuilder()
+    .subject_name(_NAME)
+    .issuer_name(_NAME)
+    .public_key(_KEY.public_key())
+    .serial_number(7)
+    .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
+    .not_valid_after(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=1))
+    .sign(_KEY, hashes.SHA256())
 )
 CERT_PEM = _CERT.public_bytes(serialization.Encoding.PEM)
 CERT_DER = _CERT.public_bytes(serialization.Encoding.DER)
@@ -61,8 +66,11 @@ def test_common_encodings_have_the_same_canonical_form(variant: bytes) -> None:
 
 def test_body_is_rewrapped_at_64_columns() -> None:
     body = base64.b64encode(CERT_DER)
-    wrapped76 = b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(
-        body[i : i + 76] for i in range(0, len(body), 76)) + b"\n-----END CERTIFICATE-----\n"
+    wrapped76 = (
+        b"-----BEGIN CERTIFICATE-----\n"
+        + b"\n".join(body[i : i + 76] for i in range(0, len(body), 76))
+        + b"\n-----END CERTIFICATE-----\n"
+    )
     assert canonical_pem(wrapped76) == CERT_PEM
     assert all(len(line) <= 64 for line in canonical_pem(wrapped76).split(b"\n"))
 
@@ -87,11 +95,13 @@ def test_der_key_labels(fmt: serialization.PrivateFormat, label: str) -> None:
 
 def test_der_rsa_and_encrypted_labels() -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    der = rsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
+    der = rsa_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     assert der_label(der) == "RSA PRIVATE KEY"
-    enc = _KEY.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                             serialization.BestAvailableEncryption(b"pw"))
+    enc = _KEY.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+    )
     assert der_label(enc) == "ENCRYPTED PRIVATE KEY"
 
 
@@ -147,8 +157,11 @@ def test_psk_equivalence_is_case_insensitive() -> None:
 )
 def test_round_trip_any_wrapping_and_line_endings(body_width: int, crlf: bool, final: bool, extra_blank: bool) -> None:
     body = base64.b64encode(CERT_DER)
-    lines = [b"-----BEGIN CERTIFICATE-----", *(body[i : i + body_width] for i in range(0, len(body), body_width)),
-             b"-----END CERTIFICATE-----"]
+    lines = [
+        b"-----BEGIN CERTIFICATE-----",
+        *(body[i : i + body_width] for i in range(0, len(body), body_width)),
+        b"-----END CERTIFICATE-----",
+    ]
     if extra_blank:
         lines.insert(1, b"")
     eol = b"\r\n" if crlf else b"\n"

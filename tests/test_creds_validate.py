@@ -30,9 +30,15 @@ def _name(cn: str) -> x509.Name:
 
 
 def _cert(subject: str, key: object, issuer: str, issuer_key: object, *, ca: bool | None) -> x509.Certificate:
-    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
-               .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=30)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
+    )
     if ca is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     return builder.sign(issuer_key, hashes.SHA256())  # type: ignore[arg-type]
@@ -48,10 +54,14 @@ def pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, password: bytes | None = None,
-            fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8) -> bytes:
-    enc: serialization.KeySerializationEncryption = (serialization.BestAvailableEncryption(password) if password
-                                                     else serialization.NoEncryption())
+def key_pem(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    password: bytes | None = None,
+    fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+) -> bytes:
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    )
     return key.private_bytes(serialization.Encoding.PEM, fmt, enc)
 
 
@@ -64,15 +74,17 @@ def test_ca_bundle_with_intermediate_verifies_and_keeps_order() -> None:
 
 
 def test_der_certificate_becomes_pem() -> None:
-    prepared, problems = prepare_credential(42, CredType.ROOT_CA, ROOT.public_bytes(serialization.Encoding.DER),
-                                            source="ca.der")
+    prepared, problems = prepare_credential(
+        42, CredType.ROOT_CA, ROOT.public_bytes(serialization.Encoding.DER), source="ca.der"
+    )
     assert not problems and prepared is not None and prepared.content == pem(ROOT)
 
 
 def test_client_cert_and_key_match_across_the_tag() -> None:
     cert, problems = prepare_credential(42, CredType.CLIENT_CERT, pem(CLIENT), source="client.pem")
-    key, more = prepare_credential(42, CredType.CLIENT_KEY, key_pem(KEY, fmt=serialization.PrivateFormat
-                                                                    .TraditionalOpenSSL), source="client.key")
+    key, more = prepare_credential(
+        42, CredType.CLIENT_KEY, key_pem(KEY, fmt=serialization.PrivateFormat.TraditionalOpenSSL), source="client.key"
+    )
     assert not problems and not more and cert is not None and key is not None
     assert key.content.startswith(b"-----BEGIN EC PRIVATE KEY-----\n")  # the key's own form is kept
     assert key.secret and "redacted" in key.describe_content() and "BEGIN" not in repr(key)
@@ -82,12 +94,19 @@ def test_client_cert_and_key_match_across_the_tag() -> None:
 
 
 def test_encrypted_key_with_the_right_password() -> None:
-    prepared, problems = prepare_credential(42, CredType.CLIENT_KEY, key_pem(KEY, b"s3cret"), source="k",
-                                            password="s3cret")
+    prepared, problems = prepare_credential(
+        42, CredType.CLIENT_KEY, key_pem(KEY, b"s3cret"), source="k", password="s3cret"
+    )
     assert not problems and prepared is not None and prepared.password == "s3cret"
     assert b"ENCRYPTED PRIVATE KEY" in prepared.content
-    native, problems = prepare_credential(42, CredType.CLIENT_KEY, key_pem(KEY, b"s3cret"), source="k",
-                                          password="s3cret", policy=CredentialPolicy(native_tls=True))
+    native, problems = prepare_credential(
+        42,
+        CredType.CLIENT_KEY,
+        key_pem(KEY, b"s3cret"),
+        source="k",
+        password="s3cret",
+        policy=CredentialPolicy(native_tls=True),
+    )
     assert native is None and "cannot carry a key password" in str(problems[0])
 
 
@@ -104,21 +123,32 @@ def test_rsa_2048_key_is_accepted() -> None:
 
 
 def test_allow_flags() -> None:
-    expired = (x509.CertificateBuilder().subject_name(_name("old")).issuer_name(_name("old"))
-               .public_key(KEY.public_key()).serial_number(1).not_valid_before(NOW - timedelta(days=90))
-               .not_valid_after(NOW - timedelta(days=60)).sign(KEY, hashes.SHA256()))
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(_name("old"))
+        .issuer_name(_name("old"))
+        .public_key(KEY.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - timedelta(days=90))
+        .not_valid_after(NOW - timedelta(days=60))
+        .sign(KEY, hashes.SHA256())
+    )
     _, problems = prepare_credential(42, CredType.CLIENT_CERT, pem(expired), source="c")
     assert "expired on" in str(problems[0])
-    ok, problems = prepare_credential(42, CredType.CLIENT_CERT, pem(expired), source="c",
-                                      policy=CredentialPolicy(allow_expired=True))
+    ok, problems = prepare_credential(
+        42, CredType.CLIENT_CERT, pem(expired), source="c", policy=CredentialPolicy(allow_expired=True)
+    )
     assert ok is not None and not problems
 
 
-@pytest.mark.parametrize(("tag", "policy", "fragment"), [
-    (16842753, CredentialPolicy(), "allow_nrf_cloud_tag"),
-    (2147483648, CredentialPolicy(), "allow_tls_decrypt_tag"),
-    (4294967294, CredentialPolicy(allow_tls_decrypt_tag=True), "reserved for the modem"),
-])
+@pytest.mark.parametrize(
+    ("tag", "policy", "fragment"),
+    [
+        (16842753, CredentialPolicy(), "allow_nrf_cloud_tag"),
+        (2147483648, CredentialPolicy(), "allow_tls_decrypt_tag"),
+        (4294967294, CredentialPolicy(allow_tls_decrypt_tag=True), "reserved for the modem"),
+    ],
+)
 def test_sec_tag_rules(tag: int, policy: CredentialPolicy, fragment: str) -> None:
     problems = check_sec_tag(tag, CredType.ROOT_CA, policy, "x")
     assert problems and fragment in str(problems[0])

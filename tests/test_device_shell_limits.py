@@ -8,7 +8,7 @@ from tests.conftest import MakeSim
 from credwarden.errors import ExitCode, ProtocolError
 from credwarden.modem.device import Device
 
-CA = '-----BEGIN CERTIFICATE-----\\nMIIB{index:04d}\\n-----END CERTIFICATE-----\\n'
+CA = "-----BEGIN CERTIFICATE-----\\nMIIB{index:04d}\\n-----END CERTIFICATE-----\\n"
 
 
 def test_overflowing_shell_list_is_a_clear_error_and_per_tag_lists_work(make_sim: MakeSim) -> None:

@@ -54,10 +54,12 @@ class Canary:
 def canary() -> Canary:
     key = ec.generate_private_key(ec.SECP256R1())
     password = "pw-" + secrets.token_hex(12)
-    plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    plain = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     encrypted = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(password.encode()),
     )
     return Canary(plain, encrypted, password, secrets.token_hex(16))
@@ -66,8 +68,9 @@ def canary() -> Canary:
 def assert_clean(text: str | bytes, where: str, canary: Canary) -> None:
     data = text.decode("latin-1") if isinstance(text, bytes) else text
     leaked = sorted(f for f in canary.fragments() if f in data)
-    assert not leaked, f"secret fragment(s) leaked into {where}: {len(leaked)} fragments, e.g. at offset " \
-                       f"{data.find(leaked[0])}"
+    assert not leaked, (
+        f"secret fragment(s) leaked into {where}: {len(leaked)} fragments, e.g. at offset {data.find(leaked[0])}"
+    )
 
 
 def _files_written(root: Path, inputs: set[Path]) -> Iterator[Path]:
@@ -102,8 +105,12 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_cli_paths_never_show_secrets(tmp_path: Path, canary: Canary) -> None:
     inputs = _inputs(tmp_path, canary)
     state = tmp_path / "state.json"
-    env = {**os.environ, "CREDWARDEN_PORT": f"sim://{state}?profile=2.0.2", "CW_KEY_PASSWORD": canary.password,
-           "CREDWARDEN_DB": str(tmp_path / "inventory.db")}
+    env = {
+        **os.environ,
+        "CREDWARDEN_PORT": f"sim://{state}?profile=2.0.2",
+        "CW_KEY_PASSWORD": canary.password,
+        "CREDWARDEN_DB": str(tmp_path / "inventory.db"),
+    }
     key, enc, psk, manifest = (str(tmp_path / n) for n in ("key.pem", "enc.pem", "psk.txt", "manifest.toml"))
     runs = [
         (["write", "50", "client-key", key], 0),
@@ -151,8 +158,20 @@ def test_demo_style_pty_session_leaves_no_secret_in_its_directory(tmp_path: Path
     inputs = _inputs(tmp_path, canary)
     demo = tmp_path / "demo"
     demo.mkdir()
-    command = [sys.executable, "-c", "from credwarden.cli.app import main; main()", "sim", "--pty", "--fast",
-               "--profile", "2.0.2", "--state", str(demo / "state.json"), "--log", str(demo / "sim-log.jsonl")]
+    command = [
+        sys.executable,
+        "-c",
+        "from credwarden.cli.app import main; main()",
+        "sim",
+        "--pty",
+        "--fast",
+        "--profile",
+        "2.0.2",
+        "--state",
+        str(demo / "state.json"),
+        "--log",
+        str(demo / "sim-log.jsonl"),
+    ]
     env = {**os.environ, "CREDWARDEN_PORT": "", "CW_KEY_PASSWORD": canary.password}
     with (demo / "sim.err").open("w") as err:
         sim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
@@ -160,12 +179,21 @@ def test_demo_style_pty_session_leaves_no_secret_in_its_directory(tmp_path: Path
             assert sim.stdout is not None
             port = sim.stdout.readline().strip()
             assert port.startswith("/dev/"), port
-            for args in (["write", "70", "client-key", str(tmp_path / "key.pem"), "--debug"],
-                         ["write", "71", "psk", str(tmp_path / "psk.txt"), "--json", "--debug"],
-                         ["write", "72", "client-key", str(tmp_path / "enc.pem"), "--password-env",
-                          "CW_KEY_PASSWORD", "--debug"],
-                         ["apply", str(tmp_path / "manifest.toml"), "--debug", "--json"],
-                         ["list", "--debug"]):
+            for args in (
+                ["write", "70", "client-key", str(tmp_path / "key.pem"), "--debug"],
+                ["write", "71", "psk", str(tmp_path / "psk.txt"), "--json", "--debug"],
+                [
+                    "write",
+                    "72",
+                    "client-key",
+                    str(tmp_path / "enc.pem"),
+                    "--password-env",
+                    "CW_KEY_PASSWORD",
+                    "--debug",
+                ],
+                ["apply", str(tmp_path / "manifest.toml"), "--debug", "--json"],
+                ["list", "--debug"],
+            ):
                 name = "-".join(Path(a).name for a in args[:2])
                 result = _cli(["--port", port, *args], env)
                 assert result.returncode == 0, result.stderr[-300:]
@@ -193,11 +221,15 @@ def _exception_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)) + repr(exc) + repr(getattr(exc, "command", ""))
 
 
-def test_api_error_and_fault_paths_never_show_secrets(tmp_path: Path, canary: Canary,
-                                                      all_records: pytest.LogCaptureFixture) -> None:
+def test_api_error_and_fault_paths_never_show_secrets(
+    tmp_path: Path, canary: Canary, all_records: pytest.LogCaptureFixture
+) -> None:
     inputs = _inputs(tmp_path, canary)
-    sim = SimModem(SimConfig(profile="2.0.2", fast=True, state_file=tmp_path / "sim-state.json",
-                             log_file=tmp_path / "sim-log.jsonl"))
+    sim = SimModem(
+        SimConfig(
+            profile="2.0.2", fast=True, state_file=tmp_path / "sim-state.json", log_file=tmp_path / "sim-log.jsonl"
+        )
+    )
     texts: list[tuple[str, str]] = []
     try:
         dev = Device.over(sim.open_inprocess(), mode="at_client", timeout=1.0)
@@ -211,8 +243,11 @@ def test_api_error_and_fault_paths_never_show_secrets(tmp_path: Path, canary: Ca
             sim.execute("AT+CFUN=1")
             failures: list[tuple[str, type[CredwardenError], object]] = [
                 ("518 online", ModemOnline, lambda: dev.at(f'AT%CMNG=0,63,3,"{canary.psk}"')),
-                ("527 invalid", InvalidContent, lambda: dev.write(64, 0, b"-----BEGIN CERTIFICATE-----\nAAAA\n"
-                                                                     b"-----END CERTIFICATE-----\n")),
+                (
+                    "527 invalid",
+                    InvalidContent,
+                    lambda: dev.write(64, 0, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+                ),
             ]
             for label, kind, action in failures:
                 with pytest.raises(kind) as info:
@@ -261,8 +296,9 @@ def test_fragment_check_is_not_vacuous(canary: Canary) -> None:
     assert_clean("<redacted 241 bytes sha256=0011>", "probe", canary)
 
 
-def test_factory_batch_sim_report_and_campaign_never_show_secrets(tmp_path: Path, canary: Canary,
-                                                                   all_records: pytest.LogCaptureFixture) -> None:
+def test_factory_batch_sim_report_and_campaign_never_show_secrets(
+    tmp_path: Path, canary: Canary, all_records: pytest.LogCaptureFixture
+) -> None:
     """The factory paths (JSON lines, plain lines, the live table, the inventory database), `sim report` on the
     simulators' command logs and `sim campaign --json`, all with the canary key and PSK in the manifest."""
     import io
@@ -279,9 +315,18 @@ def test_factory_batch_sim_report_and_campaign_never_show_secrets(tmp_path: Path
     manifest = tmp_path / "manifest.toml"
     runner = CliRunner()
     texts: list[tuple[str, str]] = []
-    sims = [SimModem(SimConfig(profile="2.0.2", fast=True, imei=imei, state_file=tmp_path / f"state-{n}.json",
-                               log_file=tmp_path / f"sim-{n}.jsonl"))
-            for n, imei in enumerate(("352656100367872", "352656100367880"))]
+    sims = [
+        SimModem(
+            SimConfig(
+                profile="2.0.2",
+                fast=True,
+                imei=imei,
+                state_file=tmp_path / f"state-{n}.json",
+                log_file=tmp_path / f"sim-{n}.jsonl",
+            )
+        )
+        for n, imei in enumerate(("352656100367872", "352656100367880"))
+    ]
     inventory = str(tmp_path / "inventory.db")
     with sims[0], sims[1], sims[0].serve_pty() as p1, sims[1].serve_pty() as p2:
         base = ["apply", str(manifest), "--port", p1, "--port", p2, "--inventory", inventory]
@@ -301,8 +346,9 @@ def test_factory_batch_sim_report_and_campaign_never_show_secrets(tmp_path: Path
             result = runner.invoke(app, ["sim", "report", str(tmp_path / f"sim-{n}.jsonl"), *extra])
             assert result.exit_code == 0, result.output
             texts.append((f"sim report {n} {extra}", result.stdout + result.stderr))
-    result = runner.invoke(app, ["sim", "campaign", str(manifest), "--points", "2", "--kind", "power-cut", "--kind",
-                                 "reboot", "--json"])
+    result = runner.invoke(
+        app, ["sim", "campaign", str(manifest), "--points", "2", "--kind", "power-cut", "--kind", "reboot", "--json"]
+    )
     assert result.exit_code == 0, result.output
     texts.append(("sim campaign --json", result.stdout + result.stderr))
     for label, text in texts:

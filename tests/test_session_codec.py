@@ -16,8 +16,14 @@ from credwarden.modem.session import AtSession
 from credwarden.transport.scripted import ScriptedTransport, answer_table
 
 SHA = "B9BAC15641653CAE2B5151DCBD0C40DDCDF19125950FA2475977437EA35F7A45"
-URCS = ["+CEREG: 2,\"76C1\",\"0102DA04\",7", "%CESQ: 54,2,15,1", "+CSCON: 1", "%XPOFWARN", "%MDMEV: ME OVERHEATED",
-        "+CGEV: ME PDN ACT 0"]
+URCS = [
+    '+CEREG: 2,"76C1","0102DA04",7',
+    "%CESQ: 54,2,15,1",
+    "+CSCON: 1",
+    "%XPOFWARN",
+    "%MDMEV: ME OVERHEATED",
+    "+CGEV: ME PDN ACT 0",
+]
 
 
 def session(responder: dict[str, str], chunks: list[int] | None = None, dialect: str = "at_client") -> AtSession:
@@ -67,8 +73,13 @@ def test_bare_answer_not_taken_from_urc() -> None:
 
 
 def test_cme_errors_raise_specific_exceptions() -> None:
-    s = session({"AT%CMNG=2,1,0": "+CME ERROR: 513\r\n", "AT%CMNG=0,1,0,\"x\"": "+CME ERROR: 527\r\n",
-                 "AT+CSMS=0": "+CMS ERROR: 302\r\n"})
+    s = session(
+        {
+            "AT%CMNG=2,1,0": "+CME ERROR: 513\r\n",
+            'AT%CMNG=0,1,0,"x"': "+CME ERROR: 527\r\n",
+            "AT+CSMS=0": "+CMS ERROR: 302\r\n",
+        }
+    )
     with pytest.raises(NotFound) as info:
         s.command("AT%CMNG=2,1,0")
     assert "not found" in str(info.value) and "What to do" in str(info.value)
@@ -183,7 +194,7 @@ def test_urc_interleavings_and_split_reads(
     assert list(response.urcs) == expected_urcs
 
 
-@given(st.text(alphabet="AB\r\n\"%CMNG: 0,", max_size=80), st.lists(st.integers(1, 9), min_size=1, max_size=20))
+@given(st.text(alphabet='AB\r\n"%CMNG: 0,', max_size=80), st.lists(st.integers(1, 9), min_size=1, max_size=20))
 def test_framer_is_chunking_independent(text: str, cuts: list[int]) -> None:
     whole = LineFramer().feed(text)
     framer, out, pos = LineFramer(), [], 0

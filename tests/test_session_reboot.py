@@ -21,8 +21,16 @@ FAST = TimeoutPolicy.uniform(0.5).scaled(0.5)
 LISTING = '%CMNG: 42,0,"AA"\r\nOK\r\n'
 
 
-@pytest.mark.parametrize("line", ["*** Booting nRF Connect SDK ***", "*** Booting nRF Connect SDK v2.6.0 ***",
-                                  "*** Booting Zephyr OS build v3.5.99-ncs1 ***", "Ready", "INIT ERROR"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "*** Booting nRF Connect SDK ***",
+        "*** Booting nRF Connect SDK v2.6.0 ***",
+        "*** Booting Zephyr OS build v3.5.99-ncs1 ***",
+        "Ready",
+        "INIT ERROR",
+    ],
+)
 def test_boot_lines_are_banners(line: str) -> None:
     assert is_boot_banner(line)
 
@@ -113,16 +121,28 @@ class LateAnswer:
         if command == "AT+CGMR":
             self.rebooted = True
             return b"\r\nReady\r\n"
-        answer = {"AT": "\r\nOK\r\n", "AT+CMEE?": "\r\n+CMEE: 0\r\n\r\nOK\r\n",
-                  "AT%CMNG=1": "\r\n" + LISTING.replace("\r\nOK", "\r\n\r\nOK")}.get(command, "\r\nERROR\r\n")
+        answer = {
+            "AT": "\r\nOK\r\n",
+            "AT+CMEE?": "\r\n+CMEE: 0\r\n\r\nOK\r\n",
+            "AT%CMNG=1": "\r\n" + LISTING.replace("\r\nOK", "\r\n\r\nOK"),
+        }.get(command, "\r\nERROR\r\n")
         late, self.late = (self.late, "") if self.rebooted else ("", self.late)
         return (late + answer).encode("latin-1")  # the late answer comes before the answer to what was just sent
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(late=st.sampled_from(["\r\nOK\r\n", "\r\nERROR\r\n", "\r\n+CME ERROR: 513\r\n",
-                             '\r\n%CMNG: 7,0,"BB"\r\n\r\nOK\r\n', "\r\n+CGMR: x\r\n\r\nOK\r\n"]),
-       chunks=st.lists(st.integers(1, 12), max_size=40))
+@given(
+    late=st.sampled_from(
+        [
+            "\r\nOK\r\n",
+            "\r\nERROR\r\n",
+            "\r\n+CME ERROR: 513\r\n",
+            '\r\n%CMNG: 7,0,"BB"\r\n\r\nOK\r\n',
+            "\r\n+CGMR: x\r\n\r\nOK\r\n",
+        ]
+    ),
+    chunks=st.lists(st.integers(1, 12), max_size=40),
+)
 def test_late_answer_after_reboot_is_not_taken_for_the_next_one(late: str, chunks: list[int]) -> None:
     script = LateAnswer(late)
     session = AtSession(ScriptedTransport(script, chunks), Dialect("slm"), timeouts=FAST)

@@ -9,9 +9,17 @@ from credwarden.types import CredType, is_placeholder_digest, parse_type, placeh
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0", CredType.ROOT_CA), ("root-ca", CredType.ROOT_CA), ("ROOT_CA", CredType.ROOT_CA), ("ca", CredType.ROOT_CA),
-     ("client-cert", CredType.CLIENT_CERT), ("2", CredType.CLIENT_KEY), ("psk", CredType.PSK),
-     ("psk-identity", CredType.PSK_IDENTITY), (4, CredType.PSK_IDENTITY)],
+    [
+        ("0", CredType.ROOT_CA),
+        ("root-ca", CredType.ROOT_CA),
+        ("ROOT_CA", CredType.ROOT_CA),
+        ("ca", CredType.ROOT_CA),
+        ("client-cert", CredType.CLIENT_CERT),
+        ("2", CredType.CLIENT_KEY),
+        ("psk", CredType.PSK),
+        ("psk-identity", CredType.PSK_IDENTITY),
+        (4, CredType.PSK_IDENTITY),
+    ],
 )
 def test_parse_type_accepts_codes_and_names(text: str | int, expected: CredType) -> None:
     assert parse_type(text) is expected

@@ -34,8 +34,7 @@ def test_each_board_gets_its_own_templated_file(tmp_path: Path) -> None:
         (tmp_path / "ids" / f"{_imei(n)}.txt").write_text(f"device-{n}\n")
     (tmp_path / "m.toml").write_text('[[credential]]\nsec_tag = 5\ntype = "psk-identity"\nfile = "ids/{imei}.txt"\n')
     sims = [SimModem(SimConfig(profile="2.0.2", fast=True, imei=_imei(n))) for n in (1, 2, 3)]
-    with sims[0], sims[1], sims[2], sims[0].serve_pty() as p1, sims[1].serve_pty() as p2, \
-            sims[2].serve_pty() as p3:
+    with sims[0], sims[1], sims[2], sims[0].serve_pty() as p1, sims[1].serve_pty() as p2, sims[2].serve_pty() as p3:
         rows, code, _ = _run(Station(manifest=tmp_path / "m.toml", ports=[p1, p2, p3], record=False))
         assert sims[0].execute("AT%CMNG=2,5,4").count("device-1") == 1
         assert sims[1].execute("AT%CMNG=2,5,4").count("device-2") == 1
@@ -47,14 +46,14 @@ def test_each_board_gets_its_own_templated_file(tmp_path: Path) -> None:
 
 
 def test_a_hung_board_times_out_without_holding_the_others(tmp_path: Path) -> None:
-    (tmp_path / "m.toml").write_text('[[credential]]\nsec_tag = 5\ntype = "psk-identity"\nvalue = "' + "x" * 200
-                                     + '"\n')
+    (tmp_path / "m.toml").write_text(
+        '[[credential]]\nsec_tag = 5\ntype = "psk-identity"\nvalue = "' + "x" * 200 + '"\n'
+    )
     good, hung = (SimModem(SimConfig(profile="2.0.2", fast=True, imei=_imei(n))) for n in (4, 5))
     hung.faults.hang_above = 100  # the write never answers
     with good, hung, good.serve_pty() as p_good, hung.serve_pty() as p_hung:
         started = time.monotonic()
-        rows, code, _ = _run(Station(manifest=tmp_path / "m.toml", ports=[p_hung, p_good], record=False,
-                                     timeout=1.5))
+        rows, code, _ = _run(Station(manifest=tmp_path / "m.toml", ports=[p_hung, p_good], record=False, timeout=1.5))
         elapsed = time.monotonic() - started
     by_port = {r["port"]: r for r in rows}
     assert by_port[p_good]["status"] == "applied"
@@ -65,12 +64,13 @@ def test_a_hung_board_times_out_without_holding_the_others(tmp_path: Path) -> No
 
 def test_secrets_never_reach_rows_or_the_inventory(tmp_path: Path) -> None:
     psk = "00112233445566778899aabbccddeeff"
-    (tmp_path / "m.toml").write_text(f'[[credential]]\nsec_tag = 6\ntype = "psk"\nvalue = "{psk}"\n'
-                                     '[[credential]]\nsec_tag = 6\ntype = "psk-identity"\nvalue = "dev-6"\n')
+    (tmp_path / "m.toml").write_text(
+        f'[[credential]]\nsec_tag = 6\ntype = "psk"\nvalue = "{psk}"\n'
+        '[[credential]]\nsec_tag = 6\ntype = "psk-identity"\nvalue = "dev-6"\n'
+    )
     sim = SimModem(SimConfig(profile="2.0.2", fast=True, imei=_imei(6)))
     with sim, sim.serve_pty() as port:
-        rows, code, text = _run(Station(manifest=tmp_path / "m.toml", ports=[port],
-                                        inventory=str(tmp_path / "inv.db")))
+        rows, code, text = _run(Station(manifest=tmp_path / "m.toml", ports=[port], inventory=str(tmp_path / "inv.db")))
     assert code is ExitCode.OK and rows[0]["status"] == "applied"
     assert psk not in text and psk.upper() not in text
     assert psk.encode() not in (tmp_path / "inv.db").read_bytes()
@@ -111,4 +111,3 @@ def test_an_abandoned_board_never_writes_to_a_closed_inventory(tmp_path: Path) -
     job.close()
     job._record(None, info, row, list_now=False)  # type: ignore[arg-type]
     assert calls == ["close"]  # closed: not recorded either
-

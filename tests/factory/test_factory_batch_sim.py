@@ -67,9 +67,14 @@ def silent_pty() -> Iterator[str]:
 
 def _station(workdir: Path, ports: list[str], **kw: object) -> Station:
     values: dict[str, object] = {
-        "name": "test-line", "manifest": workdir / "manifest.toml", "ports": ports,
-        "inventory": str(workdir / "inv.db"), "detect_timeout": 0.5, "timeout": 60,
-        "out_dir": workdir / "issued", "nrfcloud_csv": workdir / "onboard.csv",
+        "name": "test-line",
+        "manifest": workdir / "manifest.toml",
+        "ports": ports,
+        "inventory": str(workdir / "inv.db"),
+        "detect_timeout": 0.5,
+        "timeout": 60,
+        "out_dir": workdir / "issued",
+        "nrfcloud_csv": workdir / "onboard.csv",
     }
     values.update(kw)
     return Station.model_validate(values)
@@ -96,7 +101,12 @@ def test_batch_rows_inventory_exit_code_and_idempotent_rerun(workdir: Path) -> N
         assert ok["ok"] is True and ok["status"] == "applied" and ok["imei"] == _imei(1) and ok["error"] is None
         assert ok["uuid"] and ok["bytes_out"] > 1000 and ok["bytes_in"] > 100 and ok["elapsed_s"] > 0
         assert {(a["sec_tag"], a["type"], a["status"]) for a in ok["actions"]} >= {
-            (10, 0, "written"), (11, 0, "written"), (42, 2, "generated"), (42, 1, "written"), (42, 0, "written")}
+            (10, 0, "written"),
+            (11, 0, "written"),
+            (42, 2, "generated"),
+            (42, 1, "written"),
+            (42, 0, "written"),
+        }
 
         silent = rows[p_silent]
         assert silent["status"] == "no_answer" and silent["ok"] is False and "no answer" in silent["error"]
@@ -135,9 +145,7 @@ def test_batch_rows_inventory_exit_code_and_idempotent_rerun(workdir: Path) -> N
     assert rows_csv.startswith(f'nrf-{_imei(1)},,,APP|MODEM,"-----BEGIN CERTIFICATE-----')
 
 
-def test_keygen_certificate_verifies_and_matches_the_modem_key(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_keygen_certificate_verifies_and_matches_the_modem_key(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The sim keeps only the digest of a private key (like the modem, it never gives it out): remember the keys
     # it generates to compare the stored digest and the certificate's public key with them.
     generated: list[ec.EllipticCurvePrivateKey] = []
@@ -160,12 +168,14 @@ def test_keygen_certificate_verifies_and_matches_the_modem_key(
     ca = x509.load_pem_x509_certificate((workdir / "ca/ca.pem").read_bytes())
     assert chains_to(cert, ca)
     (modem_key,) = generated
-    pkcs8 = modem_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+    pkcs8 = modem_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     assert stored_key.sha == hashlib.sha256(pkcs8).hexdigest().upper()  # this is the key the modem stores
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    assert (cert.public_key().public_bytes(serialization.Encoding.DER, spki)
-            == modem_key.public_key().public_bytes(serialization.Encoding.DER, spki))
+    assert cert.public_key().public_bytes(serialization.Encoding.DER, spki) == modem_key.public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    )
     assert x509.load_pem_x509_certificate(stored_cert.content).serial_number == cert.serial_number
     assert cert.subject.rfc4514_string() == f"CN=nrf-{_imei(3)}"
 
@@ -176,8 +186,7 @@ def test_watch_mode_provisions_a_board_that_appears(workdir: Path) -> None:
     sim = _sim(4)
     stop = threading.Event()
     out = io.StringIO()
-    station = _station(workdir, [], glob=[str(by_id / "*Nordic*")], watch=True, poll_interval=0.05,
-                       nrfcloud_csv=None)
+    station = _station(workdir, [], glob=[str(by_id / "*Nordic*")], watch=True, poll_interval=0.05, nrfcloud_csv=None)
     holder: dict[str, object] = {}
 
     def run() -> None:

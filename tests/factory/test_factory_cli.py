@@ -87,8 +87,19 @@ def test_apply_with_several_ports_runs_a_batch(tmp_path: Path) -> None:
 def test_apply_batch_with_nothing_reachable(tmp_path: Path) -> None:
     manifest = tmp_path / "m.toml"
     manifest.write_text('[[credential]]\nsec_tag = 7\ntype = "psk-identity"\nvalue = "dev-1"\n')
-    result = runner.invoke(app, ["apply", str(manifest), "--port", str(tmp_path / "nope1"), "--port",
-                                 str(tmp_path / "nope2"), "--no-record", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "apply",
+            str(manifest),
+            "--port",
+            str(tmp_path / "nope1"),
+            "--port",
+            str(tmp_path / "nope2"),
+            "--no-record",
+            "--json",
+        ],
+    )
     assert result.exit_code == 8, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["status"] for r in rows] == ["unreachable", "unreachable"]

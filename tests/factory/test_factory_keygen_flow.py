@@ -66,10 +66,12 @@ class MemoryDevice:
         assert (sec_tag, 2) not in self.store, "CME 519: key exists"
         key = ec.generate_private_key(ec.SECP256R1())
         self.keys[sec_tag] = key
-        self.store[(sec_tag, 2)] = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption())
-        text = make_keygen_response(key, sec_tag=sec_tag, device_uuid=uuid.UUID(UUID), identity_key=self.identity,
-                                    attributes=attributes)
+        self.store[(sec_tag, 2)] = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        text = make_keygen_response(
+            key, sec_tag=sec_tag, device_uuid=uuid.UUID(UUID), identity_key=self.identity, attributes=attributes
+        )
         return parse_keygen_response(sec_tag, text)
 
 
@@ -79,15 +81,21 @@ def ca(tmp_path: Path) -> LocalCA:
 
 
 def _spec(tmp_path: Path, **kw: object) -> KeygenSpec:
-    values: dict[str, object] = {"sec_tag": 42, "ca_cert": tmp_path / "ca/ca.pem", "ca_key": tmp_path / "ca/ca-key.pem",
-                                 "subject": "CN=nrf-{imei}"}
+    values: dict[str, object] = {
+        "sec_tag": 42,
+        "ca_cert": tmp_path / "ca/ca.pem",
+        "ca_key": tmp_path / "ca/ca-key.pem",
+        "subject": "CN=nrf-{imei}",
+    }
     values.update(kw)
     return KeygenSpec.model_validate(values)
 
 
 def _public_der(key: object) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER,  # type: ignore[attr-defined]
+        serialization.PublicFormat.SubjectPublicKeyInfo,
+    )
 
 
 def test_issue_then_rerun_is_a_no_op(tmp_path: Path, ca: LocalCA) -> None:
@@ -156,24 +164,28 @@ def test_subject_placeholders(tmp_path: Path) -> None:
 
 def test_keygen_tables_load_from_the_manifest(tmp_path: Path) -> None:
     manifest = tmp_path / "m.toml"
-    manifest.write_text('[[credential]]\nsec_tag = 1\ntype = "root-ca"\nfile = "ca.pem"\n'
-                        '[[keygen]]\nsec_tag = 42\nca_cert = "ca/ca.pem"\nca_key = "ca/ca-key.pem"\n'
-                        'validity_days = 30\nsubject = "CN={imei}"\n')
+    manifest.write_text(
+        '[[credential]]\nsec_tag = 1\ntype = "root-ca"\nfile = "ca.pem"\n'
+        '[[keygen]]\nsec_tag = 42\nca_cert = "ca/ca.pem"\nca_key = "ca/ca-key.pem"\n'
+        'validity_days = 30\nsubject = "CN={imei}"\n'
+    )
     (spec,) = load_keygen_specs(manifest)
     assert spec.ca_cert == tmp_path / "ca/ca.pem" and spec.validity_days == 30
     manifest.write_text("[[keygen]]\nsec_tag = 42\nca_cert = 'a'\n")
     with pytest.raises(ValidationError, match=r"keygen\[0\]\.ca_key"):
         load_keygen_specs(manifest)
-    manifest.write_text("[[keygen]]\nsec_tag = 1\nca_cert = 'a'\nca_key = 'b'\n"
-                        "[[keygen]]\nsec_tag = 1\nca_cert = 'a'\nca_key = 'b'\n")
+    manifest.write_text(
+        "[[keygen]]\nsec_tag = 1\nca_cert = 'a'\nca_key = 'b'\n[[keygen]]\nsec_tag = 1\nca_cert = 'a'\nca_key = 'b'\n"
+    )
     with pytest.raises(ValidationError, match="same sec_tag"):
         load_keygen_specs(manifest)
 
 
 def test_issued_certificate_is_a_client_certificate(tmp_path: Path, ca: LocalCA) -> None:
     dev = MemoryDevice()
-    outcome = ensure_client_certificate(dev, _spec(tmp_path, validity_days=10), ca, imei=IMEI, uuid=UUID,
-                                        out_dir=tmp_path / "o")
+    outcome = ensure_client_certificate(
+        dev, _spec(tmp_path, validity_days=10), ca, imei=IMEI, uuid=UUID, out_dir=tmp_path / "o"
+    )
     cert = outcome.certificate
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in eku

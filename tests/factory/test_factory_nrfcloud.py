@@ -20,8 +20,10 @@ def test_rows_are_the_documented_five_columns(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.startswith('nrf-351358811111111,,line3|b7,APP|MODEM,"-----BEGIN CERTIFICATE-----\nMIIB\n')
     rows = list(csv.reader(text.splitlines(keepends=True)))
-    assert [r[:4] for r in rows] == [["nrf-351358811111111", "", "line3|b7", "APP|MODEM"],
-                                     ["uuid-2", "tracker", "", "APP|MODEM"]]
+    assert [r[:4] for r in rows] == [
+        ["nrf-351358811111111", "", "line3|b7", "APP|MODEM"],
+        ["uuid-2", "tracker", "", "APP|MODEM"],
+    ]
     assert rows[1][4] == PEM  # CRLF normalised to LF
 
 

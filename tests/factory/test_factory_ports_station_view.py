@@ -136,8 +136,17 @@ def test_live_view_renders_rows() -> None:
     view = LiveTableView(Console(file=buf, force_terminal=True, width=140))
     view.start()
     view(ProgressEvent("/dev/ttyACM7", Stage.WRITE, "2/3", 1.5, 2048, 300))
-    view(ProgressEvent("/dev/ttyACM8", Stage.DONE, "", 2.0, 10, 10,
-                       DeviceResult("/dev/ttyACM8", Status.UNCHANGED, imei="351358811111111")))
+    view(
+        ProgressEvent(
+            "/dev/ttyACM8",
+            Stage.DONE,
+            "",
+            2.0,
+            10,
+            10,
+            DeviceResult("/dev/ttyACM8", Status.UNCHANGED, imei="351358811111111"),
+        )
+    )
     view.stop(BatchSummary.of([DeviceResult("/dev/ttyACM8", Status.UNCHANGED)]))
     text = buf.getvalue()
     assert "/dev/ttyACM7" in text and "write 2/3" in text and "2.0k/300B" in text

@@ -138,8 +138,18 @@ def test_summary_exit_code(statuses: list[Status], code: ExitCode) -> None:
 def test_result_json_schema_is_stable() -> None:
     row = DeviceResult("/dev/ttyACM0", Status.UNCHANGED, imei="351358811111111", elapsed_s=1.23456)
     data = row.to_json()
-    assert list(data) == ["port", "imei", "uuid", "ok", "status", "actions", "elapsed_s", "bytes_out",
-                          "bytes_in", "error"]
+    assert list(data) == [
+        "port",
+        "imei",
+        "uuid",
+        "ok",
+        "status",
+        "actions",
+        "elapsed_s",
+        "bytes_out",
+        "bytes_in",
+        "error",
+    ]
     assert data["ok"] is True and data["status"] == "unchanged" and data["elapsed_s"] == 1.235
     summary = BatchSummary.of([row, DeviceResult("b", Status.NO_ANSWER)])
     assert summary.describe() == "2 devices: 1 ok (0 applied, 1 unchanged), 1 failed (no_answer 1)"

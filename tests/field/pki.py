@@ -15,12 +15,19 @@ def ec_key() -> ec.EllipticCurvePrivateKey:
 
 
 def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
-def cert_pem(cn: str, key: ec.EllipticCurvePrivateKey, *, days_left: float = 365, ca: bool = False,
-             issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None) -> bytes:
+def cert_pem(
+    cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    days_left: float = 365,
+    ca: bool = False,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None,
+) -> bytes:
     """A PEM certificate for `key` valid until now + days_left (self-signed unless `issuer`)."""
     now = datetime.now(UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])

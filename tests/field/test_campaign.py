@@ -83,8 +83,7 @@ def test_power_cut_in_an_unreadable_write_on_placeholder_firmware(manifest: Path
 
     reference = _reference_run(settings, loaded, desired)
     key_write = next(c.number for c in reference if c.text.startswith("AT%CMNG=0,42,2,"))
-    point = FaultPoint("power-cut", 0, "power cut after 45 bytes of the client-key write", command=key_write,
-                       offset=45)
+    point = FaultPoint("power-cut", 0, "power cut after 45 bytes of the client-key write", command=key_write, offset=45)
     result = _run_point(settings, loaded, desired, point)
     assert result.rebooted
     assert not result.false_success and not result.not_desired
@@ -111,8 +110,9 @@ def test_power_cuts_on_placeholder_firmware_never_claim_success(manifest: Path, 
     # a device holding OLDER unverifiable entries is refused ("fail") or kept as stored with a warning ("warn") by
     # design, fault or not: only "rewrite" can make a stale device equal the manifest
     starts: tuple[Start, ...] = ("empty", "stale") if policy == "rewrite" else ("empty",)
-    report = run_campaign(CampaignSettings(policed, kinds=("power-cut",), points=16, seed=5, workers=4,
-                                           profile="1.2.3", starts=starts))
+    report = run_campaign(
+        CampaignSettings(policed, kinds=("power-cut",), points=16, seed=5, workers=4, profile="1.2.3", starts=starts)
+    )
     (summary,) = report.summaries
     assert summary.points == 16 and summary.first_apply_failed > 0
     assert summary.false_successes == 0 and summary.not_desired == 0 and summary.unrelated_touched == 0
@@ -121,8 +121,11 @@ def test_power_cuts_on_placeholder_firmware_never_claim_success(manifest: Path, 
 @pytest.mark.parametrize("frontend", ["at_client", "shell", "slm"])
 def test_reboots_mid_apply_meet_the_targets_in_every_dialect(manifest: Path, frontend: str) -> None:
     """Issue 5 item 1: the modem restarts before / after commands (SLM `Ready`, shell boot line + fresh prompt)."""
-    report = run_campaign(CampaignSettings(manifest, kinds=("reboot",), points=12, seed=1, workers=4,
-                                           frontend=frontend, starts=("stale",)))
+    report = run_campaign(
+        CampaignSettings(
+            manifest, kinds=("reboot",), points=12, seed=1, workers=4, frontend=frontend, starts=("stale",)
+        )
+    )
     (summary,) = report.summaries
     assert summary.points == 12
     assert all(r.rebooted for r in report.results)  # the fault really fired at every point
@@ -131,8 +134,16 @@ def test_reboots_mid_apply_meet_the_targets_in_every_dialect(manifest: Path, fro
 
 @pytest.mark.parametrize("frontend", ["shell", "slm"])
 def test_power_cuts_hangs_and_lost_results_meet_the_targets_in_other_dialects(manifest: Path, frontend: str) -> None:
-    report = run_campaign(CampaignSettings(manifest, kinds=("power-cut", "hang", "lost-result", "noise"), points=6,
-                                           seed=4, workers=4, frontend=frontend))
+    report = run_campaign(
+        CampaignSettings(
+            manifest,
+            kinds=("power-cut", "hang", "lost-result", "noise"),
+            points=6,
+            seed=4,
+            workers=4,
+            frontend=frontend,
+        )
+    )
     assert [s.points for s in report.summaries] == [6, 6, 6, 6]
     assert [r.to_json() for r in report.violations] == []
     assert sum(s.first_apply_failed for s in report.summaries) > 0
@@ -168,4 +179,3 @@ def test_shell_reboot_between_commands_is_detected() -> None:
     finally:
         transport.close()
         sim.stop()
-

@@ -23,8 +23,11 @@ class MemoryDevice:
         self.victim, self.wipe_after = victim, wipe_after
 
     def list(self, sec_tag: int | None = None, type: int | None = None) -> list[StoredEntry]:
-        return [StoredEntry(t, ty, sha) for (t, ty), sha in self.store.items()
-                if (sec_tag is None or t == sec_tag) and (type is None or ty == type)]
+        return [
+            StoredEntry(t, ty, sha)
+            for (t, ty), sha in self.store.items()
+            if (sec_tag is None or t == sec_tag) and (type is None or ty == type)
+        ]
 
     def write(self, sec_tag: int, type: int, content: bytes, password: str | None = None) -> None:
         assert self.offline_depth > 0

@@ -78,8 +78,9 @@ def test_placeholder_digest_on_new_firmware_is_suspicious() -> None:
     assert "entries.placeholder-on-new-firmware" not in _codes(Observations(_info("mfw_nrf9160_1.2.3"), entries))
 
 
-@pytest.mark.parametrize(("cfun", "code"), [(4, "cfun.offline"), (1, "cfun.online"), (0, "cfun.minimum"),
-                                            (None, "cfun.unknown")])
+@pytest.mark.parametrize(
+    ("cfun", "code"), [(4, "cfun.offline"), (1, "cfun.online"), (0, "cfun.minimum"), (None, "cfun.unknown")]
+)
 def test_cfun_states(cfun: int | None, code: str) -> None:
     assert code in _codes(Observations(_info(cfun=cfun), _healthy_entries()))
 
@@ -147,8 +148,14 @@ def test_tag_rules() -> None:
         StoredEntry(9, 0, SHA),
     )
     codes = _codes(Observations(_info(), entries))
-    assert {"tags.nrf-cloud", "tags.tls-decrypt", "tags.reserved-unexpected", "tags.incomplete-identity",
-            "tags.psk-without-identity", "entries.duplicate"} <= codes
+    assert {
+        "tags.nrf-cloud",
+        "tags.tls-decrypt",
+        "tags.reserved-unexpected",
+        "tags.incomplete-identity",
+        "tags.psk-without-identity",
+        "entries.duplicate",
+    } <= codes
 
 
 def test_empty_store_and_sorting() -> None:

@@ -53,8 +53,9 @@ def test_econnrefused_points_at_credentials(query: str) -> None:
     assert "certificate" in first.credential_cause
 
 
-@pytest.mark.parametrize(("code", "name"), [(126, "ENOKEY"), (127, "EKEYEXPIRED"), (128, "EKEYREVOKED"),
-                                            (129, "EKEYREJECTED")])
+@pytest.mark.parametrize(
+    ("code", "name"), [(126, "ENOKEY"), (127, "EKEYEXPIRED"), (128, "EKEYREVOKED"), (129, "EKEYREJECTED")]
+)
 def test_key_errors_in_bsdlib_vs_nrf_modem(code: int, name: str) -> None:
     result = explain(str(-code))
     assert result.ambiguous
@@ -90,7 +91,14 @@ def test_json_shape_is_stable() -> None:
     data = explain("-45").to_json()
     assert set(data) == {"query", "number", "ambiguous", "interpretations"}
     assert set(data["interpretations"][0]) == {
-        "scheme", "scheme_label", "code", "name", "meaning", "credential_related", "credential_cause", "check"
+        "scheme",
+        "scheme_label",
+        "code",
+        "name",
+        "meaning",
+        "credential_related",
+        "credential_cause",
+        "check",
     }
 
 

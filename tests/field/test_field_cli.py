@@ -63,8 +63,9 @@ def test_canary_cli(tmp_path: Path) -> None:
 
 
 def test_campaign_cli(manifest: Path) -> None:
-    code, out = _run("sim", "campaign", str(manifest), "--kind", "noise", "--kind", "power-cut", "--points", "3",
-                     "--json")
+    code, out = _run(
+        "sim", "campaign", str(manifest), "--kind", "noise", "--kind", "power-cut", "--points", "3", "--json"
+    )
     data = json.loads(out)
     assert code == 0 and data["ok"], data
     assert [s["kind"] for s in data["summaries"]] == ["noise", "power-cut"]

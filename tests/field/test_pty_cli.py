@@ -18,8 +18,19 @@ CLI = "from credwarden.cli.app import main; main()"
 @contextmanager
 def served_sim(directory: Path, *options: str) -> Iterator[str]:
     """Start `credwarden sim --pty` (state and log in `directory`); yield the device path; stop it."""
-    command = [sys.executable, "-c", CLI, "sim", "--pty", "--fast", "--state", str(directory / "state.json"),
-               "--log", str(directory / "sim-log.jsonl"), *options]
+    command = [
+        sys.executable,
+        "-c",
+        CLI,
+        "sim",
+        "--pty",
+        "--fast",
+        "--state",
+        str(directory / "state.json"),
+        "--log",
+        str(directory / "sim-log.jsonl"),
+        *options,
+    ]
     err = (directory / "sim.err").open("w")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
@@ -38,8 +49,14 @@ def served_sim(directory: Path, *options: str) -> Iterator[str]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=60,
-                          check=False, env={**os.environ, "CREDWARDEN_PORT": ""})
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "CREDWARDEN_PORT": ""},
+    )
 
 
 @pytest.mark.slow  # a simulator process plus eight CLI processes
@@ -47,8 +64,7 @@ def test_canary_catches_the_wipe_fault_through_a_pty(tmp_path: Path) -> None:
     (tmp_path / "id.txt").write_text("watched-identity")
     with served_sim(tmp_path, "--profile", "2.0.2", "--wipe-tag", "42", "--wipe-after", "4") as port:
         assert cli("write", "--port", port, "42", "psk-identity", str(tmp_path / "id.txt")).returncode == 0
-        result = cli("canary", "--port", port, "--write-tag", "900", "--watch", "42,43", "--cycles", "20",
-                     "--json")
+        result = cli("canary", "--port", port, "--write-tag", "900", "--watch", "42,43", "--cycles", "20", "--json")
         assert result.returncode == 6, result.stderr
         data = json.loads(result.stdout)
         # writes to the wiped tag itself do not count: the wipe comes with the canary's 4th write

@@ -9,8 +9,14 @@ def make_info(
     imei: str = "352656100000001", *, firmware: str = "mfw_nrf91x1_2.0.2", uuid_: str | None = None
 ) -> DeviceInfo:
     return DeviceInfo(
-        imei=imei, model="nRF9151-LACA", firmware=firmware, firmware_version=None, uuid=uuid_,
-        modem_build_uuid=None, cfun=4, dialect="at_client",
+        imei=imei,
+        model="nRF9151-LACA",
+        firmware=firmware,
+        firmware_version=None,
+        uuid=uuid_,
+        modem_build_uuid=None,
+        cfun=4,
+        dialect="at_client",
     )
 
 

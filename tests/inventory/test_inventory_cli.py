@@ -40,8 +40,9 @@ def capture(tmp_path: Path) -> Path:
 
 
 def test_import_then_query_everything(db_url: str, capture: Path) -> None:
-    code, out, err = _run("inventory", "import", "--db", db_url, "--device", "352656100000001", str(capture),
-                          "--station", "lab", "--json")
+    code, out, err = _run(
+        "inventory", "import", "--db", db_url, "--device", "352656100000001", str(capture), "--station", "lab", "--json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert len(data["snapshot_ids"]) == 2 and data["unreadable"] == [{"line": 7, "text": "%CMNG: 42,1\x01garbled"}]
@@ -69,8 +70,13 @@ def test_import_then_query_everything(db_url: str, capture: Path) -> None:
     code, out, _ = _run("inventory", "export", "--db", db_url, "--format", "prometheus")
     assert code == 0 and 'credwarden_credentials_lost{imei="352656100000001"} 1' in out
 
-    for args in (["devices"], ["show", "352656100000001"], ["history", "352656100000001"],
-                 ["diff", "352656100000001"], ["drift"]):
+    for args in (
+        ["devices"],
+        ["show", "352656100000001"],
+        ["history", "352656100000001"],
+        ["diff", "352656100000001"],
+        ["drift"],
+    ):
         code, out, _ = _run("inventory", *args, "--db", db_url)
         assert code in (0, ExitCode.VERIFICATION) and out.strip()
 
@@ -90,8 +96,11 @@ def test_bad_input_gives_exit_codes_not_tracebacks(db_url: str, capture: Path, t
     empty.write_text("hello\nworld\n")
     cases = [
         (["import", "--db", db_url, "--device", "352656100000001", str(empty)], ExitCode.VALIDATION, "no %CMNG"),
-        (["import", "--db", db_url, "--device", "352656100000001", str(capture), "--strict"], ExitCode.VALIDATION,
-         "unreadable"),
+        (
+            ["import", "--db", db_url, "--device", "352656100000001", str(capture), "--strict"],
+            ExitCode.VALIDATION,
+            "unreadable",
+        ),
         (["import", "--db", db_url, "--device", "not an imei!", str(capture)], ExitCode.VALIDATION, "IMEI"),
         (["import", "--db", db_url, "--device", "1", str(tmp_path / "missing")], ExitCode.VALIDATION, "cannot read"),
         (["show", "--db", db_url, "999"], ExitCode.USAGE, "no device"),
@@ -105,8 +114,9 @@ def test_bad_input_gives_exit_codes_not_tracebacks(db_url: str, capture: Path, t
         assert message in err and "Traceback" not in err
 
 
-def test_default_database_comes_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                 capture: Path) -> None:
+def test_default_database_comes_from_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture: Path
+) -> None:
     monkeypatch.setenv("CREDWARDEN_DB", str(tmp_path / "env" / "inv.db"))
     code, _, err = _run("inventory", "import", "--device", "352656100000001", str(capture))
     assert code == 0, err

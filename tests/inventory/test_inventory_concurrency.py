@@ -19,8 +19,9 @@ DEVICES = 5
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(WRITER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_four_stations_write_at_once(db_url: str) -> None:
@@ -36,12 +37,15 @@ def test_four_stations_write_at_once(db_url: str) -> None:
         assert sum(d.snapshots for d in devices) == STATIONS * PER_STATION
         with inv.read() as conn:
             # every device points at its newest snapshot, and the one before it
-            rows = conn.execute(text(
-                "SELECT d.latest_snapshot_id, d.previous_snapshot_id, "
-                "(SELECT s.id FROM snapshots s WHERE s.device_id = d.id ORDER BY s.taken_at DESC, s.id DESC LIMIT 1),"
-                "(SELECT s.id FROM snapshots s WHERE s.device_id = d.id ORDER BY s.taken_at DESC, s.id DESC "
-                "LIMIT 1 OFFSET 1) FROM devices d"
-            )).all()
+            rows = conn.execute(
+                text(
+                    "SELECT d.latest_snapshot_id, d.previous_snapshot_id, "
+                    "(SELECT s.id FROM snapshots s WHERE s.device_id = d.id "
+                    "ORDER BY s.taken_at DESC, s.id DESC LIMIT 1),"
+                    "(SELECT s.id FROM snapshots s WHERE s.device_id = d.id ORDER BY s.taken_at DESC, s.id DESC "
+                    "LIMIT 1 OFFSET 1) FROM devices d"
+                )
+            ).all()
             assert all(r[0] == r[2] and r[1] == r[3] for r in rows), rows
             stations = {r[0] for r in conn.execute(text("SELECT DISTINCT station FROM snapshots"))}
             assert stations == {f"station-{n}" for n in range(STATIONS)}

@@ -27,23 +27,43 @@ def _fleet(inv: Inventory) -> None:
     soon = {(42, 1): NOW + timedelta(days=5)}
     later = {(42, 1): NOW + timedelta(days=300)}
     # A: healthy
-    inv.record_snapshot(make_info("350000000000001"), [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(1))],
-                        source="live", taken_at=t2, expiries=later)
+    inv.record_snapshot(
+        make_info("350000000000001"),
+        [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(1))],
+        source="live",
+        taken_at=t2,
+        expiries=later,
+    )
     # B: other encoding of the CA (fine), client cert expiring in 5 days
-    inv.record_snapshot(make_info("350000000000002"), [StoredEntry(42, 0, sha(0xCB)), StoredEntry(42, 1, sha(2))],
-                        source="live", taken_at=t2, expiries=soon)
+    inv.record_snapshot(
+        make_info("350000000000002"),
+        [StoredEntry(42, 0, sha(0xCB)), StoredEntry(42, 1, sha(2))],
+        source="live",
+        taken_at=t2,
+        expiries=soon,
+    )
     # C: wrong CA, and lost its client cert since the previous snapshot
-    inv.record_snapshot(make_info("350000000000003"), [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(3))],
-                        source="live", taken_at=t1)
+    inv.record_snapshot(
+        make_info("350000000000003"), [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(3))], source="live", taken_at=t1
+    )
     inv.record_snapshot(make_info("350000000000003"), [StoredEntry(42, 0, sha(0xBAD))], source="live", taken_at=t2)
     # D: placeholder firmware: CA cannot be verified
-    inv.record_snapshot(make_info("350000000000004"), [StoredEntry(42, 0, "00" * 32), StoredEntry(42, 1, "01" * 32)],
-                        source="live", taken_at=t2)
+    inv.record_snapshot(
+        make_info("350000000000004"),
+        [StoredEntry(42, 0, "00" * 32), StoredEntry(42, 1, "01" * 32)],
+        source="live",
+        taken_at=t2,
+    )
     # E: lost an entry not in the manifest, otherwise fine
-    inv.record_snapshot(make_info("350000000000005"), [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(5)),
-                                                       StoredEntry(7, 4, sha(7))], source="live", taken_at=t1)
-    inv.record_snapshot(make_info("350000000000005"), [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(5))],
-                        source="live", taken_at=t2)
+    inv.record_snapshot(
+        make_info("350000000000005"),
+        [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(5)), StoredEntry(7, 4, sha(7))],
+        source="live",
+        taken_at=t1,
+    )
+    inv.record_snapshot(
+        make_info("350000000000005"), [StoredEntry(42, 0, CA), StoredEntry(42, 1, sha(5))], source="live", taken_at=t2
+    )
 
 
 def _kinds(report_json: dict[str, object]) -> dict[str, list[tuple[str, int, int]]]:
@@ -65,8 +85,7 @@ def test_drift_with_manifest(inv: Inventory) -> None:
     }
     c = next(d for d in report.drifted if d.imei == "350000000000003")
     assert next(p for p in c.problems if p.kind == "mismatch").sha256 == sha(0xBAD)
-    assert data["totals"] == {"missing": 1, "mismatch": 1, "unverifiable": 1, "lost": 2, "expiring": 1,
-                              "expired": 0}
+    assert data["totals"] == {"missing": 1, "mismatch": 1, "unverifiable": 1, "lost": 2, "expiring": 1, "expired": 0}
 
 
 def test_drift_without_manifest_and_expired(inv: Inventory) -> None:

@@ -23,8 +23,16 @@ from credwarden.modem.models import CertExpiry, DeviceInfo, StoredEntry
 from credwarden.sim import SimModem
 
 runner = CliRunner()
-INFO = DeviceInfo(imei="352656100000017", model="nRF9160", firmware="mfw_nrf9160_1.3.5", firmware_version=(1, 3, 5),
-                  uuid=None, modem_build_uuid=None, cfun=4, dialect="at_client")
+INFO = DeviceInfo(
+    imei="352656100000017",
+    model="nRF9160",
+    firmware="mfw_nrf9160_1.3.5",
+    firmware_version=(1, 3, 5),
+    uuid=None,
+    modem_build_uuid=None,
+    cfun=4,
+    dialect="at_client",
+)
 DIGEST_A, DIGEST_B = "A" * 64, "B" * 64
 
 
@@ -33,8 +41,12 @@ def _root_ca(days: int) -> tuple[bytes, datetime]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Root {days}d")])
     now = datetime.now(UTC).replace(microsecond=0)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -133,8 +145,12 @@ class _RefusingDevice:
 
 
 def test_device_expiries_refusals_are_notes() -> None:
-    entries = [StoredEntry(1, 0, DIGEST_A), StoredEntry(2, 1, DIGEST_B), StoredEntry(2, 2, DIGEST_B),
-               StoredEntry(3, 0, DIGEST_A)]
+    entries = [
+        StoredEntry(1, 0, DIGEST_A),
+        StoredEntry(2, 1, DIGEST_B),
+        StoredEntry(2, 2, DIGEST_B),
+        StoredEntry(3, 0, DIGEST_A),
+    ]
     dev = _RefusingDevice(513)  # not found for one entry: keep asking the others
     found, notes = device_expiries(dev, entries)
     assert set(found) == {(1, 0), (3, 0)} and len(notes) == 1 and "2,1" in notes[0]
@@ -169,19 +185,34 @@ def test_record_list_with_expiry_reads_identity_once(tmp_path: Path) -> None:
 def test_expiry_carried_forward_while_digest_unchanged(inv: Inventory) -> None:
     when = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    inv.record_snapshot(INFO, [StoredEntry(5, 0, DIGEST_A), StoredEntry(6, 1, DIGEST_B)], source="live",
-                        taken_at=t0, expiries={(5, 0): when, (6, 1): when})
-    inv.record_snapshot(INFO, [StoredEntry(5, 0, DIGEST_A), StoredEntry(6, 1, "C" * 64)], source="live",
-                        taken_at=t0 + timedelta(days=1))
+    inv.record_snapshot(
+        INFO,
+        [StoredEntry(5, 0, DIGEST_A), StoredEntry(6, 1, DIGEST_B)],
+        source="live",
+        taken_at=t0,
+        expiries={(5, 0): when, (6, 1): when},
+    )
+    inv.record_snapshot(
+        INFO, [StoredEntry(5, 0, DIGEST_A), StoredEntry(6, 1, "C" * 64)], source="live", taken_at=t0 + timedelta(days=1)
+    )
     latest = inv.latest(INFO.imei or "")
     assert latest is not None
     assert {(e.sec_tag, e.not_after) for e in latest.entries} == {(5, when), (6, None)}  # new content: unknown
     # bulk: expiry learned early in a batch reaches a later snapshot of the same device
     records = [
-        SnapshotRecord.build(INFO, [StoredEntry(7, 0, DIGEST_B)], source="import", taken_at=t0 + timedelta(days=2),
-                             expiries={(7, 0): when}),
-        SnapshotRecord.build(INFO, [StoredEntry(7, 0, DIGEST_B), StoredEntry(5, 0, DIGEST_A)], source="import",
-                             taken_at=t0 + timedelta(days=3)),
+        SnapshotRecord.build(
+            INFO,
+            [StoredEntry(7, 0, DIGEST_B)],
+            source="import",
+            taken_at=t0 + timedelta(days=2),
+            expiries={(7, 0): when},
+        ),
+        SnapshotRecord.build(
+            INFO,
+            [StoredEntry(7, 0, DIGEST_B), StoredEntry(5, 0, DIGEST_A)],
+            source="import",
+            taken_at=t0 + timedelta(days=3),
+        ),
     ]
     assert inv.record_snapshots_bulk(records) == 2
     latest = inv.latest(INFO.imei or "")

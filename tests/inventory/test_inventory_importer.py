@@ -90,7 +90,10 @@ def test_slm_native_tls_mapping() -> None:
     capture = f'%CMNG: 420,0,"{A}"\n%CMNG: 421,0,"{B}"\n%CMNG: 4294967292,11,"{B}"\n#XCMNG: 11,3\n'
     parsed = parse_capture(capture, slm_native_tls=True)
     assert parsed.listings[0].entries == [
-        StoredEntry(42, 0, A), StoredEntry(42, 1, B), StoredEntry(4294967292, 11, B), StoredEntry(11, 3, None)
+        StoredEntry(42, 0, A),
+        StoredEntry(42, 1, B),
+        StoredEntry(4294967292, 11, B),
+        StoredEntry(11, 3, None),
     ]
 
 

@@ -42,8 +42,16 @@ def test_inventory_failure_only_warns(sim_pty: tuple[SimModem, str], tmp_path: o
 
 
 def test_record_apply_run_with_verified_list() -> None:
-    info = DeviceInfo(imei="352656100000009", model="nRF9160", firmware="mfw_nrf9160_1.3.5", firmware_version=None,
-                      uuid=None, modem_build_uuid=None, cfun=4, dialect="at_client")
+    info = DeviceInfo(
+        imei="352656100000009",
+        model="nRF9160",
+        firmware="mfw_nrf9160_1.3.5",
+        firmware_version=None,
+        uuid=None,
+        modem_build_uuid=None,
+        cfun=4,
+        dialect="at_client",
+    )
     report = {"ok": True, "actions": [{"sec_tag": 7, "type": 0, "action": "write", "status": "done"}]}
     assert record_apply_run(info, report, [], station="line-2") is not None
     with Inventory.open() as inv:

@@ -46,8 +46,9 @@ def test_no_column_can_hold_content() -> None:
 def test_record_and_show_latest(inv: Inventory) -> None:
     info = make_info(uuid_="50363154-3931-44f0-8022-121b6401627d")
     first = inv.record_snapshot(info, entries((1, 0, 1), (1, 1, 2)), source="live", station="s1", taken_at=T0)
-    second = inv.record_snapshot(info, entries((1, 0, 1), (1, 1, 3), (2, 0, 4)), source="live", station="s2",
-                                 taken_at=T0 + timedelta(hours=1))
+    second = inv.record_snapshot(
+        info, entries((1, 0, 1), (1, 1, 3), (2, 0, 4)), source="live", station="s2", taken_at=T0 + timedelta(hours=1)
+    )
     assert second > first
     latest = inv.latest("352656100000001")
     assert latest is not None and latest.id == second
@@ -78,8 +79,9 @@ def test_older_import_does_not_replace_latest(inv: Inventory) -> None:
 def test_diff_default_last_two_and_by_time(inv: Inventory) -> None:
     info = make_info()
     a = inv.record_snapshot(info, entries((1, 0, 1), (1, 1, 2), (1, 2, 3)), source="live", taken_at=T0)
-    b = inv.record_snapshot(info, entries((1, 0, 1), (1, 1, 5), (7, 0, 6)), source="live",
-                            taken_at=T0 + timedelta(days=1))
+    b = inv.record_snapshot(
+        info, entries((1, 0, 1), (1, 1, 5), (7, 0, 6)), source="live", taken_at=T0 + timedelta(days=1)
+    )
     c = inv.record_snapshot(info, entries((1, 0, 1)), source="live", taken_at=T0 + timedelta(days=2))
     d = inv.diff("352656")
     assert (d.from_id, d.to_id) == (b, c)
@@ -119,8 +121,9 @@ def test_unknown_and_ambiguous_device(inv: Inventory) -> None:
         ({}, [StoredEntry(-1, 0, sha(1))], "outside"),
     ],
 )
-def test_bad_input_is_rejected(inv: Inventory, kwargs: dict[str, object], items: list[StoredEntry],
-                               message: str) -> None:
+def test_bad_input_is_rejected(
+    inv: Inventory, kwargs: dict[str, object], items: list[StoredEntry], message: str
+) -> None:
     info = make_info()
     if "imei" in kwargs:
         info = make_info()
@@ -140,8 +143,11 @@ def test_naive_time_and_bad_source_rejected(inv: Inventory) -> None:
 def test_placeholder_and_expiry_kept(inv: Inventory) -> None:
     not_after = T0 + timedelta(days=400)
     inv.record_snapshot(
-        make_info(), [StoredEntry(5, 0, "00" * 32), StoredEntry(5, 1, "01" * 32), StoredEntry(6, 1, None)],
-        source="live", taken_at=T0, expiries={(5, 0): not_after},
+        make_info(),
+        [StoredEntry(5, 0, "00" * 32), StoredEntry(5, 1, "01" * 32), StoredEntry(6, 1, None)],
+        source="live",
+        taken_at=T0,
+        expiries={(5, 0): not_after},
     )
     latest = inv.latest("352656100000001")
     assert latest is not None
@@ -183,7 +189,9 @@ def test_apply_report_validation(inv: Inventory) -> None:
 def test_bulk_matches_single_path(inv: Inventory) -> None:
     records = [
         SnapshotRecord(
-            imei=f"35000000000{d:04d}", taken_at=T0 + timedelta(hours=s), source="import",
+            imei=f"35000000000{d:04d}",
+            taken_at=T0 + timedelta(hours=s),
+            source="import",
             entries=tuple(EntryRecord(t, 0, sha(d * 100 + s * 10 + t), False) for t in range(3)),
             firmware=f"mfw_{s}",
         )
@@ -202,8 +210,12 @@ def test_bulk_matches_single_path(inv: Inventory) -> None:
 
 def test_failed_write_leaves_nothing(inv: Inventory) -> None:
     good = SnapshotRecord(imei="350000000000001", taken_at=T0, source="live", entries=())
-    bad = SnapshotRecord(imei="350000000000002", taken_at=T0, source="live",
-                         entries=(EntryRecord(1, 0, None, False), EntryRecord(1, 0, None, False)))
+    bad = SnapshotRecord(
+        imei="350000000000002",
+        taken_at=T0,
+        source="live",
+        entries=(EntryRecord(1, 0, None, False), EntryRecord(1, 0, None, False)),
+    )
     with pytest.raises(Exception, match="inventory database"):
         inv.record_snapshots_bulk([good, bad])
     assert inv.devices() == []
@@ -220,10 +232,14 @@ def test_upgrade_from_version_1(db_url: str) -> None:
             {"t": ts, "u": ts2},
         )
         for sid, when in ((1, ts), (2, ts2), (3, ts)):
-            conn.execute(text("INSERT INTO snapshots (id, device_id, taken_at, source) VALUES (:i, 1, :t, 'live')"),
-                         {"i": sid, "t": when})
-        conn.execute(text("INSERT INTO entries (snapshot_id, sec_tag, type, sha256, placeholder) "
-                          "VALUES (2, 7, 0, :s, false)"), {"s": sha(7)})
+            conn.execute(
+                text("INSERT INTO snapshots (id, device_id, taken_at, source) VALUES (:i, 1, :t, 'live')"),
+                {"i": sid, "t": when},
+            )
+        conn.execute(
+            text("INSERT INTO entries (snapshot_id, sec_tag, type, sha256, placeholder) VALUES (2, 7, 0, :s, false)"),
+            {"s": sha(7)},
+        )
         if conn.dialect.name == "postgresql":  # explicit ids above: move the sequences past them
             conn.execute(text("SELECT setval(pg_get_serial_sequence('snapshots', 'id'), 3)"))
             conn.execute(text("SELECT setval(pg_get_serial_sequence('devices', 'id'), 1)"))
@@ -245,8 +261,10 @@ def test_upgrade_from_version_1(db_url: str) -> None:
 def test_newer_schema_is_refused(db_url: str) -> None:
     inv = Inventory.open(db_url)
     with inv.engine.begin() as conn:
-        conn.execute(text("INSERT INTO schema_version (version, applied_at, description) VALUES (99, :t, 'x')"),
-                     {"t": T0 if conn.dialect.name != "sqlite" else "2026-01-01 00:00:00.000000"})
+        conn.execute(
+            text("INSERT INTO schema_version (version, applied_at, description) VALUES (99, :t, 'x')"),
+            {"t": T0 if conn.dialect.name != "sqlite" else "2026-01-01 00:00:00.000000"},
+        )
     with pytest.raises(Exception, match="newer than this credwarden"):
         Inventory.open(db_url)
     inv.close()
@@ -254,8 +272,9 @@ def test_newer_schema_is_refused(db_url: str) -> None:
 
 def test_odd_text_round_trips(inv: Inventory) -> None:
     station = 'line\t3 \\ "north"\nbay'
-    inv.record_snapshot(make_info(firmware="mfw\\2.0\t"), entries((1, 0, 1)), source="live", station=station,
-                        taken_at=T0)
+    inv.record_snapshot(
+        make_info(firmware="mfw\\2.0\t"), entries((1, 0, 1)), source="live", station=station, taken_at=T0
+    )
     latest = inv.latest("352656100000001")
     assert latest is not None and latest.station == station and latest.firmware == "mfw\\2.0\t"
 
@@ -272,8 +291,13 @@ def test_no_secret_reaches_the_database(inv: Inventory) -> None:
     report = {
         "ok": False,
         "actions": [
-            {"sec_tag": 9, "type": 2, "action": "write", "status": "failed",
-             "reason": f"-----BEGIN EC PRIVATE KEY-----\n{key_body}\n-----END EC PRIVATE KEY-----"},
+            {
+                "sec_tag": 9,
+                "type": 2,
+                "action": "write",
+                "status": "failed",
+                "reason": f"-----BEGIN EC PRIVATE KEY-----\n{key_body}\n-----END EC PRIVATE KEY-----",
+            },
             {"sec_tag": 9, "type": 3, "action": "write", "status": "failed", "reason": f'AT%CMNG=0,9,3,"{psk}"'},
         ],
     }

@@ -16,8 +16,16 @@ from credwarden.modem.models import DeviceInfo, StoredEntry
 
 IMEI = "352656100123456"
 UUID = "50503041-3633-4261-803d-1e2b8f70111a"
-INFO = DeviceInfo(imei=IMEI, model="nRF9160-SICA", firmware="mfw_nrf9160_1.3.5", firmware_version=(1, 3, 5),
-                  uuid=UUID, modem_build_uuid=None, cfun=4, dialect="at_client")
+INFO = DeviceInfo(
+    imei=IMEI,
+    model="nRF9160-SICA",
+    firmware="mfw_nrf9160_1.3.5",
+    firmware_version=(1, 3, 5),
+    uuid=UUID,
+    modem_build_uuid=None,
+    cfun=4,
+    dialect="at_client",
+)
 ENTRIES = [StoredEntry(4294967293, 0, "A" * 64), StoredEntry(16842753, 1, "B" * 64)]
 
 

@@ -1,7 +1,7 @@
 """A separate writer process for the concurrency and crash tests (run as a script, not collected by pytest).
 
-    python writer_proc.py URL STATION COUNT DEVICES       record COUNT snapshots spread over DEVICES devices
-    python writer_proc.py URL STATION hang                start a snapshot, stop just before its commit, wait
+python writer_proc.py URL STATION COUNT DEVICES       record COUNT snapshots spread over DEVICES devices
+python writer_proc.py URL STATION hang                start a snapshot, stop just before its commit, wait
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from credwarden.modem.models import DeviceInfo, StoredEntry
 
 
 def info(imei: str) -> DeviceInfo:
-    return DeviceInfo(imei=imei, model="nRF9160", firmware="mfw_nrf9160_1.3.5", firmware_version=(1, 3, 5),
-                      uuid=None, modem_build_uuid=None, cfun=4, dialect="at_client")
+    return DeviceInfo(
+        imei=imei,
+        model="nRF9160",
+        firmware="mfw_nrf9160_1.3.5",
+        firmware_version=(1, 3, 5),
+        uuid=None,
+        modem_build_uuid=None,
+        cfun=4,
+        dialect="at_client",
+    )
 
 
 def main() -> int:
@@ -27,6 +35,7 @@ def main() -> int:
     inv = Inventory.open(url)
     entries = [StoredEntry(tag, 0, f"{tag:064X}") for tag in range(1, 7)]
     if mode == "hang":
+
         @event.listens_for(inv.engine, "before_cursor_execute")
         def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             if statement.lstrip().upper().startswith("UPDATE DEVICES"):

@@ -53,9 +53,11 @@ def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey,
-            password: bytes | None = None, fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8
-            ) -> bytes:
+def key_pem(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey,
+    password: bytes | None = None,
+    fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
@@ -71,8 +73,13 @@ class Pki:
 
     def __post_init__(self) -> None:
         self.ca = make_cert("credwarden TEST ONLY root CA", self.ca_key, ca=True)
-        self.client = make_cert("credwarden TEST ONLY device", self.client_key, issuer=self.ca.subject.rfc4514_string()
-                                .removeprefix("CN="), issuer_key=self.ca_key, ca=False)
+        self.client = make_cert(
+            "credwarden TEST ONLY device",
+            self.client_key,
+            issuer=self.ca.subject.rfc4514_string().removeprefix("CN="),
+            issuer_key=self.ca_key,
+            ca=False,
+        )
 
     @property
     def ca_pem(self) -> bytes:
@@ -96,8 +103,9 @@ class Pki:
         return files
 
 
-def manifest_text(ca: str = "ca.pem", client: str = "client.pem", key: str = "client.key", sec_tag: int = 42,
-                  extra: str = "") -> str:
+def manifest_text(
+    ca: str = "ca.pem", client: str = "client.pem", key: str = "client.key", sec_tag: int = 42, extra: str = ""
+) -> str:
     """A manifest for one sec_tag with CA + client cert + key."""
     return (
         f"{extra}\n"

@@ -60,8 +60,13 @@ def test_fresh_apply_then_idempotent_reapply(frontend: str, manifest: Path) -> N
         assert second.commands <= 5 and second.nvm_operations == 0
         data = second.to_json()
         assert data["device"]["imei"] == sim.config.imei and data["actions"][0] == {
-            "sec_tag": 42, "type": 0, "type_name": "root-ca", "action": "skip", "status": "unchanged",
-            "reason": "identical"}
+            "sec_tag": 42,
+            "type": 0,
+            "type_name": "root-ca",
+            "action": "skip",
+            "status": "unchanged",
+            "reason": "identical",
+        }
 
 
 @pytest.mark.parametrize("frontend", DIALECTS)
@@ -186,8 +191,14 @@ def make_cert_pem(pki: Pki) -> bytes:
     """Another client certificate signed by the same CA (what another tool might write)."""
     from provision_pki import make_cert, pem
 
-    return pem(make_cert("credwarden TEST ONLY other device", pki.client_key,
-                         issuer="credwarden TEST ONLY root CA", issuer_key=pki.ca_key))
+    return pem(
+        make_cert(
+            "credwarden TEST ONLY other device",
+            pki.client_key,
+            issuer="credwarden TEST ONLY root CA",
+            issuer_key=pki.ca_key,
+        )
+    )
 
 
 def test_placeholder_firmware_policy_warn_and_rewrite(manifest: Path) -> None:
@@ -220,8 +231,9 @@ def test_interrupted_write_is_rewritten_whatever_the_policy(profile: str, manife
         # a power cut during an earlier write of the key: a truncated entry and a pending intent
         key = sim.store.get(42, 2)
         assert key is not None
-        sim.store.put(make_entry(42, 2, b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49", readable=False),
-                      count=False)
+        sim.store.put(
+            make_entry(42, 2, b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49", readable=False), count=False
+        )
         journal = WriteJournal.for_device(sim.config.imei, None, tmp_path / "j")
         journal.begin((42, 2), "write", "00" * 32)
         shown = plan(dev, manifest, journal_dir=tmp_path / "j")
@@ -237,7 +249,8 @@ def test_interrupted_write_is_rewritten_whatever_the_policy(profile: str, manife
         again = apply(dev, manifest, journal_dir=tmp_path / "j")
         assert again.ok and journal.pending() == {} and sim.store.nvm_writes == writes
         assert again.results[0].status == "unchanged" and "interrupted earlier write had completed" in (
-            again.results[0].action.reason)
+            again.results[0].action.reason
+        )
 
 
 def test_verification_failure_exits_6(pki: Pki, tmp_path: Path) -> None:
@@ -263,9 +276,11 @@ def test_exclusive_deletes_other_types_on_named_tags_only(pki: Pki, tmp_path: Pa
 
 def test_lost_result_is_resolved_from_the_stored_state(manifest: Path) -> None:
     with simulated() as (sim, dev):
+
         def arm(stage: str, info: object) -> None:
             if stage == "write 2/3":
                 sim.faults.lose_results = 1
+
         report = apply(dev, manifest, observer=arm)
         assert report.ok, report.to_json()
         assert "timed out" in report.results[1].to_json()["reason"]
@@ -299,10 +314,12 @@ def test_power_cut_mid_write_stops_cleanly_and_the_next_run_repairs(manifest: Pa
 
 def test_reboot_mid_run_replans(manifest: Path) -> None:
     with simulated("slm") as (sim, dev):
+
         def reboot(stage: str, info: object) -> None:
             if stage == "write 2/3" and not getattr(reboot, "done", False):
                 reboot.done = True  # type: ignore[attr-defined]
                 sim.restart()
+
         report = apply(dev, manifest, observer=reboot)
         assert report.ok, report.to_json()
         assert {(e.sec_tag, e.type) for e in sim.store if e.sec_tag == 42} == {(42, 0), (42, 1), (42, 2)}
@@ -328,7 +345,8 @@ def test_placeholder_manifest_resolves_per_device(pki: Pki, tmp_path: Path) -> N
     with simulated() as (sim, dev):
         device_dir = tmp_path / sim.config.imei
         pki.write(device_dir)
-        (tmp_path / "m.toml").write_text(manifest_text(ca="{imei}/ca.pem", client="{imei}/client.pem",
-                                                       key="{imei}/client.key"))
+        (tmp_path / "m.toml").write_text(
+            manifest_text(ca="{imei}/ca.pem", client="{imei}/client.pem", key="{imei}/client.key")
+        )
         assert apply(dev, load_manifest(tmp_path / "m.toml")).ok
         assert sim.store.nvm_writes == 3

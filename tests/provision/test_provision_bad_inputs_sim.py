@@ -29,8 +29,9 @@ def device() -> Iterator[tuple[SimModem, Device]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_never_reaches_the_device(pki: Pki, case: Case, tmp_path: Path,
-                                            device: tuple[SimModem, Device]) -> None:
+def test_bad_input_never_reaches_the_device(
+    pki: Pki, case: Case, tmp_path: Path, device: tuple[SimModem, Device]
+) -> None:
     sim, dev = device
     (tmp_path / "manifest.toml").write_text(case.build(pki, tmp_path))
     before = len(sim.accounting.records)

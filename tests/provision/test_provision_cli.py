@@ -25,8 +25,13 @@ def test_example_manifest_is_valid() -> None:
     code, out = invoke("manifest", "check", str(EXAMPLES / "manifest.toml"), "--json")
     assert code == 0, out
     data = json.loads(out)
-    assert data["ok"] and [c["type"] for c in data["credentials"]] == ["root-ca", "client-cert", "client-key", "psk",
-                                                                      "psk-identity"]
+    assert data["ok"] and [c["type"] for c in data["credentials"]] == [
+        "root-ca",
+        "client-cert",
+        "client-key",
+        "psk",
+        "psk-identity",
+    ]
 
 
 def test_schema_is_json_schema() -> None:
@@ -79,20 +84,26 @@ def test_single_board_keygen_apply_json_and_plan_rows(tmp_path: Path) -> None:
     ca = LocalCA.generate(tmp_path / "ca", "credwarden TEST ONLY keygen CA")
     (tmp_path / "root.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
     manifest = tmp_path / "m.toml"
-    manifest.write_text('[[credential]]\nsec_tag = 10\ntype = "root-ca"\nfile = "root.pem"\n'
-                        '[[keygen]]\nsec_tag = 42\nca_cert = "ca/ca.pem"\nca_key = "ca/ca-key.pem"\n'
-                        'subject = "CN=nrf-{imei}"\n')
+    manifest.write_text(
+        '[[credential]]\nsec_tag = 10\ntype = "root-ca"\nfile = "root.pem"\n'
+        '[[keygen]]\nsec_tag = 42\nca_cert = "ca/ca.pem"\nca_key = "ca/ca-key.pem"\n'
+        'subject = "CN=nrf-{imei}"\n'
+    )
     port = f"sim://{tmp_path / 'state.json'}?profile=2.0.2&frontend=at_client"
     code, out = invoke("plan", str(manifest), "--port", port, "--json")
     shown = json.loads(out)
     assert code == 0 and not shown["in_sync"]
-    assert shown["keygen"] == [{"sec_tag": 42, "decision": "generate",
-                                "reason": "keygen: no key on this sec_tag -> generate"}]
+    assert shown["keygen"] == [
+        {"sec_tag": 42, "decision": "generate", "reason": "keygen: no key on this sec_tag -> generate"}
+    ]
     code, out = invoke("apply", str(manifest), "--port", port, "--json", "--no-record")
     first = json.loads(out)  # one JSON document, not JSON lines
     assert code == 0 and first["ok"] and first["device"]["imei"], out
     assert [(a["sec_tag"], a["action"], a["status"]) for a in first["actions"]] == [
-        (10, "write", "written"), (42, "keygen", "generated"), (42, "write", "written")]
+        (10, "write", "written"),
+        (42, "keygen", "generated"),
+        (42, "write", "written"),
+    ]
     assert all(set(a) == {"sec_tag", "type", "type_name", "action", "status", "reason"} for a in first["actions"])
     code, out = invoke("plan", str(manifest), "--port", port, "--json")
     shown = json.loads(out)

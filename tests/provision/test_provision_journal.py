@@ -64,8 +64,10 @@ def test_ledger_records_completed_writes_and_forgets(tmp_path: Path) -> None:
 
 
 def test_version_1_journal_is_read(tmp_path: Path) -> None:
-    (tmp_path / "imei-1.json").write_text('{"version": 1, "device": "imei-1", "intents": {"1/0": {"sec_tag": 1, '
-                                          '"type": 0, "operation": "write", "expected_sha256": null, "time": ""}}}')
+    (tmp_path / "imei-1.json").write_text(
+        '{"version": 1, "device": "imei-1", "intents": {"1/0": {"sec_tag": 1, '
+        '"type": 0, "operation": "write", "expected_sha256": null, "time": ""}}}'
+    )
     journal = WriteJournal.for_device("1", None, tmp_path)
     assert set(journal.pending()) == {(1, 0)} and journal.ledger() == {}
 
@@ -76,10 +78,16 @@ def test_unknown_identity_keeps_intents_in_memory(tmp_path: Path) -> None:
     assert set(journal.pending()) == {(1, 0)} and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("text", ["{", '{"version": 9, "intents": {}}', '{"version": 1, "intents": {"x": {}}}',
-                                  '{"version": 1, "intents": {"1/0": {"sec_tag": 1, "type": 0, "operation": "zap"}}}',
-                                  '{"version": 2, "intents": {}, "ledger": {"1/0": {"sec_tag": 1, "type": 0, '
-                                  '"sha256": "x"}}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        '{"version": 9, "intents": {}}',
+        '{"version": 1, "intents": {"x": {}}}',
+        '{"version": 1, "intents": {"1/0": {"sec_tag": 1, "type": 0, "operation": "zap"}}}',
+        '{"version": 2, "intents": {}, "ledger": {"1/0": {"sec_tag": 1, "type": 0, "sha256": "x"}}}',
+    ],
+)
 def test_corrupt_journal_is_a_clear_error(tmp_path: Path, text: str) -> None:
     (tmp_path / "imei-1.json").write_text(text)
     with pytest.raises(UsageError, match=r"write journal .* is corrupt"):

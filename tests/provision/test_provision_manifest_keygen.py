@@ -17,12 +17,17 @@ def test_keygen_only_manifest_is_valid(tmp_path: Path) -> None:
     assert spec.keygen[0].sec_tag == 44 and spec.keygen[0].validity_days == 365 and spec.keygen[0].write_ca
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ('[[credential]]\nsec_tag = 44\ntype = "client-cert"\nfile = "c.pem"\n',
-     "keygen[0].sec_tag: sec_tag 44 also gets a client-cert from credential[0]"),
-    (KEYGEN, "keygen[1].sec_tag: another [[keygen]] table names sec_tag 44"),
-    ('[[credential]]\nsec_tag = 44\ntype = "root-ca"\nfile = "c.pem"\n', None),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            '[[credential]]\nsec_tag = 44\ntype = "client-cert"\nfile = "c.pem"\n',
+            "keygen[0].sec_tag: sec_tag 44 also gets a client-cert from credential[0]",
+        ),
+        (KEYGEN, "keygen[1].sec_tag: another [[keygen]] table names sec_tag 44"),
+        ('[[credential]]\nsec_tag = 44\ntype = "root-ca"\nfile = "c.pem"\n', None),
+    ],
+)
 def test_keygen_overlaps_are_refused(extra: str, message: str | None) -> None:
     if message is None:
         parse_manifest(KEYGEN + extra, name="m.toml")  # a root-ca next to keygen is fine without write_ca
@@ -34,11 +39,15 @@ def test_keygen_overlaps_are_refused(extra: str, message: str | None) -> None:
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize(("line", "field"), [
-    ('password = "x"', "keygen[0].password"),
-    ("validity_days = 0", "keygen[0].validity_days"), ('subject = "CN=\\"x\\""', "keygen[0]"),
-    ('ca_key_password_env = "my secret"', "keygen[0]"),
-])
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('password = "x"', "keygen[0].password"),
+        ("validity_days = 0", "keygen[0].validity_days"),
+        ('subject = "CN=\\"x\\""', "keygen[0]"),
+        ('ca_key_password_env = "my secret"', "keygen[0]"),
+    ],
+)
 def test_keygen_field_errors_name_the_table_and_field(line: str, field: str) -> None:
     with pytest.raises(ManifestError) as info:
         parse_manifest(KEYGEN + line + "\n", name="m.toml")

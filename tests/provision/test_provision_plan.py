@@ -37,8 +37,11 @@ def stored(items: list[DesiredCredential], transform: object = None) -> list[Sto
 
 def test_missing_entries_are_written(pki: Pki, tmp_path: Path) -> None:
     plan = make_plan(desired(pki, tmp_path), [], dialect="at_client")
-    assert [(a.type, a.action, a.reason) for a in plan.actions] == [(0, "write", "missing"), (1, "write", "missing"),
-                                                                    (2, "write", "missing")]
+    assert [(a.type, a.action, a.reason) for a in plan.actions] == [
+        (0, "write", "missing"),
+        (1, "write", "missing"),
+        (2, "write", "missing"),
+    ]
     assert not plan.in_sync
 
 
@@ -53,12 +56,12 @@ def test_identical_entries_are_skipped(pki: Pki, tmp_path: Path) -> None:
     [
         ("crlf", lambda b: b.replace(b"\n", b"\r\n"), "identical (stored with CRLF line endings with a final CRLF"),
         ("nrfcredstore", lambda b: b.rstrip(b"\n"), "identical (stored with LF line endings without the final"),
-        ("crlf-no-final", lambda b: b.replace(b"\n", b"\r\n")[:-2], "identical (stored with CRLF line endings "
-                                                                      "without"),
+        ("crlf-no-final", lambda b: b.replace(b"\n", b"\r\n")[:-2], "identical (stored with CRLF line endings without"),
     ],
 )
-def test_other_tools_encodings_count_as_stored(pki: Pki, tmp_path: Path, name: str, transform: object,
-                                               reason: str) -> None:
+def test_other_tools_encodings_count_as_stored(
+    pki: Pki, tmp_path: Path, name: str, transform: object, reason: str
+) -> None:
     items = desired(pki, tmp_path)
     plan = make_plan(items, stored(items, transform), dialect="at_client")
     assert plan.in_sync, name
@@ -89,10 +92,13 @@ def test_placeholder_firmware(pki: Pki, tmp_path: Path) -> None:
     assert "cannot be read back" in plan.actions[2].reason and plan.blocked
 
 
-@pytest.mark.parametrize(("policy", "action", "reason"), [
-    ("warn", "skip", "kept as stored (unverifiable=warn)"),
-    ("rewrite", "write", "rewritten (unverifiable=rewrite)"),
-])
+@pytest.mark.parametrize(
+    ("policy", "action", "reason"),
+    [
+        ("warn", "skip", "kept as stored (unverifiable=warn)"),
+        ("rewrite", "write", "rewritten (unverifiable=rewrite)"),
+    ],
+)
 def test_unverifiable_policies(pki: Pki, tmp_path: Path, policy: str, action: str, reason: str) -> None:
     items = desired(pki, tmp_path, extra=f'unverifiable = "{policy}"')
     entries = [StoredEntry(42, t, placeholder_digest(t)) for t in (0, 1, 2)]
@@ -105,8 +111,11 @@ def test_readback_of_rewrapped_ca_counts_as_identical(pki: Pki, tmp_path: Path) 
     items = desired(pki, tmp_path)
     ca = items[0].credential.content
     body = b"".join(ca.split(b"\n")[1:-2])
-    rewrapped = b"-----BEGIN CERTIFICATE-----\r\n" + b"\r\n".join(
-        body[i : i + 76] for i in range(0, len(body), 76)) + b"\r\n-----END CERTIFICATE-----\r\n"
+    rewrapped = (
+        b"-----BEGIN CERTIFICATE-----\r\n"
+        + b"\r\n".join(body[i : i + 76] for i in range(0, len(body), 76))
+        + b"\r\n-----END CERTIFICATE-----\r\n"
+    )
     entries = stored(items)
     entries[0] = StoredEntry(42, 0, sha(rewrapped))
     assert readback_slots(items, entries, "at_client") == [(42, 0)]
@@ -116,14 +125,17 @@ def test_readback_of_rewrapped_ca_counts_as_identical(pki: Pki, tmp_path: Path) 
 
 def test_deletes_only_on_exclusive_or_prune_and_never_reserved(pki: Pki, tmp_path: Path) -> None:
     items = desired(pki, tmp_path)
-    others = [StoredEntry(42, 3, "CD" * 32), StoredEntry(42, 6, "06" * 32), StoredEntry(7, 0, "EF" * 32),
-              StoredEntry(4294967292, 11, "0B" * 32)]
+    others = [
+        StoredEntry(42, 3, "CD" * 32),
+        StoredEntry(42, 6, "06" * 32),
+        StoredEntry(7, 0, "EF" * 32),
+        StoredEntry(4294967292, 11, "0B" * 32),
+    ]
     assert not make_plan(items, stored(items) + others, dialect="at_client").changes
     pruned = make_plan(items, stored(items) + others, dialect="at_client", prune=True)
     assert [(a.sec_tag, a.type, a.action) for a in pruned.changes] == [(42, 3, "delete")]
     assert "--prune" in pruned.changes[0].reason
-    exclusive = make_plan(desired(pki, tmp_path, extra="exclusive = true"), stored(items) + others,
-                          dialect="at_client")
+    exclusive = make_plan(desired(pki, tmp_path, extra="exclusive = true"), stored(items) + others, dialect="at_client")
     assert [(a.sec_tag, a.type) for a in exclusive.changes] == [(42, 3)]
     assert exclusive.actions[0].action == "delete"  # deletes come first
 
@@ -132,8 +144,12 @@ def test_native_tls_mapping(pki: Pki, tmp_path: Path) -> None:
     items = desired(pki, tmp_path, extra="native_tls = true")
     entries = [StoredEntry(420 + int(d.type), 0, sha(d.credential.content)) for d in items]
     plan = make_plan(items, [*entries, StoredEntry(423, 0, "11" * 32)], dialect="slm", prune=True)
-    assert [(a.sec_tag, a.type, a.action) for a in plan.actions] == [(42, 3, "delete"), (42, 0, "skip"),
-                                                                    (42, 1, "skip"), (42, 2, "skip")]
+    assert [(a.sec_tag, a.type, a.action) for a in plan.actions] == [
+        (42, 3, "delete"),
+        (42, 0, "skip"),
+        (42, 1, "skip"),
+        (42, 2, "skip"),
+    ]
     assert plan.actions[0].to_json()["modem_sec_tag"] == 423
     missing = make_plan(items, [], dialect="slm")
     assert [a.slot for a in missing.changes] == [(420, 0), (421, 0), (422, 0)]
@@ -143,5 +159,10 @@ def test_plan_json_is_stable(pki: Pki, tmp_path: Path) -> None:
     items = desired(pki, tmp_path)
     data = make_plan(items, [], dialect="at_client").to_json()
     assert data["counts"] == {"skip": 0, "write": 3, "delete": 0, "unverifiable": 0}
-    assert data["actions"][2] == {"sec_tag": 42, "type": 2, "type_name": "client-key", "action": "write",
-                                  "reason": "missing"}
+    assert data["actions"][2] == {
+        "sec_tag": 42,
+        "type": 2,
+        "type_name": "client-key",
+        "action": "write",
+        "reason": "missing",
+    }

@@ -170,8 +170,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Identity and state: IMEI, model, firmware, UUIDs, CFUN, dialect."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             with open_device(opts) as dev, progress("reading identity"):
                 result = dev.info()
             emit(result, opts.json, render_info)
@@ -188,17 +196,35 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOption = None,
         json_out: JsonOption = False,
         debug: DebugOption = False,
-        no_record: Annotated[bool, typer.Option("--no-record", help="Do not record a snapshot in the inventory "
-                                                "(a full list is recorded by default; see `inventory`).")] = False,
+        no_record: Annotated[
+            bool,
+            typer.Option(
+                "--no-record",
+                help="Do not record a snapshot in the inventory (a full list is recorded by default; see `inventory`).",
+            ),
+        ] = False,
         db: Annotated[str | None, typer.Option("--db", help="Inventory database path or URL.")] = None,
-        with_expiry: Annotated[bool, typer.Option("--expiry", help="Also ask %CERTEXPIRY for each certificate "
-                                                  "(firmware >= 1.3) and record its not_after in the inventory.")
-                               ] = False,
+        with_expiry: Annotated[
+            bool,
+            typer.Option(
+                "--expiry",
+                help="Also ask %CERTEXPIRY for each certificate "
+                "(firmware >= 1.3) and record its not_after in the inventory.",
+            ),
+        ] = False,
     ) -> None:
         """Stored credentials with their SHA-256 (JSON: array of StoredEntry objects)."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             code = _type(type_) if type_ is not None else None
             with open_device(opts) as dev:
                 entries = dev.list(sec_tag=tag, type=code)
@@ -224,8 +250,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read back a root CA certificate (0) or PSK identity (4), byte-exact."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             code = _type(cred_type)
             with open_device(opts) as dev:
                 result = dev.read(tag, code)
@@ -253,8 +287,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Store FILE's content in TAG/TYPE (goes offline only if needed, restores CFUN)."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             code = _type(cred_type)
             content = _read_file(file)
             password = _password(password_env)
@@ -267,8 +309,14 @@ def register(app: typer.Typer) -> None:
             shown = redaction_marker(content) if code in SECRET_TYPES else f"{len(content)} bytes"
             result = _Message(
                 f"wrote {shown} to sec_tag {tag} as {code.cli_name}; the modem will list sha256 {sha256_hex(stored)}",
-                {"sec_tag": tag, "type": int(code), "type_name": code.cli_name, "length": len(content),
-                 "predicted_sha256": sha256_hex(stored), "written": True},
+                {
+                    "sec_tag": tag,
+                    "type": int(code),
+                    "type_name": code.cli_name,
+                    "length": len(content),
+                    "predicted_sha256": sha256_hex(stored),
+                    "written": True,
+                },
             )
             emit(result, opts.json, _render_message)
 
@@ -287,14 +335,27 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete one credential (exit 4 with 'not found' when it does not exist)."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             code = _type(cred_type)
             with open_device(opts) as dev:
                 dev.delete(tag, code)
-            emit(_Message(f"deleted {tag}/{code.cli_name}",
-                          {"sec_tag": tag, "type": int(code), "type_name": code.cli_name, "deleted": True}),
-                 opts.json, _render_message)
+            emit(
+                _Message(
+                    f"deleted {tag}/{code.cli_name}",
+                    {"sec_tag": tag, "type": int(code), "type_name": code.cli_name, "deleted": True},
+                ),
+                opts.json,
+                _render_message,
+            )
 
     @app.command("delete-all")
     def delete_all(
@@ -310,8 +371,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete every user credential (tags 0..2147483647); modem-owned entries are never touched."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             if not yes and not typer.confirm("Delete every user credential on the device?", err=True):
                 raise UsageError("not confirmed (use --yes to skip the question)")
             with open_device(opts) as dev:
@@ -342,8 +411,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate a private key on the modem (it never leaves) and print/save its CSR."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             if fmt is None:
                 fmt = "der" if out is not None and out.suffix.lower() in (".der", ".cer") else "pem"
             if fmt not in ("pem", "der"):
@@ -367,8 +444,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read and decode the attestation token (device UUID, type, firmware UUID)."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             with open_device(opts) as dev:
                 token = dev.attest()
             emit(token, opts.json, render_attest)
@@ -388,8 +473,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validity period of a stored certificate (%CERTEXPIRY)."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             code = _type(cred_type)
             with open_device(opts) as dev:
                 result = dev.expiry(tag, code)
@@ -409,12 +502,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send one raw AT command and print its answer (errors explained, exit 4)."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             with open_device(opts) as dev:
                 answer = dev.at(command, timeout=timeout)
-            data = {"command": answer.command, "lines": list(answer.lines), "final": answer.final.line,
-                    "urcs": list(answer.urcs)}
+            data = {
+                "command": answer.command,
+                "lines": list(answer.lines),
+                "final": answer.final.line,
+                "urcs": list(answer.urcs),
+            }
             text = "\n".join([*answer.lines, answer.final.line])
             emit(_Message(text, data), opts.json, _render_message)
 
@@ -449,4 +554,3 @@ def _password(env_name: str | None) -> str | None:
     if value is None:
         raise UsageError(f"environment variable {env_name} (from --password-env) is not set")
     return value
-

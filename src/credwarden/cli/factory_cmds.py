@@ -25,50 +25,75 @@ if TYPE_CHECKING:  # the factory package pulls in pydantic: imported where used,
 
 PortsGlobOption = Annotated[
     list[str] | None,
-    typer.Option("--ports", help="Glob of ports to provision in parallel, e.g. '/dev/serial/by-id/*Nordic*' "
-                 "(repeatable; quote it).", show_default=False),
+    typer.Option(
+        "--ports",
+        help="Glob of ports to provision in parallel, e.g. '/dev/serial/by-id/*Nordic*' (repeatable; quote it).",
+        show_default=False,
+    ),
 ]
 StationOption = Annotated[
     Path | None,
-    typer.Option("--station", help="Station file (TOML): ports / glob, baud, manifest, inventory, concurrency, "
-                 "timeouts. Command-line options override it.", show_default=False),
+    typer.Option(
+        "--station",
+        help="Station file (TOML): ports / glob, baud, manifest, inventory, concurrency, "
+        "timeouts. Command-line options override it.",
+        show_default=False,
+    ),
 ]
 WatchOption = Annotated[
-    bool, typer.Option("--watch", help="Keep waiting for boards matching --ports and provision each once per "
-                       "plug-in, until Ctrl-C.")
+    bool,
+    typer.Option(
+        "--watch", help="Keep waiting for boards matching --ports and provision each once per plug-in, until Ctrl-C."
+    ),
 ]
 ConcurrencyOption = Annotated[
     int | None,
-    typer.Option("--concurrency", min=1, max=256, help="Devices provisioned at the same time. "
-                 "[default: one per port, at most 32]", show_default=False),
+    typer.Option(
+        "--concurrency",
+        min=1,
+        max=256,
+        help="Devices provisioned at the same time. [default: one per port, at most 32]",
+        show_default=False,
+    ),
 ]
 DeviceTimeoutOption = Annotated[
     float | None,
-    typer.Option("--device-timeout", min=1.0, help="Seconds one device may take in total. [default: 180]",
-                 show_default=False),
+    typer.Option(
+        "--device-timeout", min=1.0, help="Seconds one device may take in total. [default: 180]", show_default=False
+    ),
 ]
 DetectTimeoutOption = Annotated[
     float | None,
-    typer.Option("--detect-timeout", min=0.2, help="Seconds a port gets to answer before its row reads "
-                 "no_answer. [default: 5]", show_default=False),
+    typer.Option(
+        "--detect-timeout",
+        min=0.2,
+        help="Seconds a port gets to answer before its row reads no_answer. [default: 5]",
+        show_default=False,
+    ),
 ]
 OutDirOption = Annotated[
     Path | None,
-    typer.Option("--out-dir", help="Where certificates issued by [[keygen]] are kept, per IMEI "
-                 "(also how reruns recognise them).", show_default=False),
+    typer.Option(
+        "--out-dir",
+        help="Where certificates issued by [[keygen]] are kept, per IMEI (also how reruns recognise them).",
+        show_default=False,
+    ),
 ]
 NrfCloudCsvOption = Annotated[
     Path | None,
-    typer.Option("--nrfcloud-csv", help="Append each device to this nRF Cloud onboarding CSV "
-                 "(<device id>,<subtype>,<tags>,<fw types>,\"<cert PEM>\").", show_default=False),
+    typer.Option(
+        "--nrfcloud-csv",
+        help="Append each device to this nRF Cloud onboarding CSV "
+        '(<device id>,<subtype>,<tags>,<fw types>,"<cert PEM>").',
+        show_default=False,
+    ),
 ]
-NoRecordOption = Annotated[
-    bool, typer.Option("--no-record", help="Do not record the results in the inventory.")
-]
+NoRecordOption = Annotated[bool, typer.Option("--no-record", help="Do not record the results in the inventory.")]
 InventoryOption = Annotated[
     str | None,
-    typer.Option("--inventory", envvar="CREDWARDEN_DB", help="Inventory database URL or SQLite path.",
-                 show_default=False),
+    typer.Option(
+        "--inventory", envvar="CREDWARDEN_DB", help="Inventory database URL or SQLite path.", show_default=False
+    ),
 ]
 
 
@@ -86,13 +111,19 @@ MultiPortOption = Annotated[
 ]
 OptionalManifestArg = Annotated[
     Path | None,
-    typer.Argument(help="Manifest TOML file (optional with --station when the station file names one).",
-                   show_default=False),
+    typer.Argument(
+        help="Manifest TOML file (optional with --station when the station file names one).", show_default=False
+    ),
 ]
 
 
-def is_batch(ports: list[str] | None, ports_glob: list[str] | None, station: Path | None, watch: bool,
-             manifest: Path | None = None) -> bool:
+def is_batch(
+    ports: list[str] | None,
+    ports_glob: list[str] | None,
+    station: Path | None,
+    watch: bool,
+    manifest: Path | None = None,
+) -> bool:
     """True when `apply` must run as a batch: several ports, a glob, a station, watch mode, or [[keygen]] tables."""
     if station or ports_glob or watch or (ports and len(ports) > 1):
         return True
@@ -140,16 +171,27 @@ def batch_apply(
 
     if dry_run or prune:
         raise UsageError("--dry-run and --prune work on one device at a time; use `credwarden plan` per board")
-    opts = connection_options(ctx, baud=baud, mode=mode, flow_control=flow_control, timeout=timeout, debug=debug,
-                              json_out=json_out)
-    station = build_station(
-        manifest=manifest, ports=ports, ports_glob=ports_glob, station_file=station_file, watch=watch,
-        baud=baud if baud is not None else (None if station_file else opts.baud), concurrency=concurrency,
-        device_timeout=device_timeout, detect_timeout=detect_timeout, out_dir=out_dir, nrfcloud_csv=nrfcloud_csv,
-        no_record=no_record, inventory=inventory,
+    opts = connection_options(
+        ctx, baud=baud, mode=mode, flow_control=flow_control, timeout=timeout, debug=debug, json_out=json_out
     )
-    run_batch_command(station, json_out=opts.json, mode=opts.mode, flow_control=opts.flow_control,
-                      command_timeout=opts.timeout)
+    station = build_station(
+        manifest=manifest,
+        ports=ports,
+        ports_glob=ports_glob,
+        station_file=station_file,
+        watch=watch,
+        baud=baud if baud is not None else (None if station_file else opts.baud),
+        concurrency=concurrency,
+        device_timeout=device_timeout,
+        detect_timeout=detect_timeout,
+        out_dir=out_dir,
+        nrfcloud_csv=nrfcloud_csv,
+        no_record=no_record,
+        inventory=inventory,
+    )
+    run_batch_command(
+        station, json_out=opts.json, mode=opts.mode, flow_control=opts.flow_control, command_timeout=opts.timeout
+    )
 
 
 def build_station(
@@ -189,7 +231,11 @@ def build_station(
 
 
 def run_batch_command(
-    station: Station, *, json_out: bool, mode: str = "auto", flow_control: bool = False,
+    station: Station,
+    *,
+    json_out: bool,
+    mode: str = "auto",
+    flow_control: bool = False,
     command_timeout: float | None = None,
 ) -> None:
     """Run the batch with the view that suits stdout and exit with the batch's exit code."""
@@ -250,8 +296,17 @@ def register(app: typer.Typer) -> None:
 def _render_check(data: dict[str, Any], console: Console) -> None:
     station = data["station"]
     table = Table(title=f"station {station['name']}", show_header=False)
-    for key in ("manifest", "inventory", "record", "baud", "timeout", "detect_timeout", "out_dir", "nrfcloud_csv",
-                "watch"):
+    for key in (
+        "manifest",
+        "inventory",
+        "record",
+        "baud",
+        "timeout",
+        "detect_timeout",
+        "out_dir",
+        "nrfcloud_csv",
+        "watch",
+    ):
         table.add_row(key, str(station[key]))
     table.add_row("glob", ", ".join(station["glob"]) or "-")
     table.add_row("concurrency", str(data["concurrency"]))

@@ -120,11 +120,16 @@ def doctor_cmd(
     ] = None,
     port: PortOption = None,
     timeout: TimeoutOption = None,
-    expiry_days: Annotated[int, typer.Option("--expiry-days", min=0, help="Warn about certificates expiring "
-                                             "within this many days.")] = 30,
-    no_read_back: Annotated[bool, typer.Option("--no-read-back", help="Do not read entries back (skips the "
-                                               "buffer-size check; a >4 kB chain has crashed modems on read).")]
-    = False,
+    expiry_days: Annotated[
+        int, typer.Option("--expiry-days", min=0, help="Warn about certificates expiring within this many days.")
+    ] = 30,
+    no_read_back: Annotated[
+        bool,
+        typer.Option(
+            "--no-read-back",
+            help="Do not read entries back (skips the buffer-size check; a >4 kB chain has crashed modems on read).",
+        ),
+    ] = False,
     json_out: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -159,8 +164,12 @@ def canary_cmd(
     """
     with cli_errors():
         plan = plan_canary(
-            write_tag, parse_watch(watch), cycles, interval=interval,
-            mode="delete-write" if delete_write else "alternate", force=force,
+            write_tag,
+            parse_watch(watch),
+            cycles,
+            interval=interval,
+            mode="delete-write" if delete_write else "alternate",
+            force=force,
         )
         options = connection_options(ctx, port=port, timeout=timeout, debug=debug, json_out=json_out)
         with open_device(options) as device:
@@ -183,40 +192,74 @@ def _run_canary_with_progress(dev: CanaryDevice, plan: CanaryPlan, keep: bool) -
 def render_campaign(report: CampaignReport, console: Console) -> None:
     """Human rendering of `sim campaign`: one row per fault kind, then every violation."""
     table = Table(title=f"fault campaign: mfw {report.profile}, {report.frontend}, {report.elapsed_s:.1f} s")
-    columns = ("kind", "points", "1st failed", "false ok", "not desired", "unrelated", "CFUN changed",
-               "CFUN after reboot")
+    columns = (
+        "kind",
+        "points",
+        "1st failed",
+        "false ok",
+        "not desired",
+        "unrelated",
+        "CFUN changed",
+        "CFUN after reboot",
+    )
     for column in columns:
         table.add_column(column, justify="right" if column != "kind" else "left", no_wrap=column == "kind")
     for s in report.summaries:
-        cells = [s.points, s.first_apply_failed, s.false_successes, s.not_desired, s.unrelated_touched,
-                 s.cfun_changed, s.cfun_after_reboot_differs]
+        cells = [
+            s.points,
+            s.first_apply_failed,
+            s.false_successes,
+            s.not_desired,
+            s.unrelated_touched,
+            s.cfun_changed,
+            s.cfun_after_reboot_differs,
+        ]
         shown = [str(v) if i in (0, 1, 6) or v == 0 else f"[bold red]{v}[/]" for i, v in enumerate(cells)]
         table.add_row(s.kind, *shown)
     console.print(table)
-    console.print("targets (0): false ok = first apply said ok but the state differs; not desired = wrong state after "
-                  "the second apply; unrelated = a pre-seeded tag changed; CFUN changed = left changed while the "
-                  "device answered. Informational: 1st failed, CFUN after reboot.", highlight=False)
+    console.print(
+        "targets (0): false ok = first apply said ok but the state differs; not desired = wrong state after "
+        "the second apply; unrelated = a pre-seeded tag changed; CFUN changed = left changed while the "
+        "device answered. Informational: 1st failed, CFUN after reboot.",
+        highlight=False,
+    )
     if not report.violations:
         console.print("[green]all targets met[/] (false successes, not desired, unrelated touched, CFUN changed: 0)")
         return
     console.print(f"[bold red]{len(report.violations)} violations:[/]")
     for result in report.violations:
-        what = [name for name, flag in (("false success", result.false_success),
-                                        ("not in the desired state after the second apply", result.not_desired),
-                                        ("unrelated tag touched", result.unrelated_touched),
-                                        ("CFUN left changed", result.cfun_changed)) if flag]
-        console.print(f"  {result.point.kind} #{result.point.index}: {escape(result.point.where)} -> "
-                      f"{', '.join(what)}; first apply: {escape(result.first_message or 'ok')}")
+        what = [
+            name
+            for name, flag in (
+                ("false success", result.false_success),
+                ("not in the desired state after the second apply", result.not_desired),
+                ("unrelated tag touched", result.unrelated_touched),
+                ("CFUN left changed", result.cfun_changed),
+            )
+            if flag
+        ]
+        console.print(
+            f"  {result.point.kind} #{result.point.index}: {escape(result.point.where)} -> "
+            f"{', '.join(what)}; first apply: {escape(result.first_message or 'ok')}"
+        )
 
 
 def campaign_cmd(
     manifest: Annotated[Path, typer.Argument(help="Manifest to apply at every fault point.")],
-    points: Annotated[int | None, typer.Option("--points", min=1, help="At most this many points per kind "
-                                               "(sampled evenly). [default: all]")] = None,
+    points: Annotated[
+        int | None,
+        typer.Option("--points", min=1, help="At most this many points per kind (sampled evenly). [default: all]"),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulators' random decisions.")] = 0,
-    kind: Annotated[list[str] | None, typer.Option("--kind", help="power-cut, hang, lost-result, noise, reboot, "
-                                                   "or the slower power-off (repeatable). [default: all but "
-                                                   "power-off]")] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="power-cut, hang, lost-result, noise, reboot, "
+            "or the slower power-off (repeatable). [default: all but "
+            "power-off]",
+        ),
+    ] = None,
     profile: Annotated[str, typer.Option("--profile", help="Simulated firmware version.")] = "2.0.2",
     frontend: Annotated[str, typer.Option("--frontend", help="at_client, shell or slm.")] = "at_client",
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Client timeout per command (s).")] = 0.25,
@@ -233,8 +276,16 @@ def campaign_cmd(
 
     with cli_errors():
         kinds = tuple(dict.fromkeys(kind or KINDS))
-        settings = CampaignSettings(manifest, kinds=kinds, points=points, seed=seed,  # type: ignore[arg-type]
-                                    profile=profile, frontend=frontend, timeout=timeout, workers=workers)
+        settings = CampaignSettings(
+            manifest,
+            kinds=kinds,
+            points=points,
+            seed=seed,  # type: ignore[arg-type]
+            profile=profile,
+            frontend=frontend,
+            timeout=timeout,
+            workers=workers,
+        )
         quiet = logging.getLogger("credwarden")
         previous = quiet.level
         quiet.setLevel(logging.CRITICAL)  # recoveries the campaign provokes on purpose are not news
@@ -246,9 +297,7 @@ def campaign_cmd(
     raise typer.Exit(int(report.exit_code))
 
 
-def _run_campaign_with_progress(
-    run: Callable[..., CampaignReport], settings: object
-) -> CampaignReport:
+def _run_campaign_with_progress(run: Callable[..., CampaignReport], settings: object) -> CampaignReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not stderr_console.is_terminal:

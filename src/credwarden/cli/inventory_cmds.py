@@ -121,16 +121,25 @@ def render_devices(devices: list[DeviceSummary], console: Console) -> None:
     table.add_column("entries", justify="right", no_wrap=True)
     _time_column(table, "last seen", console)
     for d in devices:
-        row = [d.imei, *([d.uuid or "-"] if wide else []), *([d.model or "-"] if with_model else []),
-               d.firmware or "-", str(d.snapshots), str(d.latest_entries), _when_short(d.last_seen, console)]
+        row = [
+            d.imei,
+            *([d.uuid or "-"] if wide else []),
+            *([d.model or "-"] if with_model else []),
+            d.firmware or "-",
+            str(d.snapshots),
+            str(d.latest_entries),
+            _when_short(d.last_seen, console),
+        ]
         table.add_row(*row)
     console.print(table)
 
 
 def render_snapshot(view: SnapshotView, console: Console) -> None:
-    console.print(f"device {view.imei}  snapshot {view.id}  taken {_when(view.taken_at)}  source {view.source}  "
-                  f"station {view.station or '-'}  host {view.host or '-'}  firmware {view.firmware or '-'}",
-                  highlight=False)
+    console.print(
+        f"device {view.imei}  snapshot {view.id}  taken {_when(view.taken_at)}  source {view.source}  "
+        f"station {view.station or '-'}  host {view.host or '-'}  firmware {view.firmware or '-'}",
+        highlight=False,
+    )
     table = Table()
     _tag_column(table)
     table.add_column("type", overflow="fold", min_width=8)
@@ -151,8 +160,11 @@ class HistoryResult:
         self.imei, self.snapshots, self.runs = imei, snapshots, runs
 
     def to_json(self) -> dict[str, Any]:
-        return {"imei": self.imei, "snapshots": [s.to_json() for s in self.snapshots],
-                "apply_runs": [r.to_json() for r in self.runs]}
+        return {
+            "imei": self.imei,
+            "snapshots": [s.to_json() for s in self.snapshots],
+            "apply_runs": [r.to_json() for r in self.runs],
+        }
 
 
 def render_history(result: HistoryResult, console: Console) -> None:
@@ -164,12 +176,40 @@ def render_history(result: HistoryResult, console: Console) -> None:
         table.add_column(name, justify="right", no_wrap=True)
     rows: list[tuple[datetime, list[str]]] = []
     for s in result.snapshots:
-        rows.append((s.taken_at, [_when_short(s.taken_at, console), "snapshot", str(s.id), s.source, s.station or "-",
-                                  str(s.entries), str(s.appeared), str(s.vanished), str(s.changed)]))
+        rows.append(
+            (
+                s.taken_at,
+                [
+                    _when_short(s.taken_at, console),
+                    "snapshot",
+                    str(s.id),
+                    s.source,
+                    s.station or "-",
+                    str(s.entries),
+                    str(s.appeared),
+                    str(s.vanished),
+                    str(s.changed),
+                ],
+            )
+        )
     for r in result.runs:
         done = sum(1 for a in r.actions if a["action"] not in ("skip",))
-        rows.append((r.started_at, [_when_short(r.started_at, console), "apply", str(r.id), "ok" if r.ok else "FAILED",
-                                    r.station or "-", f"{done} changes", "", "", ""]))
+        rows.append(
+            (
+                r.started_at,
+                [
+                    _when_short(r.started_at, console),
+                    "apply",
+                    str(r.id),
+                    "ok" if r.ok else "FAILED",
+                    r.station or "-",
+                    f"{done} changes",
+                    "",
+                    "",
+                    "",
+                ],
+            )
+        )
     for _, row in sorted(rows, key=lambda item: item[0]):
         table.add_row(*row)
     console.print(f"device {result.imei}", highlight=False)
@@ -177,8 +217,11 @@ def render_history(result: HistoryResult, console: Console) -> None:
 
 
 def render_diff(d: SnapshotDiff, console: Console) -> None:
-    console.print(f"device {d.imei}: snapshot {d.from_id if d.from_id is not None else '(none)'} "
-                  f"({_when(d.from_taken_at)}) -> {d.to_id} ({_when(d.to_taken_at)})", highlight=False)
+    console.print(
+        f"device {d.imei}: snapshot {d.from_id if d.from_id is not None else '(none)'} "
+        f"({_when(d.from_taken_at)}) -> {d.to_id} ({_when(d.to_taken_at)})",
+        highlight=False,
+    )
     if d.empty:
         console.print(f"no change ({d.unchanged} entries identical)")
         return
@@ -187,8 +230,9 @@ def render_diff(d: SnapshotDiff, console: Console) -> None:
     for e in d.vanished:
         console.print(f"[red]- {e.sec_tag} {type_name(e.type)} {_short(e.sha256)}[/]", highlight=False)
     for c in d.changed:
-        console.print(f"[yellow]~ {c.sec_tag} {type_name(c.type)} {_short(c.before)} -> {_short(c.after)}[/]",
-                      highlight=False)
+        console.print(
+            f"[yellow]~ {c.sec_tag} {type_name(c.type)} {_short(c.before)} -> {_short(c.after)}[/]", highlight=False
+        )
     console.print(f"{d.unchanged} unchanged")
 
 
@@ -230,8 +274,12 @@ class ImportResult:
             "file": self.file,
             "snapshot_ids": self.snapshot_ids,
             "listings": [
-                {"taken_at": iso(lst.taken_at), "entries": len(lst.entries), "only_sec_tag": lst.only_sec_tag,
-                 "only_type": lst.only_type}
+                {
+                    "taken_at": iso(lst.taken_at),
+                    "entries": len(lst.entries),
+                    "only_sec_tag": lst.only_sec_tag,
+                    "only_type": lst.only_type,
+                }
                 for lst in self.parsed.listings
             ],
             "lines": self.parsed.lines,
@@ -245,18 +293,17 @@ def render_import(result: ImportResult, console: Console) -> None:
     console.print(
         f"{result.file}: {len(result.snapshot_ids)} snapshot(s) recorded for {result.imei} "
         f"({parsed.entry_count} entries; {parsed.ignored} other lines ignored, "
-        f"{len(parsed.unreadable)} unreadable)", highlight=False,
+        f"{len(parsed.unreadable)} unreadable)",
+        highlight=False,
     )
     _warn_unreadable(parsed.unreadable)
 
 
 def _warn_unreadable(lines: list[Unreadable]) -> None:
     for item in lines[:SHOW_UNREADABLE]:
-        stderr_console.print(f"warning: line {item.line_no} unreadable: {item.text!r}", highlight=False,
-                             markup=False)
+        stderr_console.print(f"warning: line {item.line_no} unreadable: {item.text!r}", highlight=False, markup=False)
     if len(lines) > SHOW_UNREADABLE:
-        stderr_console.print(f"warning: ... and {len(lines) - SHOW_UNREADABLE} more unreadable lines",
-                             highlight=False)
+        stderr_console.print(f"warning: ... and {len(lines) - SHOW_UNREADABLE} more unreadable lines", highlight=False)
 
 
 def _open_inventory(db: str | None) -> Inventory:
@@ -294,8 +341,11 @@ def _write_output(text: str, output: Path | None) -> None:
 def render_audit(result: AuditResult, console: Console) -> None:
     from credwarden.cli.provision_cmds import render_plan
 
-    where = (f"inventory snapshot {result.snapshot_id} of {result.imei} ({_when(result.taken_at)})"
-             if result.source == "inventory" else f"device {result.imei or '?'}")
+    where = (
+        f"inventory snapshot {result.snapshot_id} of {result.imei} ({_when(result.taken_at)})"
+        if result.source == "inventory"
+        else f"device {result.imei or '?'}"
+    )
     console.print(f"audit of {where}", highlight=False)
     render_plan(result.plan, console)
 
@@ -305,8 +355,9 @@ def render_audit(result: AuditResult, console: Console) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the `inventory` command group to `app`."""
-    inv_app = typer.Typer(name="inventory", help="Fleet inventory: what is stored on which device, history, drift.",
-                          no_args_is_help=True)
+    inv_app = typer.Typer(
+        name="inventory", help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True
+    )
     app.add_typer(inv_app)
 
     @app.command()
@@ -314,12 +365,19 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         manifest: Annotated[Path, typer.Argument(help="Manifest the device must match.")],
         from_inventory: Annotated[
-            str | None, typer.Option("--from-inventory", help="Audit the latest inventory snapshot of DEVICE "
-                                                              "(IMEI / UUID / prefix) instead of a live device.")
+            str | None,
+            typer.Option(
+                "--from-inventory",
+                help="Audit the latest inventory snapshot of DEVICE (IMEI / UUID / prefix) instead of a live device.",
+            ),
         ] = None,
-        dialect: Annotated[str, typer.Option("--dialect", help="With --from-inventory: the firmware front-end "
-                                                               "the device uses (at_client, shell, slm).")]
-        = "at_client",
+        dialect: Annotated[
+            str,
+            typer.Option(
+                "--dialect",
+                help="With --from-inventory: the firmware front-end the device uses (at_client, shell, slm).",
+            ),
+        ] = "at_client",
         db: DbOption = None,
         port: PortOption = None,
         baud: BaudOption = None,
@@ -332,8 +390,16 @@ def register(app: typer.Typer) -> None:
         """Check a device (or its last inventory snapshot) against a manifest with apply's rules; changes nothing.
         Exit 0 when it matches, 6 when apply would change something or cannot verify an entry."""
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             if from_inventory is not None:
                 with _open_inventory(db) as inv:
                     imei = inv.device_imei(from_inventory)
@@ -361,8 +427,9 @@ def register(app: typer.Typer) -> None:
     def show(
         ctx: typer.Context,
         device: DeviceArg,
-        snapshot: Annotated[int | None, typer.Option("--snapshot", help="This snapshot id instead of the latest.")]
-        = None,
+        snapshot: Annotated[
+            int | None, typer.Option("--snapshot", help="This snapshot id instead of the latest.")
+        ] = None,
         db: DbOption = None,
         json_out: JsonOption = False,
     ) -> None:
@@ -388,8 +455,7 @@ def register(app: typer.Typer) -> None:
     def diff(
         ctx: typer.Context,
         device: DeviceArg,
-        from_: Annotated[str | None, typer.Option("--from", help="Snapshot id or ISO time (newest at/before).")]
-        = None,
+        from_: Annotated[str | None, typer.Option("--from", help="Snapshot id or ISO time (newest at/before).")] = None,
         to: Annotated[str | None, typer.Option("--to", help="Snapshot id or ISO time. [default: latest]")] = None,
         db: DbOption = None,
         json_out: JsonOption = False,
@@ -419,11 +485,11 @@ def register(app: typer.Typer) -> None:
     @inv_app.command("export")
     def export_cmd(
         fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "json",
-        manifest: Annotated[Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")]
-        = None,
+        manifest: Annotated[
+            Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")
+        ] = None,
         days: DaysOption = 30,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")]
-        = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")] = None,
         db: DbOption = None,
     ) -> None:
         """The fleet's latest state as JSON, CSV, or Prometheus text (for node_exporter's textfile collector)."""
@@ -443,13 +509,17 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
         ] = False,
         partial: Annotated[
-            bool, typer.Option("--partial", help="The capture lists only some sec_tags (e.g. an SMS reply): keep "
-                                                 "the device's other entries from its previous snapshot.")
+            bool,
+            typer.Option(
+                "--partial",
+                help="The capture lists only some sec_tags (e.g. an SMS reply): keep "
+                "the device's other entries from its previous snapshot.",
+            ),
         ] = False,
         strict: Annotated[bool, typer.Option("--strict", help="Refuse the file if any line is unreadable.")] = False,
         taken_at: Annotated[
-            str | None, typer.Option("--taken-at", help="Snapshot time (ISO 8601) for captures without timestamps. "
-                                                        "[default: now]")
+            str | None,
+            typer.Option("--taken-at", help="Snapshot time (ISO 8601) for captures without timestamps. [default: now]"),
         ] = None,
         db: DbOption = None,
         json_out: JsonOption = False,

@@ -50,12 +50,20 @@ if TYPE_CHECKING:  # provision pulls in pydantic and cryptography, factory pydan
     from credwarden.provision.resolve import DesiredCredential
 
 ManifestArg = Annotated[Path, typer.Argument(help="Manifest TOML file.", show_default=False)]
-PruneOption = Annotated[bool, typer.Option("--prune", help="Delete user types on named sec_tags the manifest "
-                                           "does not list.")]
+PruneOption = Annotated[
+    bool, typer.Option("--prune", help="Delete user types on named sec_tags the manifest does not list.")
+]
 
 _STYLE = {"skip": "green", "write": "yellow", "delete": "red", "unverifiable": "magenta"}
-_STATUS_STYLE = {"unchanged": "green", "written": "green", "deleted": "green", "kept": "yellow", "planned": "yellow",
-                 "failed": "bold red", "blocked": "bold red"}
+_STATUS_STYLE = {
+    "unchanged": "green",
+    "written": "green",
+    "deleted": "green",
+    "kept": "yellow",
+    "planned": "yellow",
+    "failed": "bold red",
+    "blocked": "bold red",
+}
 
 
 def _problems(exc: ValidationError) -> list[dict[str, str | None]]:
@@ -72,8 +80,13 @@ def _validation_json(exc: ValidationError) -> typer.Exit:
 
 def _credential_json(item: DesiredCredential) -> dict[str, Any]:
     cred = item.credential
-    return {"sec_tag": cred.sec_tag, "type": cred.type.cli_name, "source": cred.source, "length": len(cred.content),
-            "sha256": sha256_hex(cred.content)}
+    return {
+        "sec_tag": cred.sec_tag,
+        "type": cred.type.cli_name,
+        "source": cred.source,
+        "length": len(cred.content),
+        "sha256": sha256_hex(cred.content),
+    }
 
 
 def render_plan(result: Plan, console: Console) -> None:
@@ -90,8 +103,10 @@ def render_plan(result: Plan, console: Console) -> None:
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
     else:
-        console.print(f"{len(result.changes)} change(s) to make" +
-                      (f", {len(result.blocked)} entry(ies) cannot be verified" if result.blocked else ""))
+        console.print(
+            f"{len(result.changes)} change(s) to make"
+            + (f", {len(result.blocked)} entry(ies) cannot be verified" if result.blocked else "")
+        )
 
 
 def _default_out_dir(manifest: Path) -> Path:
@@ -100,13 +115,22 @@ def _default_out_dir(manifest: Path) -> Path:
 
 
 #: Exit code of a one-board run through the factory job, by its device status.
-_STATUS_EXIT = {"applied": ExitCode.OK, "unchanged": ExitCode.OK, "no_answer": ExitCode.TIMEOUT,
-                "unreachable": ExitCode.TRANSPORT, "timeout": ExitCode.TIMEOUT, "refused": ExitCode.MODEM_REFUSED,
-                "verify_failed": ExitCode.VERIFICATION, "invalid": ExitCode.VALIDATION, "failed": ExitCode.FAILURE}
+_STATUS_EXIT = {
+    "applied": ExitCode.OK,
+    "unchanged": ExitCode.OK,
+    "no_answer": ExitCode.TIMEOUT,
+    "unreachable": ExitCode.TRANSPORT,
+    "timeout": ExitCode.TIMEOUT,
+    "refused": ExitCode.MODEM_REFUSED,
+    "verify_failed": ExitCode.VERIFICATION,
+    "invalid": ExitCode.VALIDATION,
+    "failed": ExitCode.FAILURE,
+}
 
 
-def _apply_one_with_keygen(station: Station, port: str, *, json_out: bool, mode: str, flow_control: bool,
-                           command_timeout: float | None) -> ExitCode:
+def _apply_one_with_keygen(
+    station: Station, port: str, *, json_out: bool, mode: str, flow_control: bool, command_timeout: float | None
+) -> ExitCode:
     """`apply` on one board whose manifest has [[keygen]] tables: the factory job runs it; the output is the
     single-board apply object (not batch JSON lines) and the exit code follows ExitCode."""
     from credwarden.factory.job import DeviceJob
@@ -118,12 +142,20 @@ def _apply_one_with_keygen(station: Station, port: str, *, json_out: bool, mode:
             row = job(port, JobContext(port, station.timeout, lambda _event: None))
     finally:
         job.close()
-    actions: list[dict[str, Any]] = [{k: a.get(k) for k in ("sec_tag", "type", "type_name", "action", "status",
-                                                            "reason")} for a in row.actions]
-    data: dict[str, Any] = {"ok": row.ok, "dry_run": False, "message": row.error,
-            "device": {"port": row.port, "imei": row.imei, "uuid": row.uuid},
-            "actions": actions, "warnings": [], "commands": None, "nvm_operations": row.writes,
-            "status": row.status.value}
+    actions: list[dict[str, Any]] = [
+        {k: a.get(k) for k in ("sec_tag", "type", "type_name", "action", "status", "reason")} for a in row.actions
+    ]
+    data: dict[str, Any] = {
+        "ok": row.ok,
+        "dry_run": False,
+        "message": row.error,
+        "device": {"port": row.port, "imei": row.imei, "uuid": row.uuid},
+        "actions": actions,
+        "warnings": [],
+        "commands": None,
+        "nvm_operations": row.writes,
+        "status": row.status.value,
+    }
     if json_out:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
@@ -133,8 +165,13 @@ def _apply_one_with_keygen(station: Station, port: str, *, json_out: bool, mode:
             table.add_column(column, justify="right" if column == "sec_tag" else "left")
         for action in actions:
             style = _STATUS_STYLE.get(str(action["status"]), "")
-            table.add_row(str(action["sec_tag"]), str(action["type_name"]), str(action["action"]),
-                          f"[{style}]{action['status']}[/]", str(action["reason"]))
+            table.add_row(
+                str(action["sec_tag"]),
+                str(action["type_name"]),
+                str(action["action"]),
+                f"[{style}]{action['status']}[/]",
+                str(action["reason"]),
+            )
         console.print(table)
         verdict = "[green]ok[/]" if row.ok else f"[bold red]FAILED[/] ({row.status.value}): {row.error}"
         console.print(verdict)
@@ -142,21 +179,30 @@ def _apply_one_with_keygen(station: Station, port: str, *, json_out: bool, mode:
 
 
 def render_report(report: ApplyReport, console: Console) -> None:
-    table = Table(title=("dry run" if report.dry_run else "apply") + f" on {report.device.port or '-'} "
-                        f"(IMEI {report.device.imei or '-'})")
+    table = Table(
+        title=("dry run" if report.dry_run else "apply") + f" on {report.device.port or '-'} "
+        f"(IMEI {report.device.imei or '-'})"
+    )
     for column in ("sec_tag", "type", "action", "status", "reason"):
         table.add_column(column, justify="right" if column == "sec_tag" else "left")
     for result in report.results:
         data = result.to_json()
         status_style = _STATUS_STYLE.get(result.status, "")
-        table.add_row(str(data["sec_tag"]), data["type_name"], data["action"], f"[{status_style}]{result.status}[/]",
-                      data["reason"])
+        table.add_row(
+            str(data["sec_tag"]),
+            data["type_name"],
+            data["action"],
+            f"[{status_style}]{result.status}[/]",
+            data["reason"],
+        )
     console.print(table)
     for warning in report.warnings:
         console.print(f"[yellow]warning[/]: {warning}")
     verdict = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
-    console.print(f"{verdict}: {report.message or 'the device matches the manifest'} "
-                  f"({report.commands} AT commands, {report.nvm_operations} NVM operations)")
+    console.print(
+        f"{verdict}: {report.message or 'the device matches the manifest'} "
+        f"({report.commands} AT commands, {report.nvm_operations} NVM operations)"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -190,8 +236,12 @@ def register(app: typer.Typer) -> None:
                     raise _validation_json(exc) from None
                 raise
             if json_out:
-                sys.stdout.write(json.dumps({"ok": True, "credentials": [_credential_json(d) for d in desired],
-                                             "problems": []}, indent=2) + "\n")
+                sys.stdout.write(
+                    json.dumps(
+                        {"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []}, indent=2
+                    )
+                    + "\n"
+                )
                 return
             table = Table(title=f"{manifest}: {len(desired)} credential(s) valid")
             for column in ("sec_tag", "type", "bytes", "source"):
@@ -220,8 +270,16 @@ def register(app: typer.Typer) -> None:
         from credwarden.provision.manifest import load_manifest
 
         with cli_errors():
-            opts = connection_options(ctx, port=port, baud=baud, mode=mode, flow_control=flow_control,
-                                      timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
             try:
                 loaded = load_manifest(manifest)
                 with open_device(opts) as dev, progress("reading the device"):
@@ -263,32 +321,77 @@ def register(app: typer.Typer) -> None:
         with cli_errors():
             single = not (station or ports_glob or watch or (port and len(port) > 1))
             if single and manifest is not None and fc.has_keygen_tables(manifest):
-                opts = connection_options(ctx, port=port[0] if port else None, baud=baud, mode=mode,
-                                          flow_control=flow_control, timeout=timeout, debug=debug,
-                                          json_out=json_out)
+                opts = connection_options(
+                    ctx,
+                    port=port[0] if port else None,
+                    baud=baud,
+                    mode=mode,
+                    flow_control=flow_control,
+                    timeout=timeout,
+                    debug=debug,
+                    json_out=json_out,
+                )
                 if dry_run or prune:
                     raise UsageError("--dry-run and --prune do not run [[keygen]] tables; use `credwarden plan`")
                 station_settings = fc.build_station(
-                    manifest=manifest, ports=[opts.port], baud=opts.baud, out_dir=out_dir,
-                    nrfcloud_csv=nrfcloud_csv, no_record=no_record, inventory=inventory,
-                    device_timeout=device_timeout, detect_timeout=detect_timeout)
-                code = _apply_one_with_keygen(station_settings, opts.port, json_out=opts.json, mode=opts.mode,
-                                              flow_control=opts.flow_control, command_timeout=opts.timeout)
+                    manifest=manifest,
+                    ports=[opts.port],
+                    baud=opts.baud,
+                    out_dir=out_dir,
+                    nrfcloud_csv=nrfcloud_csv,
+                    no_record=no_record,
+                    inventory=inventory,
+                    device_timeout=device_timeout,
+                    detect_timeout=detect_timeout,
+                )
+                code = _apply_one_with_keygen(
+                    station_settings,
+                    opts.port,
+                    json_out=opts.json,
+                    mode=opts.mode,
+                    flow_control=opts.flow_control,
+                    command_timeout=opts.timeout,
+                )
                 if code != ExitCode.OK:
                     raise typer.Exit(int(code))
                 return
             if fc.is_batch(port, ports_glob, station, watch, manifest):
-                fc.batch_apply(ctx, manifest=manifest, ports=port, ports_glob=ports_glob, station_file=station,
-                               watch=watch, dry_run=dry_run, prune=prune, baud=baud, mode=mode,
-                               flow_control=flow_control, json_out=json_out, debug=debug, timeout=timeout,
-                               concurrency=concurrency,
-                               device_timeout=device_timeout, detect_timeout=detect_timeout, out_dir=out_dir,
-                               nrfcloud_csv=nrfcloud_csv, no_record=no_record, inventory=inventory)
+                fc.batch_apply(
+                    ctx,
+                    manifest=manifest,
+                    ports=port,
+                    ports_glob=ports_glob,
+                    station_file=station,
+                    watch=watch,
+                    dry_run=dry_run,
+                    prune=prune,
+                    baud=baud,
+                    mode=mode,
+                    flow_control=flow_control,
+                    json_out=json_out,
+                    debug=debug,
+                    timeout=timeout,
+                    concurrency=concurrency,
+                    device_timeout=device_timeout,
+                    detect_timeout=detect_timeout,
+                    out_dir=out_dir,
+                    nrfcloud_csv=nrfcloud_csv,
+                    no_record=no_record,
+                    inventory=inventory,
+                )
                 return
             if manifest is None:
                 raise UsageError("give the MANIFEST to apply")
-            opts = connection_options(ctx, port=port[0] if port else None, baud=baud, mode=mode,
-                                      flow_control=flow_control, timeout=timeout, debug=debug, json_out=json_out)
+            opts = connection_options(
+                ctx,
+                port=port[0] if port else None,
+                baud=baud,
+                mode=mode,
+                flow_control=flow_control,
+                timeout=timeout,
+                debug=debug,
+                json_out=json_out,
+            )
 
             def observer(stage: str, info: object) -> None:
                 if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
@@ -304,8 +407,9 @@ def register(app: typer.Typer) -> None:
                     if not dry_run and not no_record:
                         from credwarden.inventory.live import list_after_apply, record_apply_run
 
-                        record_apply_run(report.device, report, list_after_apply(dev), db=inventory,
-                                         manifest_path=loaded.path)
+                        record_apply_run(
+                            report.device, report, list_after_apply(dev), db=inventory, manifest_path=loaded.path
+                        )
             except ValidationError as exc:
                 if opts.json:
                     raise _validation_json(exc) from None

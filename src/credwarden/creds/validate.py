@@ -104,32 +104,43 @@ def check_sec_tag(sec_tag: int, cred_type: CredType, policy: CredentialPolicy, s
     problems: list[ValidationError] = []
     if cred_type not in USER_WRITABLE_TYPES:
         problems.append(
-            ValidationError(f"type {type_name(cred_type)} ({int(cred_type)}) is managed by the modem; "
-                            "a manifest can only write root-ca, client-cert, client-key, psk, psk-identity",
-                            source=source)
+            ValidationError(
+                f"type {type_name(cred_type)} ({int(cred_type)}) is managed by the modem; "
+                "a manifest can only write root-ca, client-cert, client-key, psk, psk-identity",
+                source=source,
+            )
         )
     if sec_tag < 0 or sec_tag > MAX_SEC_TAG:
         problems.append(ValidationError(f"sec_tag {sec_tag} is outside 0..{MAX_USER_SEC_TAG}", source=source))
     elif sec_tag > MAX_USER_SEC_TAG:
         if not is_tls_decrypt_tag(sec_tag):
             problems.append(
-                ValidationError(f"sec_tag {sec_tag} is reserved for the modem (user tags are 0..{MAX_USER_SEC_TAG})",
-                                source=source)
+                ValidationError(
+                    f"sec_tag {sec_tag} is reserved for the modem (user tags are 0..{MAX_USER_SEC_TAG})", source=source
+                )
             )
         elif not policy.allow_tls_decrypt_tag:
             problems.append(
-                ValidationError(f"sec_tag {sec_tag} is a TLS-decrypt tag (test/development only, mfw >= 2.0); "
-                                "set allow_tls_decrypt_tag = true to write it", source=source)
+                ValidationError(
+                    f"sec_tag {sec_tag} is a TLS-decrypt tag (test/development only, mfw >= 2.0); "
+                    "set allow_tls_decrypt_tag = true to write it",
+                    source=source,
+                )
             )
     if sec_tag == NRF_CLOUD_SEC_TAG and not policy.allow_nrf_cloud_tag:
         problems.append(
-            ValidationError(f"sec_tag {sec_tag} holds the nRF Cloud credentials; "
-                            "set allow_nrf_cloud_tag = true to write it", source=source)
+            ValidationError(
+                f"sec_tag {sec_tag} holds the nRF Cloud credentials; set allow_nrf_cloud_tag = true to write it",
+                source=source,
+            )
         )
     if policy.native_tls and sec_tag > MAX_NATIVE_TLS_SEC_TAG:
         problems.append(
-            ValidationError(f"sec_tag {sec_tag} is above {MAX_NATIVE_TLS_SEC_TAG}, the largest SLM native TLS tag "
-                            "(the modem stores it at sec_tag*10+type)", source=source)
+            ValidationError(
+                f"sec_tag {sec_tag} is above {MAX_NATIVE_TLS_SEC_TAG}, the largest SLM native TLS tag "
+                "(the modem stores it at sec_tag*10+type)",
+                source=source,
+            )
         )
     return problems
 
@@ -146,13 +157,24 @@ def check_firmware(
     root CA (type 0), which mfw >= 2.0.2 validates as a certificate, so keys/PSKs cannot go there (§2.5, §5.2)."""
     shown = ".".join(map(str, firmware_version)) if firmware_version else "unknown"
     if is_tls_decrypt_tag(sec_tag) and (firmware_version is None or firmware_version < TLS_DECRYPT_MIN_FIRMWARE):
-        return [ValidationError(f"sec_tag {sec_tag} is a TLS-decrypt tag, supported from modem firmware 2.0.0 "
-                                f"(this device: {shown})", source=source)]
-    if (native_tls and cred_type in (CredType.CLIENT_KEY, CredType.PSK, CredType.PSK_IDENTITY)
-            and (firmware_version is None or firmware_version >= CERT_VALIDATION_FIRMWARE)):
-        return [ValidationError(f"SLM native TLS stores {type_name(cred_type)} as a root CA entry, which modem "
-                                f"firmware >= 2.0.2 rejects as an invalid certificate (this device: {shown})",
-                                source=source)]
+        return [
+            ValidationError(
+                f"sec_tag {sec_tag} is a TLS-decrypt tag, supported from modem firmware 2.0.0 (this device: {shown})",
+                source=source,
+            )
+        ]
+    if (
+        native_tls
+        and cred_type in (CredType.CLIENT_KEY, CredType.PSK, CredType.PSK_IDENTITY)
+        and (firmware_version is None or firmware_version >= CERT_VALIDATION_FIRMWARE)
+    ):
+        return [
+            ValidationError(
+                f"SLM native TLS stores {type_name(cred_type)} as a root CA entry, which modem "
+                f"firmware >= 2.0.2 rejects as an invalid certificate (this device: {shown})",
+                source=source,
+            )
+        ]
     return []
 
 
@@ -191,8 +213,13 @@ def prepare_credential(
     if prepared is not None:
         problems.extend(_check_size(prepared, dialects, policy))
         if policy.native_tls and prepared.password is not None:
-            problems.append(ValidationError("SLM native TLS (AT#XCMNG) cannot carry a key password; "
-                                            "decrypt the key or write it without native_tls", source=source))
+            problems.append(
+                ValidationError(
+                    "SLM native TLS (AT#XCMNG) cannot carry a key password; "
+                    "decrypt the key or write it without native_tls",
+                    source=source,
+                )
+            )
     return (prepared if not problems else None), problems
 
 
@@ -204,8 +231,10 @@ def check_tag_groups(items: Iterable[PreparedCredential]) -> list[ValidationErro
         key = (item.sec_tag, int(item.type))
         if key in seen:
             problems.append(
-                ValidationError(f"sec_tag {item.sec_tag} {type_name(item.type)} is already given by "
-                                f"{seen[key].source}", source=item.source)
+                ValidationError(
+                    f"sec_tag {item.sec_tag} {type_name(item.type)} is already given by {seen[key].source}",
+                    source=item.source,
+                )
             )
             continue
         seen[key] = item
@@ -217,8 +246,10 @@ def check_tag_groups(items: Iterable[PreparedCredential]) -> list[ValidationErro
             continue
         if key_item.public_key_der != cert.public_key_der:
             problems.append(
-                ValidationError(f"the client certificate does not match the private key of sec_tag {sec_tag} "
-                                f"({key_item.source})", source=cert.source)
+                ValidationError(
+                    f"the client certificate does not match the private key of sec_tag {sec_tag} ({key_item.source})",
+                    source=cert.source,
+                )
             )
     return problems
 
@@ -231,8 +262,12 @@ def _blocks(raw: bytes, source: str) -> tuple[list[PemBlock] | None, list[Valida
     if looks_like_pem(raw):
         bad = _first_non_ascii(raw)
         if bad is not None:
-            return None, [ValidationError(f"contains a non-ASCII byte 0x{raw[bad]:02X} at offset {bad}; "
-                                          "the modem accepts ASCII only", source=source)]
+            return None, [
+                ValidationError(
+                    f"contains a non-ASCII byte 0x{raw[bad]:02X} at offset {bad}; the modem accepts ASCII only",
+                    source=source,
+                )
+            ]
         try:
             blocks = [b for b in parse_pem_blocks(raw) if b.label not in _DROPPED_LABELS]
         except EncodingError as exc:
@@ -240,8 +275,9 @@ def _blocks(raw: bytes, source: str) -> tuple[list[PemBlock] | None, list[Valida
         return blocks, []
     if raw[:1] != b"\x30":
         if b'"' in raw:
-            return None, [ValidationError('contains a double quote ("), which cannot be sent inside an AT string',
-                                          source=source)]
+            return None, [
+                ValidationError('contains a double quote ("), which cannot be sent inside an AT string', source=source)
+            ]
         return None, [ValidationError("is neither PEM (no -----BEGIN line) nor DER", source=source)]
     try:
         label = der_label(raw)
@@ -268,8 +304,11 @@ def _prepare_certificates(
     for index, block in enumerate(blocks):
         where = f"{slot} block {index + 1}" if len(blocks) > 1 else slot
         if block.label in _KEY_LABELS:
-            problems.append(ValidationError(f"{where} holds a private key, not a certificate "
-                                            "(wrong slot? keys go to client-key)", source=source))
+            problems.append(
+                ValidationError(
+                    f"{where} holds a private key, not a certificate (wrong slot? keys go to client-key)", source=source
+                )
+            )
             continue
         if block.label != "CERTIFICATE":
             problems.append(ValidationError(f"{where} is a '{block.label}' block, expected CERTIFICATE", source=source))
@@ -287,17 +326,28 @@ def _prepare_certificates(
     else:
         leaf = certs[0]
         if _is_ca(leaf) and _self_issued(leaf):
-            problems.append(ValidationError(f"the client certificate ({_subject(leaf)}) is a self-signed CA "
-                                            "certificate (wrong slot? CAs go to root-ca)", source=source))
+            problems.append(
+                ValidationError(
+                    f"the client certificate ({_subject(leaf)}) is a self-signed CA "
+                    "certificate (wrong slot? CAs go to root-ca)",
+                    source=source,
+                )
+            )
         problems.extend(_check_validity(leaf, "client certificate", policy, now, source))
     if problems:
         return None, problems
     content = b"".join(PemBlock("CERTIFICATE", c.public_bytes(serialization.Encoding.DER)).encode() for c in certs)
-    public_key = certs[0].public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    public_key = (
+        certs[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    return PreparedCredential(sec_tag, cred_type, content, source, certificates=tuple(certs),
-                              public_key_der=public_key if cred_type == CredType.CLIENT_CERT else None), []
+    return PreparedCredential(
+        sec_tag,
+        cred_type,
+        content,
+        source,
+        certificates=tuple(certs),
+        public_key_der=public_key if cred_type == CredType.CLIENT_CERT else None,
+    ), []
 
 
 def _subject(cert: x509.Certificate) -> str:
@@ -321,8 +371,13 @@ def _check_ca_bundle(certs: list[x509.Certificate], source: str) -> list[Validat
     for cert in certs:
         name = _subject(cert)
         if not _is_ca(cert):
-            problems.append(ValidationError(f"certificate {name} is not a CA (basicConstraints CA:true missing); "
-                                            "a client certificate in the root-ca slot?", source=source))
+            problems.append(
+                ValidationError(
+                    f"certificate {name} is not a CA (basicConstraints CA:true missing); "
+                    "a client certificate in the root-ca slot?",
+                    source=source,
+                )
+            )
             continue
         issuer = cert if _self_issued(cert) else by_subject.get(cert.issuer)
         if issuer is None:
@@ -331,11 +386,15 @@ def _check_ca_bundle(certs: list[x509.Certificate], source: str) -> list[Validat
             cert.verify_directly_issued_by(issuer)
         except InvalidSignature:
             what = "self-signature" if issuer is cert else f"signature by {_subject(issuer)}"
-            problems.append(ValidationError(f"CA certificate {name}: the {what} does not verify "
-                                            "(corrupted certificate?)", source=source))
+            problems.append(
+                ValidationError(
+                    f"CA certificate {name}: the {what} does not verify (corrupted certificate?)", source=source
+                )
+            )
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            problems.append(ValidationError(f"CA certificate {name}: signature cannot be checked ({exc})",
-                                            source=source))
+            problems.append(
+                ValidationError(f"CA certificate {name}: signature cannot be checked ({exc})", source=source)
+            )
     return problems
 
 
@@ -344,11 +403,21 @@ def _check_validity(
 ) -> list[ValidationError]:
     name = _subject(cert)
     if cert.not_valid_after_utc < now and not policy.allow_expired:
-        return [ValidationError(f"{what} {name} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC "
-                                "(set allow_expired = true to write it anyway)", source=source)]
+        return [
+            ValidationError(
+                f"{what} {name} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC "
+                "(set allow_expired = true to write it anyway)",
+                source=source,
+            )
+        ]
     if cert.not_valid_before_utc > now and not policy.allow_not_yet_valid:
-        return [ValidationError(f"{what} {name} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
-                                "(set allow_not_yet_valid = true to write it anyway)", source=source)]
+        return [
+            ValidationError(
+                f"{what} {name} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC "
+                "(set allow_not_yet_valid = true to write it anyway)",
+                source=source,
+            )
+        ]
     return []
 
 
@@ -366,22 +435,31 @@ def _prepare_private_key(
     keys = [b for b in blocks if b.label in _KEY_LABELS]
     if len(keys) != 1 or len(blocks) != 1:
         labels = ", ".join(b.label for b in blocks)
-        return None, [ValidationError(f"client-key must hold exactly one private key block (found: {labels})",
-                                      source=source)]
+        return None, [
+            ValidationError(f"client-key must hold exactly one private key block (found: {labels})", source=source)
+        ]
     block = keys[0]
     if any("ENCRYPTED" in h for h in block.headers):
-        return None, [ValidationError("legacy OpenSSL-encrypted PEM key (Proc-Type: 4,ENCRYPTED) is not supported "
-                                      "by the modem; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
-                                      source=source)]
+        return None, [
+            ValidationError(
+                "legacy OpenSSL-encrypted PEM key (Proc-Type: 4,ENCRYPTED) is not supported "
+                "by the modem; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                source=source,
+            )
+        ]
     encrypted = block.label == "ENCRYPTED PRIVATE KEY"
     if encrypted and not password:
-        return None, [ValidationError("the private key is encrypted and no password was given "
-                                      "(name an environment variable with password_env)", source=source)]
+        return None, [
+            ValidationError(
+                "the private key is encrypted and no password was given "
+                "(name an environment variable with password_env)",
+                source=source,
+            )
+        ]
     if password is not None:
         problems.extend(_check_password(password, source))
         if not encrypted:
-            problems.append(ValidationError("a password was given but the private key is not encrypted",
-                                            source=source))
+            problems.append(ValidationError("a password was given but the private key is not encrypted", source=source))
         if problems:
             return None, problems
     try:
@@ -395,19 +473,29 @@ def _prepare_private_key(
     kind_problem = _check_key_kind(key)
     if kind_problem:
         return None, [ValidationError(kind_problem, source=source)]
-    public_key = key.public_key().public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
-    return PreparedCredential(sec_tag, CredType.CLIENT_KEY, block.encode(), source,
-                              password=password if encrypted else None, public_key_der=public_key), []
+    public_key = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return PreparedCredential(
+        sec_tag,
+        CredType.CLIENT_KEY,
+        block.encode(),
+        source,
+        password=password if encrypted else None,
+        public_key_der=public_key,
+    ), []
 
 
 def _check_password(password: str, source: str) -> list[ValidationError]:
     if len(password) > MAX_PASSWORD_CHARS:
-        return [ValidationError(f"the key password has {len(password)} characters; the modem accepts at most "
-                                f"{MAX_PASSWORD_CHARS}", source=source)]
+        return [
+            ValidationError(
+                f"the key password has {len(password)} characters; the modem accepts at most {MAX_PASSWORD_CHARS}",
+                source=source,
+            )
+        ]
     if not _PRINTABLE.fullmatch(password) or '"' in password:
-        return [ValidationError('the key password must be printable ASCII without a double quote (")',
-                                source=source)]
+        return [ValidationError('the key password must be printable ASCII without a double quote (")', source=source)]
     return []
 
 
@@ -449,8 +537,11 @@ def _prepare_identity(sec_tag: int, raw: bytes, source: str) -> tuple[PreparedCr
     if not _PRINTABLE.fullmatch(value):
         return None, [ValidationError("PSK identity must be printable ASCII without line breaks", source=source)]
     if '"' in value:
-        return None, [ValidationError('PSK identity contains a double quote ("), which cannot be sent inside an AT '
-                                      "string", source=source)]
+        return None, [
+            ValidationError(
+                'PSK identity contains a double quote ("), which cannot be sent inside an AT string', source=source
+            )
+        ]
     return PreparedCredential(sec_tag, CredType.PSK_IDENTITY, text, source), []
 
 
@@ -471,14 +562,24 @@ def _check_size(
 ) -> list[ValidationError]:
     largest = max(len(stored_form(item.content, d)) for d in dialects)
     if item.type == CredType.ROOT_CA and largest > MAX_CHAIN_BYTES:
-        return [ValidationError(f"the certificate chain is {largest} bytes; the modem crashes on chains above "
-                                f"{MAX_CHAIN_BYTES} bytes (split it over several sec_tags)", source=item.source)]
+        return [
+            ValidationError(
+                f"the certificate chain is {largest} bytes; the modem crashes on chains above "
+                f"{MAX_CHAIN_BYTES} bytes (split it over several sec_tags)",
+                source=item.source,
+            )
+        ]
     worst = max(
-        write_command_length(item.sec_tag, int(item.type), stored_form(item.content, d), item.password,
-                             policy.native_tls)
+        write_command_length(
+            item.sec_tag, int(item.type), stored_form(item.content, d), item.password, policy.native_tls
+        )
         for d in dialects
     )
     if worst > MAX_AT_COMMAND_BYTES:
-        return [ValidationError(f"the write command would be {worst} bytes; an AT command is limited to "
-                                f"{MAX_AT_COMMAND_BYTES} bytes", source=item.source)]
+        return [
+            ValidationError(
+                f"the write command would be {worst} bytes; an AT command is limited to {MAX_AT_COMMAND_BYTES} bytes",
+                source=item.source,
+            )
+        ]
     return []

@@ -1,9 +1,9 @@
 """The factory line: many devices in parallel, live progress, a result row per device (README "Factory line").
 
-    from credwarden.factory import Station, run_batch
-    report = run_batch(Station(manifest=Path("manifest.toml"), glob=["/dev/serial/by-id/*Nordic*"]))
-    for row in report.results:
-        print(row.to_json())
+from credwarden.factory import Station, run_batch
+report = run_batch(Station(manifest=Path("manifest.toml"), glob=["/dev/serial/by-id/*Nordic*"]))
+for row in report.results:
+    print(row.to_json())
 """
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ def run_batch(
     if not ports:
         where = ", ".join(station.glob) if station.glob else "the command line"
         raise UsageError(f"no port to provision: nothing matched {where}")
-    runner = BatchRunner(job, concurrency=station.effective_concurrency(len(ports)), timeout=station.timeout,
-                         listener=view)
+    runner = BatchRunner(
+        job, concurrency=station.effective_concurrency(len(ports)), timeout=station.timeout, listener=view
+    )
     view.start()
     interrupted = False
     results: list[DeviceResult] = []
@@ -88,8 +89,9 @@ def _watch(station: Station, view: BatchView, job: Job, stop: threading.Event) -
     if not station.glob:
         raise UsageError("watch mode needs a glob (--ports 'PATTERN' or glob = ... in the station file)")
     watcher = PortWatcher(station.glob, interval=station.poll_interval)
-    runner = BatchRunner(job, concurrency=station.concurrency or MAX_DEFAULT_CONCURRENCY, timeout=station.timeout,
-                         listener=view)
+    runner = BatchRunner(
+        job, concurrency=station.concurrency or MAX_DEFAULT_CONCURRENCY, timeout=station.timeout, listener=view
+    )
     results: list[DeviceResult] = []
     interrupted = False
     view.start()

@@ -123,8 +123,10 @@ class DeviceJob:
         for spec in loaded.keygen:
             issuers[spec.sec_tag] = LocalCA.load(spec.ca_cert, spec.ca_key, spec.ca_key_password_env)
         if station.nrfcloud_csv is not None and not loaded.keygen:
-            raise UsageError("--nrfcloud-csv needs [[keygen]] tables in the manifest (the CSV lists the device "
-                             "certificates they issue)")
+            raise UsageError(
+                "--nrfcloud-csv needs [[keygen]] tables in the manifest (the CSV lists the device "
+                "certificates they issue)"
+            )
         out_dir = station.out_dir
         if loaded.keygen and out_dir is None:
             out_dir = loaded.path.parent / "issued"
@@ -134,9 +136,18 @@ class DeviceJob:
 
             inventory = Inventory.open(station.inventory)
         return cls(
-            manifest=loaded, station=station.name, baud=station.baud, mode=mode, flow_control=flow_control,
-            detect_timeout=station.detect_timeout, command_timeout=command_timeout, out_dir=out_dir,
-            nrfcloud_csv=station.nrfcloud_csv, nrfcloud_options=station.nrfcloud, inventory=inventory, issuers=issuers,
+            manifest=loaded,
+            station=station.name,
+            baud=station.baud,
+            mode=mode,
+            flow_control=flow_control,
+            detect_timeout=station.detect_timeout,
+            command_timeout=command_timeout,
+            out_dir=out_dir,
+            nrfcloud_csv=station.nrfcloud_csv,
+            nrfcloud_options=station.nrfcloud,
+            inventory=inventory,
+            issuers=issuers,
         )
 
     def close(self) -> None:
@@ -248,8 +259,11 @@ class DeviceJob:
             failed = [a for a in actions if a["status"] == "failed"]
             if failed:
                 message += "; " + "; ".join(f"{a['sec_tag']}/{a['type']}: {a['reason']}" for a in failed[:3])
-            status = {ExitCode.VERIFICATION: Status.VERIFY_FAILED, ExitCode.MODEM_REFUSED: Status.REFUSED,
-                      ExitCode.VALIDATION: Status.INVALID}.get(report.exit_code, Status.FAILED)
+            status = {
+                ExitCode.VERIFICATION: Status.VERIFY_FAILED,
+                ExitCode.MODEM_REFUSED: Status.REFUSED,
+                ExitCode.VALIDATION: Status.INVALID,
+            }.get(report.exit_code, Status.FAILED)
             raise DeviceFailure(status, message)
         return any(a["status"] in ("written", "deleted") for a in actions)
 
@@ -263,7 +277,12 @@ class DeviceJob:
                 ctx.report(stage_of.get(step, Stage.KEYGEN), f"sec_tag {tag}")
 
             outcome = ensure_client_certificate(
-                dev, spec, self.issuers[spec.sec_tag], imei=info.imei, uuid=info.uuid, out_dir=self.out_dir,
+                dev,
+                spec,
+                self.issuers[spec.sec_tag],
+                imei=info.imei,
+                uuid=info.uuid,
+                out_dir=self.out_dir,
                 progress=progress,
             )
             result.actions.extend(_keygen_action(a) for a in outcome.actions)
@@ -271,17 +290,23 @@ class DeviceJob:
             if self.nrfcloud_csv is not None:
                 device_id = outcome.device_id
                 if device_id is None:
-                    raise ValidationError(f"sec_tag {spec.sec_tag}: the certificate has no CN to use as the nRF "
-                                          "Cloud device id", source="nrfcloud")
+                    raise ValidationError(
+                        f"sec_tag {spec.sec_tag}: the certificate has no CN to use as the nRF Cloud device id",
+                        source="nrfcloud",
+                    )
                 row = nrfcloud.onboarding_row(
-                    device_id, cert_pem(outcome.certificate).decode("ascii"), subtype=self.nrfcloud_options.subtype,
-                    tags=self.nrfcloud_options.tags, fw_types=self.nrfcloud_options.fw_types,
+                    device_id,
+                    cert_pem(outcome.certificate).decode("ascii"),
+                    subtype=self.nrfcloud_options.subtype,
+                    tags=self.nrfcloud_options.tags,
+                    fw_types=self.nrfcloud_options.fw_types,
                 )
                 nrfcloud.add_device(self.nrfcloud_csv, row)
         return changed
 
-    def _record(self, dev: Device, info: DeviceInfo, result: DeviceResult, *, list_now: bool,
-                ctx: JobContext | None = None) -> None:
+    def _record(
+        self, dev: Device, info: DeviceInfo, result: DeviceResult, *, list_now: bool, ctx: JobContext | None = None
+    ) -> None:
         """The apply run (every row) and a snapshot of the store as it is now (when the session still works)."""
         entries = None
         if list_now:
@@ -300,26 +325,41 @@ class DeviceJob:
                 return  # the runner already reported this board's row (timeout / interrupted)
             self.inventory.record_apply(info, run, station=self.station)
             if entries is not None:
-                self.inventory.record_snapshot(info, entries, source="apply", station=self.station,
-                                               expiries=result.expiries)
+                self.inventory.record_snapshot(
+                    info, entries, source="apply", station=self.station, expiries=result.expiries
+                )
 
 
 def _apply_action(result: Any) -> dict[str, Any]:
     """An apply `ActionResult` as a row action (integer type code plus its name)."""
     data = result.to_json()
     code = int(result.action.type)
-    return {"sec_tag": data["sec_tag"], "type": code, "type_name": type_name(code), "action": data["action"],
-            "status": data["status"], "reason": data["reason"]}
+    return {
+        "sec_tag": data["sec_tag"],
+        "type": code,
+        "type_name": type_name(code),
+        "action": data["action"],
+        "status": data["status"],
+        "reason": data["reason"],
+    }
 
 
 def _keygen_action(action: dict[str, Any]) -> dict[str, Any]:
     """Keygen flow actions in the same shape as apply's (`sec_tag`, `type`, `action`, `status`, `reason`)."""
     op = action["op"]
     status = {"skip": "unchanged", "keygen": "generated", "write": "written", "delete": "deleted"}[op]
-    reason = action.get("reason") or {"keygen": f"%KEYGEN, CSR subject {action.get('subject')}",
-                                      "write": "certificate issued by the local CA, verified by digest"}.get(op, "")
-    out = {"sec_tag": action["sec_tag"], "type": action["type"], "type_name": type_name(action["type"]),
-           "action": op, "status": status, "reason": reason}
+    reason = action.get("reason") or {
+        "keygen": f"%KEYGEN, CSR subject {action.get('subject')}",
+        "write": "certificate issued by the local CA, verified by digest",
+    }.get(op, "")
+    out = {
+        "sec_tag": action["sec_tag"],
+        "type": action["type"],
+        "type_name": type_name(action["type"]),
+        "action": op,
+        "status": status,
+        "reason": reason,
+    }
     for extra in ("sha256", "serial", "file"):
         if extra in action:
             out[extra] = action[extra]

@@ -176,8 +176,10 @@ def _verify_stored(dev: KeygenDevice, sec_tag: int, cred_type: CredType, content
     if not entries:
         raise VerificationError(f"sec_tag {sec_tag} {cred_type.cli_name}: not listed after writing it")
     if sha is None or sha.upper() != expected:
-        raise VerificationError(f"sec_tag {sec_tag} {cred_type.cli_name}: the modem lists digest {sha}, "
-                                f"expected {expected} for what was written")
+        raise VerificationError(
+            f"sec_tag {sec_tag} {cred_type.cli_name}: the modem lists digest {sha}, "
+            f"expected {expected} for what was written"
+        )
     return expected
 
 
@@ -204,8 +206,10 @@ def ensure_client_certificate(
     now = now or datetime.now(UTC)
     device_key = imei or uuid
     if not device_key:
-        raise ValidationError("the device reported neither IMEI nor UUID: cannot file its certificate",
-                              source=f"keygen sec_tag {spec.sec_tag}")
+        raise ValidationError(
+            "the device reported neither IMEI nor UUID: cannot file its certificate",
+            source=f"keygen sec_tag {spec.sec_tag}",
+        )
     tag = spec.sec_tag
     ca_cert = issuer.certificate
     ca_pem = cert_pem(ca_cert)
@@ -228,58 +232,109 @@ def ensure_client_certificate(
     )
     if current:
         assert issued is not None
-        actions.append({"op": "skip", "sec_tag": tag, "type": int(CredType.CLIENT_CERT),
-                        "type_name": CredType.CLIENT_CERT.cli_name,
-                        "reason": "key present; client certificate matches the one issued by the CA",
-                        "serial": format(issued.serial_number, "x")})
+        actions.append(
+            {
+                "op": "skip",
+                "sec_tag": tag,
+                "type": int(CredType.CLIENT_CERT),
+                "type_name": CredType.CLIENT_CERT.cli_name,
+                "reason": "key present; client certificate matches the one issued by the CA",
+                "serial": format(issued.serial_number, "x"),
+            }
+        )
         changed = False
         certificate = issued
     else:
         if key_entry is not None:
             if not spec.replace_key:
-                raise UsageError(f"sec_tag {tag} holds a private key without a matching certificate issued by "
-                                 f"this CA (see {path}); set replace_key = true to generate a new key")
+                raise UsageError(
+                    f"sec_tag {tag} holds a private key without a matching certificate issued by "
+                    f"this CA (see {path}); set replace_key = true to generate a new key"
+                )
             note("delete")
             for cred_type in (CredType.CLIENT_CERT, CredType.CLIENT_KEY):
                 if cred_type in stored:
                     dev.delete(tag, int(cred_type))
-                    actions.append({"op": "delete", "sec_tag": tag, "type": int(cred_type),
-                                    "type_name": cred_type.cli_name, "reason": "replaced by a new key pair"})
+                    actions.append(
+                        {
+                            "op": "delete",
+                            "sec_tag": tag,
+                            "type": int(cred_type),
+                            "type_name": cred_type.cli_name,
+                            "reason": "replaced by a new key pair",
+                        }
+                    )
         note("keygen")
         result = dev.keygen(tag, spec.attributes_for(imei, uuid))
         if result.csr_sha256_matches is False:
             raise ProtocolError(f"sec_tag {tag}: the KEYGEN COSE digest does not match the CSR it came with")
-        actions.append({"op": "keygen", "sec_tag": tag, "type": int(CredType.CLIENT_KEY),
-                        "type_name": CredType.CLIENT_KEY.cli_name, "subject": result.subject,
-                        "repaired_csr": result.repaired_null_params})
+        actions.append(
+            {
+                "op": "keygen",
+                "sec_tag": tag,
+                "type": int(CredType.CLIENT_KEY),
+                "type_name": CredType.CLIENT_KEY.cli_name,
+                "subject": result.subject,
+                "repaired_csr": result.repaired_null_params,
+            }
+        )
         csr = x509.load_der_x509_csr(result.csr_der)
         certificate = issuer.sign_csr(csr, validity_days=spec.validity_days)
         if certificate.public_key() != csr.public_key() or not chains_to(certificate, ca_cert):
-            raise VerificationError(f"sec_tag {tag}: the issued certificate does not carry the modem's key "
-                                    "or does not chain to the CA")
+            raise VerificationError(
+                f"sec_tag {tag}: the issued certificate does not carry the modem's key or does not chain to the CA"
+            )
         content = cert_pem(certificate)
         _write_atomic(path, content)  # kept before writing: a rerun after a failed write starts over cleanly
         note("write")
         dev.write(tag, int(CredType.CLIENT_CERT), content)
         note("verify")
         sha = _verify_stored(dev, tag, CredType.CLIENT_CERT, content)
-        actions.append({"op": "write", "sec_tag": tag, "type": int(CredType.CLIENT_CERT),
-                        "type_name": CredType.CLIENT_CERT.cli_name, "sha256": sha, "verified": True,
-                        "serial": format(certificate.serial_number, "x"), "file": str(path)})
+        actions.append(
+            {
+                "op": "write",
+                "sec_tag": tag,
+                "type": int(CredType.CLIENT_CERT),
+                "type_name": CredType.CLIENT_CERT.cli_name,
+                "sha256": sha,
+                "verified": True,
+                "serial": format(certificate.serial_number, "x"),
+                "file": str(path),
+            }
+        )
         changed = True
 
     if spec.write_ca:
         ca_entry = stored.get(CredType.ROOT_CA)
-        if (ca_entry is not None and ca_entry.sha256 is not None and not ca_entry.placeholder_digest
-                and match_digest(ca_pem, ca_entry.sha256) is not None):
-            actions.append({"op": "skip", "sec_tag": tag, "type": int(CredType.ROOT_CA),
-                            "type_name": CredType.ROOT_CA.cli_name, "reason": "CA certificate already stored"})
+        if (
+            ca_entry is not None
+            and ca_entry.sha256 is not None
+            and not ca_entry.placeholder_digest
+            and match_digest(ca_pem, ca_entry.sha256) is not None
+        ):
+            actions.append(
+                {
+                    "op": "skip",
+                    "sec_tag": tag,
+                    "type": int(CredType.ROOT_CA),
+                    "type_name": CredType.ROOT_CA.cli_name,
+                    "reason": "CA certificate already stored",
+                }
+            )
         else:
             note("write")
             dev.write(tag, int(CredType.ROOT_CA), ca_pem)
             note("verify")
             sha = _verify_stored(dev, tag, CredType.ROOT_CA, ca_pem)
-            actions.append({"op": "write", "sec_tag": tag, "type": int(CredType.ROOT_CA),
-                            "type_name": CredType.ROOT_CA.cli_name, "sha256": sha, "verified": True})
+            actions.append(
+                {
+                    "op": "write",
+                    "sec_tag": tag,
+                    "type": int(CredType.ROOT_CA),
+                    "type_name": CredType.ROOT_CA.cli_name,
+                    "sha256": sha,
+                    "verified": True,
+                }
+            )
             changed = True
     return KeygenOutcome(tag, changed, certificate, path, actions)

@@ -33,7 +33,11 @@ _lock = threading.Lock()
 
 
 def onboarding_row(
-    device_id: str, cert_pem: str, *, subtype: str = "", tags: Sequence[str] = (),
+    device_id: str,
+    cert_pem: str,
+    *,
+    subtype: str = "",
+    tags: Sequence[str] = (),
     fw_types: Sequence[str] = ("APP", "MODEM"),
 ) -> list[str]:
     """The five columns of one device (validated)."""
@@ -73,8 +77,10 @@ def add_device(path: Path, row: list[str]) -> None:
     with _lock:
         rows = [r for r in read_rows(path) if r[0] != row[0]]
         if len(rows) >= MAX_ROWS:
-            raise ValidationError(f"the onboarding CSV already holds {MAX_ROWS} devices (nRF Cloud's limit per "
-                                  "file); start a new file", source=str(path))
+            raise ValidationError(
+                f"the onboarding CSV already holds {MAX_ROWS} devices (nRF Cloud's limit per file); start a new file",
+                source=str(path),
+            )
         rows.append(row)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

@@ -64,7 +64,11 @@ class JobContext:
         return max(0.0, self.timeout - self.elapsed)
 
     def report(
-        self, stage: Stage | None = None, detail: str | None = None, *, bytes_out: int | None = None,
+        self,
+        stage: Stage | None = None,
+        detail: str | None = None,
+        *,
+        bytes_out: int | None = None,
         bytes_in: int | None = None,
     ) -> None:
         """Publish a stage change and/or byte counters (no-op once cancelled)."""
@@ -97,9 +101,7 @@ class JobContext:
             _run_cleanup(cleanup)
 
     def _emit(self, result: DeviceResult | None = None) -> None:
-        event = ProgressEvent(
-            self.port, self.stage, self.detail, self.elapsed, self.bytes_out, self.bytes_in, result
-        )
+        event = ProgressEvent(self.port, self.stage, self.detail, self.elapsed, self.bytes_out, self.bytes_in, result)
         try:
             self._listener(event)
         except Exception:  # a broken view must not break provisioning
@@ -128,9 +130,7 @@ class _Slot:
 class BatchRunner:
     """Bounded concurrent execution of `job` over ports, with per-device deadlines."""
 
-    def __init__(
-        self, job: Job, *, concurrency: int, timeout: float, listener: Listener | None = None
-    ) -> None:
+    def __init__(self, job: Job, *, concurrency: int, timeout: float, listener: Listener | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if timeout <= 0:
@@ -268,7 +268,14 @@ class BatchRunner:
             error=reason,
         )
         self._listener(
-            ProgressEvent(slot.port, Stage.FAILED, result.status.value, result.elapsed_s, result.bytes_out,
-                          result.bytes_in, result)
+            ProgressEvent(
+                slot.port,
+                Stage.FAILED,
+                result.status.value,
+                result.elapsed_s,
+                result.bytes_out,
+                result.bytes_in,
+                result,
+            )
         )
         return result

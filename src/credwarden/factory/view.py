@@ -84,9 +84,7 @@ class LiveTableView:
         self._title = title
         self._rows: dict[str, _Row] = {}
         self._lock = threading.Lock()
-        self._live = Live(
-            console=self._console, get_renderable=self._render, refresh_per_second=4, transient=False
-        )
+        self._live = Live(console=self._console, get_renderable=self._render, refresh_per_second=4, transient=False)
 
     def __call__(self, event: ProgressEvent) -> None:
         with self._lock:

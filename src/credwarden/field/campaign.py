@@ -261,12 +261,17 @@ class _Command:
 
 
 def _new_sim(settings: CampaignSettings, seed: int, desired: list[DesiredCredential], start: Start) -> SimModem:
-    sim = SimModem(SimConfig(profile=settings.profile, frontend=settings.frontend, fast=True,  # type: ignore[arg-type]
-                             seed=seed))
+    sim = SimModem(
+        SimConfig(
+            profile=settings.profile,
+            frontend=settings.frontend,
+            fast=True,  # type: ignore[arg-type]
+            seed=seed,
+        )
+    )
     seeds = [(tag, code, content) for tag, code, content in _UNRELATED]
     if start == "stale":
-        seeds += [(d.sec_tag, int(d.type), _stale_content(int(d.type))) for d in desired
-                  if int(d.type) in _STALE_TYPES]
+        seeds += [(d.sec_tag, int(d.type), _stale_content(int(d.type))) for d in desired if int(d.type) in _STALE_TYPES]
     for tag, code, content in seeds:
         answer = sim.execute(f'AT%CMNG=0,{tag},{code},"{content.decode("ascii")}"')
         if not answer.rstrip().endswith("OK"):
@@ -302,13 +307,21 @@ def _make_stale(code: int) -> bytes:
 
     key = ec.generate_private_key(ec.SECP256R1())
     if code == 2:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "credwarden campaign stale certificate")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
@@ -356,8 +369,9 @@ def _device(line: _Line, settings: CampaignSettings) -> Iterator[Device]:
             device.close()
 
 
-def _reference_run(settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential],
-                   start: Start = "empty") -> list[_Command]:
+def _reference_run(
+    settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential], start: Start = "empty"
+) -> list[_Command]:
     """The command sequence of a fault-free first apply (what the fault points index into)."""
     sim = _new_sim(settings, settings.seed, desired, start)
     line = _Line(sim)
@@ -400,28 +414,43 @@ def _enumerate(kind: Kind, reference: list[_Command], seed: int, start: Start = 
         for cmd in writes:
             length = cmd.length or 0
             for offset in _offsets(length):
-                add(where=f"power cut after {offset} of {length} bytes of command {cmd.number} ({cmd.text})",
-                    command=cmd.number, offset=offset)
+                add(
+                    where=f"power cut after {offset} of {length} bytes of command {cmd.number} ({cmd.text})",
+                    command=cmd.number,
+                    offset=offset,
+                )
     elif kind == "power-off":
         for cmd in reference:
-            add(where=f"power off after the answer to command {cmd.number} ({cmd.kind}) until the reboot",
-                command=cmd.number + 1)
+            add(
+                where=f"power off after the answer to command {cmd.number} ({cmd.kind}) until the reboot",
+                command=cmd.number + 1,
+            )
         for cmd in writes:
             length = cmd.length or 0
             for offset in sorted({0, length // 2, length}):
-                add(where=f"power off after {offset} of {length} bytes of command {cmd.number} ({cmd.text}) "
-                    "until the reboot", command=cmd.number, offset=offset)
+                add(
+                    where=f"power off after {offset} of {length} bytes of command {cmd.number} ({cmd.text}) "
+                    "until the reboot",
+                    command=cmd.number,
+                    offset=offset,
+                )
     elif kind == "hang":
         for cmd in writes:
             for stores in (False, True):
                 state = "stored" if stores else "not stored"
-                add(where=f"write hangs ({state}) at command {cmd.number} ({cmd.text})", command=cmd.number,
-                    stores=stores)
+                add(
+                    where=f"write hangs ({state}) at command {cmd.number} ({cmd.text})",
+                    command=cmd.number,
+                    stores=stores,
+                )
     elif kind == "reboot":
         for cmd in reference:
             add(where=f"reboot right before command {cmd.number} ({cmd.kind}) reaches the modem", command=cmd.number)
-            add(where=f"reboot right after the answer to command {cmd.number} ({cmd.kind})", command=cmd.number,
-                after=True)
+            add(
+                where=f"reboot right after the answer to command {cmd.number} ({cmd.kind})",
+                command=cmd.number,
+                after=True,
+            )
     elif kind == "lost-result":
         for cmd in reference:
             add(where=f"final result lost for command {cmd.number} ({cmd.kind})", command=cmd.number)
@@ -480,8 +509,13 @@ class _Injector:
                 faults.lose_results = 1
             elif point.kind == "reboot" and not point.after:
                 self._reboot()  # the banner (if any) comes first, then the command reaches the fresh modem
-        elif event in ("response", "timeout") and point.kind == "reboot" and point.after and not self.fired \
-                and self.commands == point.command:
+        elif (
+            event in ("response", "timeout")
+            and point.kind == "reboot"
+            and point.after
+            and not self.fired
+            and self.commands == point.command
+        ):
             self._reboot()  # the next command finds the banner (SLM, shell) or a silently reset modem (at_client)
         elif event == "timeout" and self.fired:
             if point.kind == "power-cut" and self.sim.ram.dead:
@@ -510,13 +544,15 @@ def _unrelated_state(sim: SimModem) -> list[tuple[str | None, int, int]]:
     for tag, code, _ in _UNRELATED:
         entry = sim.store.get(tag, code)
         counter = sim.store.counters.get((tag, code))
-        state.append((entry.sha if entry else None, counter.writes if counter else 0,
-                      counter.deletes if counter else 0))
+        state.append(
+            (entry.sha if entry else None, counter.writes if counter else 0, counter.deletes if counter else 0)
+        )
     return state
 
 
-def _apply_once(line: _Line, settings: CampaignSettings, loaded: Manifest,
-                observer: _Injector | None, journal: Path) -> tuple[bool, str | None]:
+def _apply_once(
+    line: _Line, settings: CampaignSettings, loaded: Manifest, observer: _Injector | None, journal: Path
+) -> tuple[bool, str | None]:
     try:
         with _device(line, settings) as device:
             if observer is not None:
@@ -527,8 +563,9 @@ def _apply_once(line: _Line, settings: CampaignSettings, loaded: Manifest,
         return False, f"{type(exc).__name__}: {str(exc)[:160]}"
 
 
-def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential],
-               point: FaultPoint) -> PointResult:
+def _run_point(
+    settings: CampaignSettings, loaded: Manifest, desired: list[DesiredCredential], point: FaultPoint
+) -> PointResult:
     sim = _new_sim(settings, point.seed or settings.seed + point.index, desired, point.start)
     line = _Line(sim)
     scratch = tempfile.TemporaryDirectory(prefix="cw-journal-")  # the point's write journal (both applies)
@@ -557,9 +594,18 @@ def _run_point(settings: CampaignSettings, loaded: Manifest, desired: list[Desir
         not_desired = not _state_ok(sim, desired)
         cfun_changed = cfun_changed or sim.ram.cfun != 1
         unrelated_touched = _unrelated_state(sim) != unrelated_before
-        return PointResult(point, first_ok, first_message, rebooted, false_success, not_desired,
-                           unrelated_touched, cfun_changed, cfun_after_reboot,
-                           second_message if not second_ok else None)
+        return PointResult(
+            point,
+            first_ok,
+            first_message,
+            rebooted,
+            false_success,
+            not_desired,
+            unrelated_touched,
+            cfun_changed,
+            cfun_after_reboot,
+            second_message if not second_ok else None,
+        )
     finally:
         scratch.cleanup()
         line.shut()

@@ -135,7 +135,12 @@ def parse_watch(text: str) -> tuple[int, ...]:
 
 
 def plan_canary(
-    write_tag: int, watch: tuple[int, ...], cycles: int, *, interval: float = 0.0, mode: Mode = "alternate",
+    write_tag: int,
+    watch: tuple[int, ...],
+    cycles: int,
+    *,
+    interval: float = 0.0,
+    mode: Mode = "alternate",
     force: bool = False,
 ) -> CanaryPlan:
     """Validate the arguments (UsageError with the reason)."""

@@ -165,8 +165,9 @@ def _expiries(
     problems: list[str],
 ) -> list[ExpiryCheck]:
     found: list[ExpiryCheck] = []
-    certificates = [e for e in entries if e.type in (CredType.ROOT_CA, CredType.CLIENT_CERT)
-                    and is_user_tag(e.sec_tag)][:MAX_READS]
+    certificates = [
+        e for e in entries if e.type in (CredType.ROOT_CA, CredType.CLIENT_CERT) and is_user_tag(e.sec_tag)
+    ][:MAX_READS]
     supported = try_certexpiry  # %CERTEXPIRY came with the 1.3 generation (§3.3); asked once, then remembered
     for entry in certificates:
         key = (entry.sec_tag, entry.type)
@@ -182,8 +183,7 @@ def _expiries(
             except DeviceTimeout:
                 problems.append(f"%CERTEXPIRY for sec_tag {entry.sec_tag} timed out")
             else:
-                found.append(ExpiryCheck(entry.sec_tag, entry.type, result.not_before, result.not_after,
-                                         "%CERTEXPIRY"))
+                found.append(ExpiryCheck(entry.sec_tag, entry.type, result.not_before, result.not_after, "%CERTEXPIRY"))
                 continue
         if key in contents:
             parsed = _validity_from_pem(contents[key])

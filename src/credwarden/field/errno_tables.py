@@ -204,8 +204,7 @@ CAUSES: dict[str, CredentialCause] = {
     ),
     "ENOKEY": CredentialCause(
         True,
-        "the modem found no key for the sec_tag the socket uses: the private key (type 2) or PSK (type 3) is "
-        "missing.",
+        "the modem found no key for the sec_tag the socket uses: the private key (type 2) or PSK (type 3) is missing.",
         _LIST,
     ),
     "EKEYEXPIRED": CredentialCause(

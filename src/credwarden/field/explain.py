@@ -128,8 +128,7 @@ def _explain_number(query: str, number: int) -> Explanation:
     if not found:
         hint = " (CME codes are never negative)" if number < 0 and magnitude in CME_TABLE else ""
         raise ExplainInputError(
-            f"{number} is neither a documented CME code nor an errno in the nrf_modem, bsdlib or Linux "
-            f"numbering{hint}"
+            f"{number} is neither a documented CME code nor an errno in the nrf_modem, bsdlib or Linux numbering{hint}"
         )
     found.sort(key=lambda i: not i.credential_related)
     return Explanation(query, number, tuple(found))

@@ -26,8 +26,7 @@ def compare_with_manifest(
     """One ManifestCheck per credential the manifest names. ValidationError (ManifestError) for a bad manifest."""
     loaded = load_manifest(manifest)
     dialect = cast(Dialect, info.dialect)
-    identity = DeviceIdentity(imei=info.imei, uuid=info.uuid, dialect=dialect,
-                              firmware_version=info.firmware_version)
+    identity = DeviceIdentity(imei=info.imei, uuid=info.uuid, dialect=dialect, firmware_version=info.firmware_version)
     desired = resolve_manifest(loaded, identity)
     plan = make_plan(desired, entries, dialect=dialect, readback=contents)
     return tuple(_check(action, contents) for action in plan.actions if action.action != "delete")

@@ -41,8 +41,9 @@ value = "campaign-device"
 """
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey,
-                 issuer: tuple[str, ec.EllipticCurvePrivateKey] | None, *, ca: bool) -> bytes:
+def _certificate(
+    subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None, *, ca: bool
+) -> bytes:
     issuer_name, issuer_key = issuer or (subject, key)
     now = datetime.now(UTC)
     cert = (
@@ -64,9 +65,13 @@ def write_campaign_manifest(directory: Path) -> Path:
     ca_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     (directory / "ca.pem").write_bytes(_certificate("campaign root", ca_key, None, ca=True))
     (directory / "client.pem").write_bytes(
-        _certificate("campaign client", client_key, ("campaign root", ca_key), ca=False))
-    (directory / "client.key").write_bytes(client_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        _certificate("campaign client", client_key, ("campaign root", ca_key), ca=False)
+    )
+    (directory / "client.key").write_bytes(
+        client_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     path = directory / "manifest.toml"
     path.write_text(CAMPAIGN_MANIFEST)
     return path

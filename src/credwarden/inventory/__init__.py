@@ -1,8 +1,8 @@
 """Fleet inventory: every observation of every device, its history and drift (SQLite default, PostgreSQL by URL).
 
-    from credwarden.inventory import Inventory
-    with Inventory.open() as inv:                  # --db / CREDWARDEN_DB / per-user default
-        inv.record_snapshot(info, entries, source="live", station="line-3")
+from credwarden.inventory import Inventory
+with Inventory.open() as inv:                  # --db / CREDWARDEN_DB / per-user default
+    inv.record_snapshot(info, entries, source="live", station="line-3")
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ class AuditResult:
         }
 
 
-def audit_snapshot(view: SnapshotView, manifest: str | Path, *, dialect: str = "at_client",
-                   uuid: str | None = None) -> AuditResult:
+def audit_snapshot(
+    view: SnapshotView, manifest: str | Path, *, dialect: str = "at_client", uuid: str | None = None
+) -> AuditResult:
     """Plan the manifest against an inventory snapshot (placeholders resolve with the device's IMEI / UUID)."""
     from credwarden.provision import DeviceIdentity, load_manifest, make_plan, resolve_manifest
 

@@ -62,8 +62,9 @@ def expected_from_manifest(path: str | Path) -> tuple[str, list[ExpectedSlot]]:
         for table in manifest.credential:
             code = int(table.type)
             native = effective_options(manifest, table).native_tls
-            expected[(table.sec_tag, code)] = ExpectedSlot(table.sec_tag, code, slots_for(table.sec_tag, code, native),
-                                                           None)
+            expected[(table.sec_tag, code)] = ExpectedSlot(
+                table.sec_tag, code, slots_for(table.sec_tag, code, native), None
+            )
         return loaded.name, sorted(expected.values(), key=lambda e: (e.sec_tag, e.type))
     for item in resolve_manifest(loaded):
         code = int(item.type)
@@ -85,8 +86,14 @@ class Problem:
     not_after: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "sec_tag": self.sec_tag, "type": self.type, "type_name": type_name(self.type),
-                "sha256": self.sha256, "not_after": iso(self.not_after)}
+        return {
+            "kind": self.kind,
+            "sec_tag": self.sec_tag,
+            "type": self.type,
+            "type_name": type_name(self.type),
+            "sha256": self.sha256,
+            "not_after": iso(self.not_after),
+        }
 
 
 @dataclass
@@ -168,8 +175,13 @@ def fleet_status(
     for item in expected:
         hit = _match(item.slots)
         unproven = or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))
-        differs = and_(hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None),
-                       Entry.sha256.not_in(sorted(item.digests))) if item.digests else false()
+        differs = (
+            and_(
+                hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None), Entry.sha256.not_in(sorted(item.digests))
+            )
+            if item.digests
+            else false()
+        )
         aggregates += [
             func.max(case((hit, 1), else_=0)),
             func.max(case((differs, Entry.sha256), else_=None)),
@@ -227,8 +239,9 @@ def fleet_status(
 
 
 def _status(row: Any) -> DeviceStatus:
-    return DeviceStatus(imei=row[1], uuid=row[2], firmware=row[3], latest_snapshot_id=row[4], taken_at=row[5],
-                        entries=int(row[6] or 0))
+    return DeviceStatus(
+        imei=row[1], uuid=row[2], firmware=row[3], latest_snapshot_id=row[4], taken_at=row[5], entries=int(row[6] or 0)
+    )
 
 
 def _problem_filter(

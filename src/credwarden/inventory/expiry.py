@@ -36,8 +36,11 @@ class _ExpiryDevice(Protocol):
 def certificate_not_after(content: bytes) -> datetime | None:
     """The soonest not_after of the PEM/DER certificate(s) in `content`, or None if it holds none."""
     try:
-        certs = x509.load_pem_x509_certificates(content) if b"-----BEGIN" in content else [
-            x509.load_der_x509_certificate(content)]
+        certs = (
+            x509.load_pem_x509_certificates(content)
+            if b"-----BEGIN" in content
+            else [x509.load_der_x509_certificate(content)]
+        )
     except ValueError:
         return None
     return min((c.not_valid_after_utc for c in certs), default=None)
@@ -55,8 +58,7 @@ def apply_expiries(report: Any) -> Expiries:
             continue
         credential = desired.credential
         certs = getattr(credential, "certificates", ())
-        not_after = (min(c.not_valid_after_utc for c in certs) if certs
-                     else certificate_not_after(credential.content))
+        not_after = min(c.not_valid_after_utc for c in certs) if certs else certificate_not_after(credential.content)
         if not_after is not None:
             found[(int(action.sec_tag), int(action.type))] = not_after.astimezone(UTC)
     return found

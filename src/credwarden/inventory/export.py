@@ -28,16 +28,27 @@ if TYPE_CHECKING:
 
 FORMATS: tuple[str, ...] = ("json", "csv", "prometheus")
 CSV_COLUMNS: tuple[str, ...] = (
-    "imei", "uuid", "firmware", "latest_snapshot_id", "taken_at", "snapshot_age_seconds", "credentials", "missing",
-    "mismatch", "unverifiable", "lost", "expiring", "expired", "soonest_expiry",
+    "imei",
+    "uuid",
+    "firmware",
+    "latest_snapshot_id",
+    "taken_at",
+    "snapshot_age_seconds",
+    "credentials",
+    "missing",
+    "mismatch",
+    "unverifiable",
+    "lost",
+    "expiring",
+    "expired",
+    "soonest_expiry",
 )
 
 _GAUGES: tuple[tuple[str, str, str], ...] = (
     ("credwarden_credentials", "Credentials listed in the device's latest snapshot.", "entries"),
     ("credwarden_credentials_missing", "Manifest credentials absent from the latest snapshot.", "missing"),
     ("credwarden_digest_mismatch", "Manifest credentials stored with a different digest.", "mismatch"),
-    ("credwarden_credentials_unverifiable", "Manifest credentials whose listed digest proves nothing.",
-     "unverifiable"),
+    ("credwarden_credentials_unverifiable", "Manifest credentials whose listed digest proves nothing.", "unverifiable"),
     ("credwarden_credentials_lost", "Credentials of the previous snapshot no longer listed.", "lost"),
 )
 

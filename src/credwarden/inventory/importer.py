@@ -108,7 +108,7 @@ def parse_log_time(stamp: str) -> datetime:
         head, _, tail = text.partition(".")
         digits = re.match(r"\d+", tail)
         frac = digits.group(0) if digits else ""
-        text = f"{head}.{(frac + '000000')[:6]}{tail[len(frac):]}"
+        text = f"{head}.{(frac + '000000')[:6]}{tail[len(frac) :]}"
     value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -146,9 +146,13 @@ def parse_capture(text: str, *, slm_native_tls: bool = False) -> ParsedCapture:
             ignored += 1
             listed = _LIST_COMMAND_RE.match(command)
             if listed:
-                current = ListCapture(taken_at=when, command_seen=True, first_line=number,
-                                      only_sec_tag=int(listed["tag"]) if listed["tag"] else None,
-                                      only_type=int(listed["type"]) if listed["type"] else None)
+                current = ListCapture(
+                    taken_at=when,
+                    command_seen=True,
+                    first_line=number,
+                    only_sec_tag=int(listed["tag"]) if listed["tag"] else None,
+                    only_type=int(listed["type"]) if listed["type"] else None,
+                )
                 listings.append(current)
                 in_read = False
             else:

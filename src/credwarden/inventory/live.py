@@ -26,7 +26,11 @@ class _HasInfo(Protocol):
 
 
 def record_list(
-    device: _ExpiryDevice, entries: list[StoredEntry], *, db: str | None = None, station: str | None = None,
+    device: _ExpiryDevice,
+    entries: list[StoredEntry],
+    *,
+    db: str | None = None,
+    station: str | None = None,
     with_expiry: bool = False,
 ) -> int | None:
     """Store a full `list` result as a `live` snapshot; return its id, or None (with a warning) on failure.
@@ -44,16 +48,22 @@ def record_list(
     expiries = list_expiries(device, entries, info) if with_expiry else None
     try:
         with Inventory.open(db) as inv:
-            return inv.record_snapshot(info, entries, source="live", station=station or os.environ.get(STATION_ENV),
-                                       expiries=expiries)
+            return inv.record_snapshot(
+                info, entries, source="live", station=station or os.environ.get(STATION_ENV), expiries=expiries
+            )
     except CredwardenError as exc:
         _warn(f"not recorded in the inventory: {exc}")
         return None
 
 
 def record_apply_run(
-    info: DeviceInfo, report: Any, entries: list[StoredEntry] | None = None, *, db: str | None = None,
-    station: str | None = None, manifest_path: Path | None = None,
+    info: DeviceInfo,
+    report: Any,
+    entries: list[StoredEntry] | None = None,
+    *,
+    db: str | None = None,
+    station: str | None = None,
+    manifest_path: Path | None = None,
 ) -> int | None:
     """Store an apply run (and, when given, the list verified after it as an `apply` snapshot).
 

@@ -160,8 +160,11 @@ def _step3_device_summary(conn: Connection) -> None:
 
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema: devices, snapshots, entries, apply runs and actions", _step1_initial),
-    Step(2, "devices.latest_snapshot_id / previous_snapshot_id, index snapshots(device_id, taken_at)",
-         _step2_latest_snapshot),
+    Step(
+        2,
+        "devices.latest_snapshot_id / previous_snapshot_id, index snapshots(device_id, taken_at)",
+        _step2_latest_snapshot,
+    ),
     Step(3, "devices.lost_entries / soonest_expiry (fleet drift without scanning entries)", _step3_device_summary),
 )
 LATEST_VERSION = STEPS[-1].version

@@ -28,17 +28,31 @@ def list_devices(conn: Connection) -> list[DeviceSummary]:
         select(func.count(Snapshot.id)).where(Snapshot.device_id == Device.id).correlate(Device).scalar_subquery()
     )
     latest_taken = select(Snapshot.taken_at).where(Snapshot.id == Device.latest_snapshot_id).scalar_subquery()
-    entry_count = (
-        select(func.count(Entry.id)).where(Entry.snapshot_id == Device.latest_snapshot_id).scalar_subquery()
-    )
+    entry_count = select(func.count(Entry.id)).where(Entry.snapshot_id == Device.latest_snapshot_id).scalar_subquery()
     query = select(
-        Device.imei, Device.uuid, Device.model, Device.firmware, Device.first_seen, Device.last_seen,
-        snapshot_count, Device.latest_snapshot_id, latest_taken, entry_count,
+        Device.imei,
+        Device.uuid,
+        Device.model,
+        Device.firmware,
+        Device.first_seen,
+        Device.last_seen,
+        snapshot_count,
+        Device.latest_snapshot_id,
+        latest_taken,
+        entry_count,
     ).order_by(Device.imei)
     return [
         DeviceSummary(
-            imei=r[0], uuid=r[1], model=r[2], firmware=r[3], first_seen=r[4], last_seen=r[5], snapshots=r[6] or 0,
-            latest_snapshot_id=r[7], latest_taken_at=r[8], latest_entries=r[9] or 0,
+            imei=r[0],
+            uuid=r[1],
+            model=r[2],
+            firmware=r[3],
+            first_seen=r[4],
+            last_seen=r[5],
+            snapshots=r[6] or 0,
+            latest_snapshot_id=r[7],
+            latest_taken_at=r[8],
+            latest_entries=r[9] or 0,
         )
         for r in conn.execute(query)
     ]
@@ -82,15 +96,28 @@ def _like_prefix(ref: str) -> str:
 def snapshot_view(conn: Connection, snapshot_id: int) -> SnapshotView:
     """One snapshot with its entries."""
     row = conn.execute(
-        select(Snapshot.id, Device.imei, Snapshot.taken_at, Snapshot.source, Snapshot.station, Snapshot.host,
-               Snapshot.firmware)
+        select(
+            Snapshot.id,
+            Device.imei,
+            Snapshot.taken_at,
+            Snapshot.source,
+            Snapshot.station,
+            Snapshot.host,
+            Snapshot.firmware,
+        )
         .join(Device, Device.id == Snapshot.device_id)
         .where(Snapshot.id == snapshot_id)
     ).first()
     if row is None:
         raise UnknownSnapshot(f"no snapshot with id {snapshot_id}")
     return SnapshotView(
-        id=row[0], imei=row[1], taken_at=row[2], source=row[3], station=row[4], host=row[5], firmware=row[6],
+        id=row[0],
+        imei=row[1],
+        taken_at=row[2],
+        source=row[3],
+        station=row[4],
+        host=row[5],
+        firmware=row[6],
         entries=tuple(_entries(conn, snapshot_id)),
     )
 
@@ -123,9 +150,16 @@ def history(conn: Connection, device: Device) -> list[HistoryItem]:
         d = diff_entries(device.imei, before, view)
         items.append(
             HistoryItem(
-                id=view.id, taken_at=view.taken_at, source=view.source, station=view.station, host=view.host,
-                firmware=view.firmware, entries=len(view.entries), appeared=len(d.appeared),
-                vanished=len(d.vanished), changed=len(d.changed),
+                id=view.id,
+                taken_at=view.taken_at,
+                source=view.source,
+                station=view.station,
+                host=view.host,
+                firmware=view.firmware,
+                entries=len(view.entries),
+                appeared=len(d.appeared),
+                vanished=len(d.vanished),
+                changed=len(d.changed),
             )
         )
         before = view
@@ -135,8 +169,15 @@ def history(conn: Connection, device: Device) -> list[HistoryItem]:
 def apply_runs(conn: Connection, device: Device) -> list[ApplyRunView]:
     """The device's apply runs, oldest first, with their actions."""
     runs = conn.execute(
-        select(ApplyRun.id, ApplyRun.station, ApplyRun.host, ApplyRun.started_at, ApplyRun.finished_at,
-               ApplyRun.ok, ApplyRun.manifest_digest)
+        select(
+            ApplyRun.id,
+            ApplyRun.station,
+            ApplyRun.host,
+            ApplyRun.started_at,
+            ApplyRun.finished_at,
+            ApplyRun.ok,
+            ApplyRun.manifest_digest,
+        )
         .where(ApplyRun.device_id == device.id)
         .order_by(ApplyRun.started_at, ApplyRun.id)
     ).all()
@@ -149,7 +190,13 @@ def apply_runs(conn: Connection, device: Device) -> list[ApplyRunView]:
         ).all()
         views.append(
             ApplyRunView(
-                id=r[0], imei=device.imei, station=r[1], host=r[2], started_at=r[3], finished_at=r[4], ok=bool(r[5]),
+                id=r[0],
+                imei=device.imei,
+                station=r[1],
+                host=r[2],
+                started_at=r[3],
+                finished_at=r[4],
+                ok=bool(r[5]),
                 manifest_digest=r[6],
                 actions=tuple(
                     {"sec_tag": a[0], "type": a[1], "action": a[2], "status": a[3], "reason": a[4]} for a in actions

@@ -48,8 +48,11 @@ class _DeviceState:
         entries: list[EntryRecord] = []
         changed = False
         for e in rec.entries:
-            known = None if e.not_after or e.placeholder or not e.sha256 else self.known_expiry.get(
-                (e.sec_tag, e.type, e.sha256))
+            known = (
+                None
+                if e.not_after or e.placeholder or not e.sha256
+                else self.known_expiry.get((e.sec_tag, e.type, e.sha256))
+            )
             if known is not None:
                 e, changed = replace(e, not_after=known), True
             entries.append(e)
@@ -112,10 +115,10 @@ def write_snapshots(conn: Connection, records: Sequence[SnapshotRecord]) -> list
             (snap_id, e.sec_tag, e.type, e.sha256, e.placeholder, db_time(conn, e.not_after)) for e in rec.entries
         )
         state.observe(rec, snap_id)
-    _insert_rows(conn, "snapshots", ("id", "device_id", "taken_at", "station", "host", "source", "firmware"),
-                 snapshot_rows)
-    _insert_rows(conn, "entries", ("snapshot_id", "sec_tag", "type", "sha256", "placeholder", "not_after"),
-                 entry_rows)
+    _insert_rows(
+        conn, "snapshots", ("id", "device_id", "taken_at", "station", "host", "source", "firmware"), snapshot_rows
+    )
+    _insert_rows(conn, "entries", ("snapshot_id", "sec_tag", "type", "sha256", "placeholder", "not_after"), entry_rows)
     _update_devices(conn, [s for s in states.values() if s.changed])
     return ids
 
@@ -125,19 +128,34 @@ def write_apply(conn: Connection, rec: SnapshotRecord, run: ApplyRecord) -> int:
     state = _lock_devices(conn, [rec])[rec.imei]
     state.first_seen = min(state.first_seen, run.started_at)
     state.last_seen = max(state.last_seen, run.finished_at or run.started_at)
-    state.uuid, state.model, state.firmware = rec.uuid or state.uuid, rec.model or state.model, (
-        rec.firmware or state.firmware)
+    state.uuid, state.model, state.firmware = (
+        rec.uuid or state.uuid,
+        rec.model or state.model,
+        (rec.firmware or state.firmware),
+    )
     state.changed = True
     run_id = _allocate_ids(conn, "apply_runs", 1)[0]
     _insert_rows(
         conn,
         "apply_runs",
         ("id", "device_id", "station", "host", "started_at", "finished_at", "ok", "manifest_digest"),
-        [(run_id, state.id, rec.station, rec.host or hostname(), db_time(conn, run.started_at),
-          db_time(conn, run.finished_at), run.ok, run.manifest_digest)],
+        [
+            (
+                run_id,
+                state.id,
+                rec.station,
+                rec.host or hostname(),
+                db_time(conn, run.started_at),
+                db_time(conn, run.finished_at),
+                run.ok,
+                run.manifest_digest,
+            )
+        ],
     )
     _insert_rows(
-        conn, "apply_actions", ("run_id", "sec_tag", "type", "action", "status", "reason"),
+        conn,
+        "apply_actions",
+        ("run_id", "sec_tag", "type", "action", "status", "reason"),
         [(run_id, a.sec_tag, a.type, a.action, a.status, a.reason) for a in run.actions],
     )
     _update_devices(conn, [state])
@@ -163,7 +181,12 @@ def _lock_devices(conn: Connection, records: Sequence[SnapshotRecord]) -> dict[s
     states: dict[str, _DeviceState] = {}
     for row in _device_rows(conn, sorted(first)):
         states[row[1]] = _DeviceState(
-            id=row[0], first_seen=row[2], last_seen=row[3], uuid=row[4], model=row[5], firmware=row[6],
+            id=row[0],
+            first_seen=row[2],
+            last_seen=row[3],
+            uuid=row[4],
+            model=row[5],
+            firmware=row[6],
             latest=(row[8], row[7]) if row[7] is not None else None,
             previous=(row[10], row[9]) if row[9] is not None else None,
             soonest_expiry=row[11],
@@ -191,8 +214,20 @@ def _device_rows(conn: Connection, imeis: list[str]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(imeis), 500):  # bounded IN lists
         chunk = imeis[start : start + 500]
         yield from conn.execute(
-            select(Device.id, Device.imei, Device.first_seen, Device.last_seen, Device.uuid, Device.model,
-                   Device.firmware, latest.id, latest.taken_at, previous.id, previous.taken_at, Device.soonest_expiry)
+            select(
+                Device.id,
+                Device.imei,
+                Device.first_seen,
+                Device.last_seen,
+                Device.uuid,
+                Device.model,
+                Device.firmware,
+                latest.id,
+                latest.taken_at,
+                previous.id,
+                previous.taken_at,
+                Device.soonest_expiry,
+            )
             .outerjoin(latest, latest.id == Device.latest_snapshot_id)
             .outerjoin(previous, previous.id == Device.previous_snapshot_id)
             .where(Device.imei.in_(chunk))
@@ -234,8 +269,10 @@ def _entry_rows(conn: Connection, snapshot_ids: list[int]) -> Iterator[Sequence[
     """(snapshot_id, sec_tag, type, sha256, placeholder, not_after) of the given snapshots' entries."""
     if is_postgres(conn):
         yield from _pg_fetch(
-            conn, "SELECT snapshot_id, sec_tag, type, sha256, placeholder, not_after FROM entries "
-            "WHERE snapshot_id = ANY(%s::int[])", (snapshot_ids,),
+            conn,
+            "SELECT snapshot_id, sec_tag, type, sha256, placeholder, not_after FROM entries "
+            "WHERE snapshot_id = ANY(%s::int[])",
+            (snapshot_ids,),
         )
         return
     query = select(Entry.snapshot_id, Entry.sec_tag, Entry.type, Entry.sha256, Entry.placeholder, Entry.not_after)
@@ -266,9 +303,10 @@ def _insert_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: l
         raw = conn.connection.driver_connection
         assert raw is not None
         # Binary COPY: no text formatting or parsing of timestamps and integers on either side.
-        with raw.cursor() as cursor, cursor.copy(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             copy.set_types([_PG_TYPES.get(c, "text") for c in columns])
             for row in rows:
                 copy.write_row(row)
@@ -279,9 +317,18 @@ def _insert_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: l
 
 #: PostgreSQL types of the inserted columns (binary COPY must send each value in its column's type; default text).
 _PG_TYPES = {
-    "id": "int4", "device_id": "int4", "snapshot_id": "int4", "run_id": "int4", "type": "int4", "sec_tag": "int8",
-    "taken_at": "timestamptz", "started_at": "timestamptz", "finished_at": "timestamptz",
-    "not_after": "timestamptz", "placeholder": "bool", "ok": "bool",
+    "id": "int4",
+    "device_id": "int4",
+    "snapshot_id": "int4",
+    "run_id": "int4",
+    "type": "int4",
+    "sec_tag": "int8",
+    "taken_at": "timestamptz",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "not_after": "timestamptz",
+    "placeholder": "bool",
+    "ok": "bool",
 }
 
 
@@ -296,11 +343,16 @@ def _update_devices(conn: Connection, states: list[_DeviceState]) -> None:
             "%s::int[], %s::int[], %s::int[], %s::timestamptz[]) AS v(id, f, l, u, m, w, ls, ps, lost, se) "
             "WHERE d.id = v.id",
             (
-                [st.id for st in states], [st.first_seen for st in states], [st.last_seen for st in states],
-                [st.uuid for st in states], [st.model for st in states], [st.firmware for st in states],
+                [st.id for st in states],
+                [st.first_seen for st in states],
+                [st.last_seen for st in states],
+                [st.uuid for st in states],
+                [st.model for st in states],
+                [st.firmware for st in states],
                 [st.latest[1] if st.latest else None for st in states],
                 [st.previous[1] if st.previous else None for st in states],
-                [st.lost_entries for st in states], [st.soonest_expiry for st in states],
+                [st.lost_entries for st in states],
+                [st.soonest_expiry for st in states],
             ),
         )
         return
@@ -313,10 +365,18 @@ def _update_devices(conn: Connection, states: list[_DeviceState]) -> None:
     conn.exec_driver_sql(
         sql,
         [
-            (db_time(conn, s.first_seen), db_time(conn, s.last_seen), s.uuid, s.model, s.firmware,
-             s.latest[1] if s.latest else None, s.previous[1] if s.previous else None, s.lost_entries,
-             db_time(conn, s.soonest_expiry), s.id)
+            (
+                db_time(conn, s.first_seen),
+                db_time(conn, s.last_seen),
+                s.uuid,
+                s.model,
+                s.firmware,
+                s.latest[1] if s.latest else None,
+                s.previous[1] if s.previous else None,
+                s.lost_entries,
+                db_time(conn, s.soonest_expiry),
+                s.id,
+            )
             for s in states
         ],
     )
-

@@ -152,8 +152,15 @@ class Inventory:
         if manifest_digest is not None and run.manifest_digest is None:
             run = replace(run, manifest_digest=check_digest(manifest_digest))
         record = SnapshotRecord(
-            imei=check_imei(info.imei), taken_at=run.started_at, source="apply", entries=(), uuid=info.uuid,
-            model=info.model, firmware=info.firmware, station=station, host=hostname(),
+            imei=check_imei(info.imei),
+            taken_at=run.started_at,
+            source="apply",
+            entries=(),
+            uuid=info.uuid,
+            model=info.model,
+            firmware=info.firmware,
+            station=station,
+            host=hostname(),
         )
         with self.write() as conn:
             return write_apply(conn, record, run)
@@ -172,8 +179,16 @@ class Inventory:
         A partial listing (`partial=True`, or a capture of `AT%CMNG=1,<tag>`) only speaks for the sec_tags it
         covers: the device's other entries are carried over from its snapshot at or before that time.
         """
-        info = DeviceInfo(imei=check_imei(imei), model=None, firmware=None, firmware_version=None, uuid=None,
-                          modem_build_uuid=None, cfun=None, dialect="unknown")
+        info = DeviceInfo(
+            imei=check_imei(imei),
+            model=None,
+            firmware=None,
+            firmware_version=None,
+            uuid=None,
+            modem_build_uuid=None,
+            cfun=None,
+            dialect="unknown",
+        )
         now = datetime.now(UTC)
         ids: list[int] = []
         with self.write() as conn:
@@ -226,9 +241,12 @@ class Inventory:
         with self.read() as conn:
             return queries.diff(conn, queries.find_device(conn, ref), from_ref, to_ref)
 
-
     def drift(
-        self, expected: Sequence[ExpectedSlot] = (), *, manifest: str | None = None, days: int = 30,
+        self,
+        expected: Sequence[ExpectedSlot] = (),
+        *,
+        manifest: str | None = None,
+        days: int = 30,
         now: datetime | None = None,
     ) -> DriftReport:
         """Devices whose latest snapshot lacks / differs from `expected`, lost entries, or expires within `days`."""
@@ -236,7 +254,12 @@ class Inventory:
             return drift_report(conn, expected, manifest=manifest, days=days, now=now)
 
     def export(
-        self, fmt: str, expected: Sequence[ExpectedSlot] = (), *, manifest: str | None = None, days: int = 30,
+        self,
+        fmt: str,
+        expected: Sequence[ExpectedSlot] = (),
+        *,
+        manifest: str | None = None,
+        days: int = 30,
         now: datetime | None = None,
     ) -> str:
         """The fleet's latest state as `json`, `csv` or `prometheus` text."""

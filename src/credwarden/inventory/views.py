@@ -105,8 +105,13 @@ class ChangedEntry:
     after: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"sec_tag": self.sec_tag, "type": self.type, "type_name": type_name(self.type),
-                "sha256_before": self.before, "sha256_after": self.after}
+        return {
+            "sec_tag": self.sec_tag,
+            "type": self.type,
+            "type_name": type_name(self.type),
+            "sha256_before": self.before,
+            "sha256_after": self.after,
+        }
 
 
 @dataclass(frozen=True)
@@ -199,9 +204,7 @@ class ApplyRunView:
         }
 
 
-def diff_entries(
-    imei: str, before: SnapshotView | None, after: SnapshotView
-) -> SnapshotDiff:
+def diff_entries(imei: str, before: SnapshotView | None, after: SnapshotView) -> SnapshotDiff:
     """Compare two snapshots of one device (before may be None: everything appeared)."""
     old = {e.key: e for e in before.entries} if before else {}
     new = {e.key: e for e in after.entries}

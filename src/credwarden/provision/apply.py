@@ -84,8 +84,14 @@ class ActionResult:
     def to_json(self) -> dict[str, Any]:
         reason = self.action.reason if not self.detail else f"{self.action.reason}; {self.detail}"
         data = self.action.to_json()
-        return {"sec_tag": data["sec_tag"], "type": data["type"], "type_name": data["type_name"],
-                "action": data["action"], "status": self.status, "reason": reason}
+        return {
+            "sec_tag": data["sec_tag"],
+            "type": data["type"],
+            "type_name": data["type_name"],
+            "action": data["action"],
+            "status": self.status,
+            "reason": reason,
+        }
 
     @property
     def warning(self) -> str | None:
@@ -181,12 +187,27 @@ def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
     with contextlib.suppress(ModemError):
         lines = dev.at("AT+CGMR").lines
         firmware = lines[0].strip() if lines else None
-    return DeviceInfo(imei=imei, model=None, firmware=firmware, firmware_version=parse_firmware_version(firmware),
-                      uuid=None, modem_build_uuid=None, cfun=dev.original_cfun, dialect=dev.dialect, port=dev.port)
+    return DeviceInfo(
+        imei=imei,
+        model=None,
+        firmware=firmware,
+        firmware_version=parse_firmware_version(firmware),
+        uuid=None,
+        modem_build_uuid=None,
+        cfun=dev.original_cfun,
+        dialect=dev.dialect,
+        port=dev.port,
+    )
 
 
-def desired_for(dev: Device, loaded: Manifest, info: DeviceInfo, *, env: Mapping[str, str] | None = None,
-                now: datetime | None = None) -> list[DesiredCredential]:
+def desired_for(
+    dev: Device,
+    loaded: Manifest,
+    info: DeviceInfo,
+    *,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> list[DesiredCredential]:
     """Resolve and validate the manifest for this device (device-dependent checks included)."""
     dialect = _dialect(dev)
     spec = loaded.spec
@@ -194,16 +215,25 @@ def desired_for(dev: Device, loaded: Manifest, info: DeviceInfo, *, env: Mapping
         if dialect != "slm" and effective_options(spec, table).native_tls:
             kind = "credential" if index < len(spec.credential) else "nrfcloud"
             position = index if kind == "credential" else index - len(spec.credential)
-            raise ValidationError(f"native_tls needs the Serial LTE Modem (slm) dialect; this device speaks {dialect}",
-                                  source=f"{loaded.name}: {kind}[{position}]")
-    identity = DeviceIdentity(imei=info.imei, uuid=info.uuid, dialect=dialect,
-                              firmware_version=info.firmware_version, check_firmware=True)
+            raise ValidationError(
+                f"native_tls needs the Serial LTE Modem (slm) dialect; this device speaks {dialect}",
+                source=f"{loaded.name}: {kind}[{position}]",
+            )
+    identity = DeviceIdentity(
+        imei=info.imei, uuid=info.uuid, dialect=dialect, firmware_version=info.firmware_version, check_firmware=True
+    )
     return resolve_manifest(loaded, identity, env=env, now=now)
 
 
-def observe_and_plan(dev: Device, desired: list[DesiredCredential], *, prune: bool = False,
-                     journal: WriteJournal | None = None, written: set[Slot] | None = None,
-                     tidy_ledger: bool = False) -> Plan:
+def observe_and_plan(
+    dev: Device,
+    desired: list[DesiredCredential],
+    *,
+    prune: bool = False,
+    journal: WriteJournal | None = None,
+    written: set[Slot] | None = None,
+    tidy_ledger: bool = False,
+) -> Plan:
     """One full list (`AT%CMNG=1`), read-backs only where digests prove nothing, then the pure plan.
 
     `journal`: its pending intents mark interrupted writes, its ledger completed writes; `written`: slots
@@ -223,14 +253,28 @@ def observe_and_plan(dev: Device, desired: list[DesiredCredential], *, prune: bo
         except NotFound:
             continue
     interrupted = journal.pending() if journal is not None else {}
-    return make_plan(desired, observed, dialect=dialect, readback=readback, prune=prune, interrupted=interrupted,
-                     written=written or set(),
-                     ledger={slot: r.sha256 for slot, r in ledger.items() if slot in listed})
+    return make_plan(
+        desired,
+        observed,
+        dialect=dialect,
+        readback=readback,
+        prune=prune,
+        interrupted=interrupted,
+        written=written or set(),
+        ledger={slot: r.sha256 for slot, r in ledger.items() if slot in listed},
+    )
 
 
-def plan(dev: Device, manifest: Manifest | str | Path, *, prune: bool = False,
-         env: Mapping[str, str] | None = None, now: datetime | None = None, journal_dir: Path | None = None,
-         out_dir: Path | None = None) -> Plan:
+def plan(
+    dev: Device,
+    manifest: Manifest | str | Path,
+    *,
+    prune: bool = False,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    journal_dir: Path | None = None,
+    out_dir: Path | None = None,
+) -> Plan:
     """What `apply` would do on this device (read-only; the write journal is read, never changed).
 
     `[[keygen]]` tables get a row each, decided from the list and the certificates issued into `out_dir`."""
@@ -246,8 +290,9 @@ def plan(dev: Device, manifest: Manifest | str | Path, *, prune: bool = False,
     return replace(result, keygen=rows)
 
 
-def _keygen_row(table: KeygenTable, entries: list[StoredEntry], info: DeviceInfo, out_dir: Path | None,
-                now: datetime | None) -> KeygenRow:
+def _keygen_row(
+    table: KeygenTable, entries: list[StoredEntry], info: DeviceInfo, out_dir: Path | None, now: datetime | None
+) -> KeygenRow:
     """The plan row of one [[keygen]] table, with the certificate issued earlier (`out_dir`) when there is one."""
     from cryptography import x509
 
@@ -266,7 +311,7 @@ def _keygen_row(table: KeygenTable, entries: list[StoredEntry], info: DeviceInfo
         if issued is not None:
             moment = now or datetime.now(UTC)
             issued_pem = cert_pem(issued)
-            valid = (chains_to(issued, ca) and issued.not_valid_before_utc <= moment < issued.not_valid_after_utc)
+            valid = chains_to(issued, ca) and issued.not_valid_before_utc <= moment < issued.not_valid_after_utc
     return decide_keygen(table, entries, issued_pem, valid)
 
 
@@ -305,20 +350,33 @@ def apply(
 
     def report(ok: bool, message: str | None, code: ExitCode, shown: Plan) -> ApplyReport:
         results = tuple(_result_for(a, run, dry_run) for a in shown.actions)
-        return ApplyReport(ok=ok, device=info, plan=shown, results=results, dry_run=dry_run, message=message,
-                           commands=dev.stats.commands - start_commands,
-                           nvm_operations=dev.stats.nvm_operations - start_nvm, exit_code=code)
+        return ApplyReport(
+            ok=ok,
+            device=info,
+            plan=shown,
+            results=results,
+            dry_run=dry_run,
+            message=message,
+            commands=dev.stats.commands - start_commands,
+            nvm_operations=dev.stats.nvm_operations - start_nvm,
+            exit_code=code,
+        )
 
     blocked = {a.slot for a in current.blocked}
     if blocked:
         for action in current.blocked:
             run.record(ActionResult(action, "blocked"))
         if dry_run or not current.changes:
-            return report(False, "some stored entries cannot be verified (unverifiable = \"fail\"); nothing was "
-                          "written", ExitCode.VERIFICATION, current)
+            return report(
+                False,
+                'some stored entries cannot be verified (unverifiable = "fail"); nothing was written',
+                ExitCode.VERIFICATION,
+                current,
+            )
     if dry_run:
-        return report(True, None if current.changes else "the device already matches the manifest", ExitCode.OK,
-                      current)
+        return report(
+            True, None if current.changes else "the device already matches the manifest", ExitCode.OK, current
+        )
     if not current.changes:
         journal.clear(*(a.slot for a in current.actions))  # pending intents found complete (proven identical)
         return report(True, "the device already matches the manifest", ExitCode.OK, current)
@@ -332,10 +390,15 @@ def apply(
             run.notify("reboot", str(exc))
             dev.reestablish()
             if attempt == MAX_REPLANS:
-                return report(False, f"the device rebooted {attempt + 1} times during the run; stopped",
-                              ExitCode.TRANSPORT, first_plan)
-            current = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written,
-                                       tidy_ledger=True)
+                return report(
+                    False,
+                    f"the device rebooted {attempt + 1} times during the run; stopped",
+                    ExitCode.TRANSPORT,
+                    first_plan,
+                )
+            current = observe_and_plan(
+                dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True
+            )
             run.notify("plan", current)
 
     run.notify("verify", None)
@@ -354,14 +417,19 @@ def apply(
     if run.refused:
         return report(False, "the modem refused some changes", ExitCode.MODEM_REFUSED, first_plan)
     if leftovers or any(r.status == "failed" for r in run.results.values()):
-        return report(False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION,
-                      first_plan)
+        return report(
+            False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION, first_plan
+        )
     # the final list proves every slot of the plan: intents left on them (deletes found done) are settled
     journal.clear(*{a.slot for a in (*first_plan.actions, *final.actions)} - blocked)
     if blocked:
-        return report(False, f"{len(blocked)} stored entr{'ies' if len(blocked) > 1 else 'y'} cannot be verified "
-                      "(unverifiable = \"fail\") and were left as stored; everything else was applied",
-                      ExitCode.VERIFICATION, first_plan)
+        return report(
+            False,
+            f"{len(blocked)} stored entr{'ies' if len(blocked) > 1 else 'y'} cannot be verified "
+            '(unverifiable = "fail") and were left as stored; everything else was applied',
+            ExitCode.VERIFICATION,
+            first_plan,
+        )
     return report(True, None, ExitCode.OK, first_plan)
 
 
@@ -455,8 +523,10 @@ def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
         except DeviceTimeout:
             acknowledged = False
             if not run.dev.session.resync():
-                raise DeviceTimeout(f"the device stopped answering during the write of {action.sec_tag}/"
-                                    f"{action.type}; the next run will find and repair what is stored") from None
+                raise DeviceTimeout(
+                    f"the device stopped answering during the write of {action.sec_tag}/"
+                    f"{action.type}; the next run will find and repair what is stored"
+                ) from None
             notes.append("the write timed out; checked what is stored")
             log.warning("write of %d/%d timed out; reading the stored state", action.sec_tag, action.type)
         run.notify("verify", action)
@@ -470,8 +540,10 @@ def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
             log.warning("%d/%d: %s", action.sec_tag, action.type, UNVERIFIABLE_WRITE)
             return ActionResult(action, "written", "; ".join([*notes, UNVERIFIABLE_WRITE]))
         if verdict is None:
-            notes.append("the OK was lost and this firmware cannot verify the content" +
-                         ("; rewriting once" if attempt == 1 else ""))
+            notes.append(
+                "the OK was lost and this firmware cannot verify the content"
+                + ("; rewriting once" if attempt == 1 else "")
+            )
             continue
         notes.append(f"verification failed ({detail})" + ("; rewriting once" if attempt == 1 else ""))
     return ActionResult(action, "failed", "; ".join(notes))

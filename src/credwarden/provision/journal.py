@@ -97,8 +97,13 @@ class Intent:
         return (self.sec_tag, self.type)
 
     def to_json(self) -> dict[str, Any]:
-        return {"sec_tag": self.sec_tag, "type": self.type, "operation": self.operation,
-                "expected_sha256": self.expected_sha256, "time": self.time}
+        return {
+            "sec_tag": self.sec_tag,
+            "type": self.type,
+            "operation": self.operation,
+            "expected_sha256": self.expected_sha256,
+            "time": self.time,
+        }
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,13 @@ class LedgerRecord:
         return (self.sec_tag, self.type)
 
     def to_json(self) -> dict[str, Any]:
-        return {"sec_tag": self.sec_tag, "type": self.type, "sha256": self.sha256, "time": self.time,
-                "firmware": self.firmware}
+        return {
+            "sec_tag": self.sec_tag,
+            "type": self.type,
+            "sha256": self.sha256,
+            "time": self.time,
+            "firmware": self.firmware,
+        }
 
 
 @dataclass
@@ -182,22 +192,34 @@ class WriteJournal:
                 raise ValueError(f"unsupported version {data.get('version')!r}")
             intents: dict[Slot, Intent] = {}
             for raw in data["intents"].values():
-                intent = Intent(int(raw["sec_tag"]), int(raw["type"]), raw["operation"], raw.get("expected_sha256"),
-                                str(raw.get("time", "")))
+                intent = Intent(
+                    int(raw["sec_tag"]),
+                    int(raw["type"]),
+                    raw["operation"],
+                    raw.get("expected_sha256"),
+                    str(raw.get("time", "")),
+                )
                 if intent.operation not in ("write", "delete"):
                     raise ValueError(f"unknown operation {intent.operation!r}")
                 intents[intent.slot] = intent
             ledger: dict[Slot, LedgerRecord] = {}
             for raw in data.get("ledger", {}).values():
-                record = LedgerRecord(int(raw["sec_tag"]), int(raw["type"]), str(raw["sha256"]),
-                                      str(raw.get("time", "")), raw.get("firmware"))
+                record = LedgerRecord(
+                    int(raw["sec_tag"]),
+                    int(raw["type"]),
+                    str(raw["sha256"]),
+                    str(raw.get("time", "")),
+                    raw.get("firmware"),
+                )
                 if len(record.sha256) != 64:
                     raise ValueError(f"bad ledger digest {record.sha256!r}")
                 ledger[record.slot] = record
             return _State(intents, ledger)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise UsageError(f"the write journal {self.path} is corrupt ({exc}); inspect it, or delete it to "
-                             "forget interrupted writes (then use unverifiable = \"rewrite\" once)") from None
+            raise UsageError(
+                f"the write journal {self.path} is corrupt ({exc}); inspect it, or delete it to "
+                'forget interrupted writes (then use unverifiable = "rewrite" once)'
+            ) from None
 
     # -- changing ----------------------------------------------------------------------------------------------
 
@@ -260,9 +282,12 @@ class WriteJournal:
                 self.path.unlink()
             _fsync_dir(self.path.parent)
             return
-        data = {"version": JOURNAL_VERSION, "device": self.device,
-                "intents": {f"{tag}/{code}": i.to_json() for (tag, code), i in sorted(state.intents.items())},
-                "ledger": {f"{tag}/{code}": r.to_json() for (tag, code), r in sorted(state.ledger.items())}}
+        data = {
+            "version": JOURNAL_VERSION,
+            "device": self.device,
+            "intents": {f"{tag}/{code}": i.to_json() for (tag, code), i in sorted(state.intents.items())},
+            "ledger": {f"{tag}/{code}": r.to_json() for (tag, code), r in sorted(state.ledger.items())},
+        }
         fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

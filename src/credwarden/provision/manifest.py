@@ -76,13 +76,15 @@ def _to_type(value: Any) -> CredType:
 TypeField = Annotated[
     CredType,
     BeforeValidator(_to_type),
-    WithJsonSchema({
-        "anyOf": [
-            {"type": "string", "examples": ["root-ca", "client-cert", "client-key", "psk", "psk-identity"]},
-            {"type": "integer", "minimum": 0, "maximum": 13},
-        ],
-        "description": "credential type: name or %CMNG code",
-    }),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "examples": ["root-ca", "client-cert", "client-key", "psk", "psk-identity"]},
+                {"type": "integer", "minimum": 0, "maximum": 13},
+            ],
+            "description": "credential type: name or %CMNG code",
+        }
+    ),
 ]
 
 
@@ -116,8 +118,7 @@ class CredentialTable(Options):
         if (self.file is None) == (self.value is None):
             raise ValueError("give exactly one of 'file' or 'value'")
         if self.value is not None and self.type not in INLINE_TYPES:
-            raise ValueError(f"'value' is only allowed for psk and psk-identity, not {self.type.cli_name} "
-                             "(use 'file')")
+            raise ValueError(f"'value' is only allowed for psk and psk-identity, not {self.type.cli_name} (use 'file')")
         if self.password_env is not None and self.type != CredType.CLIENT_KEY:
             raise ValueError("'password_env' only applies to client-key")
         return self
@@ -142,8 +143,9 @@ class KeygenTable(BaseModel):
     sec_tag: StrictInt = Field(ge=0, le=MAX_USER_SEC_TAG, description="user sec_tag of the generated key")
     ca_cert: Path = Field(description="CA certificate (PEM) relative to the manifest")
     ca_key: Path = Field(description="CA private key (PEM) relative to the manifest")
-    ca_key_password_env: str | None = Field(None, min_length=1,
-                                            description="environment variable holding the CA key password")
+    ca_key_password_env: str | None = Field(
+        None, min_length=1, description="environment variable holding the CA key password"
+    )
     validity_days: StrictInt = Field(365, ge=1, le=36500, description="validity of the issued certificate")
     subject: str | None = Field(None, description="CSR attributes, e.g. CN={imei}; {imei} {uuid} expand")
     write_ca: bool = Field(False, description="also store the CA certificate as root-ca in the same sec_tag")
@@ -161,16 +163,20 @@ class KeygenTable(BaseModel):
         if self.subject is not None and ('"' in self.subject or not self.subject.strip()):
             raise ValueError("'subject' must be non-empty and contain no double quote")
         if self.ca_key_password_env is not None and not self.ca_key_password_env.isidentifier():
-            raise ValueError("'ca_key_password_env' must be an environment variable name (the password itself "
-                             "never goes into the manifest)")
+            raise ValueError(
+                "'ca_key_password_env' must be an environment variable name (the password itself "
+                "never goes into the manifest)"
+            )
         return self
 
     def resolved(self, base_dir: Path) -> KeygenTable:
         """The same table with relative CA paths anchored at `base_dir` (the manifest's directory)."""
-        return self.model_copy(update={
-            "ca_cert": self.ca_cert if self.ca_cert.is_absolute() else base_dir / self.ca_cert,
-            "ca_key": self.ca_key if self.ca_key.is_absolute() else base_dir / self.ca_key,
-        })
+        return self.model_copy(
+            update={
+                "ca_cert": self.ca_cert if self.ca_cert.is_absolute() else base_dir / self.ca_cert,
+                "ca_key": self.ca_key if self.ca_key.is_absolute() else base_dir / self.ca_key,
+            }
+        )
 
     def attributes_for(self, imei: str | None, uuid: str | None) -> str | None:
         """The `%KEYGEN` attribute string for one device (placeholders expanded)."""
@@ -182,12 +188,15 @@ class KeygenTable(BaseModel):
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in values:
-                raise ValidationError(f"unknown placeholder {{{name}}} in subject {self.subject!r} "
-                                      "(known: {imei}, {uuid})", source=where)
+                raise ValidationError(
+                    f"unknown placeholder {{{name}}} in subject {self.subject!r} (known: {{imei}}, {{uuid}})",
+                    source=where,
+                )
             value = values[name]
             if not value:
-                raise ValidationError(f"subject {self.subject!r} needs the device {name.upper()}, which is not "
-                                      "known", source=where)
+                raise ValidationError(
+                    f"subject {self.subject!r} needs the device {name.upper()}, which is not known", source=where
+                )
             return value
 
         text = _PLACEHOLDER.sub(substitute, self.subject)
@@ -217,8 +226,10 @@ class ManifestSpec(Options):
             owned = {CredType.CLIENT_KEY, CredType.CLIENT_CERT} | ({CredType.ROOT_CA} if table.write_ca else set())
             for other, cred in enumerate(self.credential):
                 if cred.sec_tag == table.sec_tag and cred.type in owned:
-                    problems.append(f"keygen[{index}].sec_tag: sec_tag {table.sec_tag} also gets a "
-                                    f"{cred.type.cli_name} from credential[{other}] (the keygen flow writes it)")
+                    problems.append(
+                        f"keygen[{index}].sec_tag: sec_tag {table.sec_tag} also gets a "
+                        f"{cred.type.cli_name} from credential[{other}] (the keygen flow writes it)"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -354,8 +365,9 @@ def parse_nrfcloud_json(text: str, *, source: str) -> NrfCloudCredentials:
     raw_tag = data.get("secTag")
     sec_tag: int | None = None
     if raw_tag is not None:
-        if isinstance(raw_tag, bool) or not (isinstance(raw_tag, int) or (isinstance(raw_tag, str)
-                                                                           and raw_tag.isdigit())):
+        if isinstance(raw_tag, bool) or not (
+            isinstance(raw_tag, int) or (isinstance(raw_tag, str) and raw_tag.isdigit())
+        ):
             raise ValidationError(f"'secTag' must be an integer, not {raw_tag!r}", source=source)
         sec_tag = int(raw_tag)
     return NrfCloudCredentials(items, sec_tag)

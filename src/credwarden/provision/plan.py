@@ -108,8 +108,9 @@ class KeygenRow:
         return {"sec_tag": self.sec_tag, "decision": self.decision, "reason": self.reason}
 
 
-def decide_keygen(table: KeygenTable, entries: Iterable[StoredEntry], issued_pem: bytes | None,
-                  issued_valid: bool) -> KeygenRow:
+def decide_keygen(
+    table: KeygenTable, entries: Iterable[StoredEntry], issued_pem: bytes | None, issued_valid: bool
+) -> KeygenRow:
     """Keygen row for one table: `issued_pem` is the certificate issued earlier to this device for the tag (from
     `--out-dir`), None when unknown; `issued_valid`: it chains to the table's CA and is within its validity."""
     stored = {e.type: e for e in entries if e.sec_tag == table.sec_tag}
@@ -119,16 +120,19 @@ def decide_keygen(table: KeygenTable, entries: Iterable[StoredEntry], issued_pem
     if key is None:
         return KeygenRow(tag, "generate", "keygen: no key on this sec_tag -> generate")
     if issued_pem is None or cert is None or _unproven(cert):
-        why = ("no issued certificate known (give --out-dir)" if issued_pem is None
-               else "no client certificate listed" if cert is None
-               else "the firmware prints placeholder digests")
+        why = (
+            "no issued certificate known (give --out-dir)"
+            if issued_pem is None
+            else "no client certificate listed"
+            if cert is None
+            else "the firmware prints placeholder digests"
+        )
         return KeygenRow(tag, "at-apply", f"keygen (decided at apply): key present, {why}")
     if match_digest(issued_pem, cert.sha256 or "") is not None and issued_valid:
         return KeygenRow(tag, "skip", "keygen: key present + cert matches the issued certificate -> skip")
     why = "expired or not from this CA" if match_digest(issued_pem, cert.sha256 or "") else "cert differs"
     if not table.replace_key:
-        return KeygenRow(tag, "at-apply", f"keygen: key present, issued {why}; replace_key = false: apply will "
-                                          "refuse")
+        return KeygenRow(tag, "at-apply", f"keygen: key present, issued {why}; replace_key = false: apply will refuse")
     return KeygenRow(tag, "generate", f"keygen: key present, issued {why} -> replace key and generate")
 
 
@@ -154,14 +158,22 @@ class Plan:
         return not self.changes and not self.blocked and all(k.decision == "skip" for k in self.keygen)
 
     def to_json(self) -> dict[str, Any]:
-        counts = {name: sum(1 for a in self.actions if a.action == name)
-                  for name in ("skip", "write", "delete", "unverifiable")}
-        return {"dialect": self.dialect, "in_sync": self.in_sync, "counts": counts,
-                "actions": [a.to_json() for a in self.actions], "keygen": [k.to_json() for k in self.keygen]}
+        counts = {
+            name: sum(1 for a in self.actions if a.action == name)
+            for name in ("skip", "write", "delete", "unverifiable")
+        }
+        return {
+            "dialect": self.dialect,
+            "in_sync": self.in_sync,
+            "counts": counts,
+            "actions": [a.to_json() for a in self.actions],
+            "keygen": [k.to_json() for k in self.keygen],
+        }
 
 
-def readback_slots(desired: Iterable[DesiredCredential], observed: Iterable[StoredEntry],
-                   dialect: Dialect) -> list[Slot]:
+def readback_slots(
+    desired: Iterable[DesiredCredential], observed: Iterable[StoredEntry], dialect: Dialect
+) -> list[Slot]:
     """Modem slots worth reading back: readable, non-secret, and stored with a digest that proves nothing."""
     by_slot = {(e.sec_tag, e.type): e for e in observed}
     slots: list[Slot] = []
@@ -186,13 +198,19 @@ def _unproven(entry: StoredEntry) -> bool:
 
 
 #: Reason of a skip decided by the write ledger (plan output and reports show it).
-LEDGER_SKIP = ("identical per write ledger (firmware prints placeholder digests): verified by ledger, not by the "
-               "device")
+LEDGER_SKIP = "identical per write ledger (firmware prints placeholder digests): verified by ledger, not by the device"
 
 
-def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
-           readback: Mapping[Slot, bytes], *, interrupted: bool = False, written: bool = False,
-           ledger_sha256: str | None = None) -> PlannedAction:
+def decide(
+    item: DesiredCredential,
+    entry: StoredEntry | None,
+    dialect: Dialect,
+    readback: Mapping[Slot, bytes],
+    *,
+    interrupted: bool = False,
+    written: bool = False,
+    ledger_sha256: str | None = None,
+) -> PlannedAction:
     """The action for one desired credential given what the modem lists (and read back, when available).
 
     `interrupted`: the write journal holds a pending intent for this slot; `written`: this run wrote it and the
@@ -201,8 +219,9 @@ def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
     slot = modem_slot(item.sec_tag, int(item.type), native)
 
     def action(kind: Action, reason: str) -> PlannedAction:
-        return PlannedAction(item.sec_tag, int(item.type), kind, reason, desired=item, observed=entry,
-                             native_tls=native)
+        return PlannedAction(
+            item.sec_tag, int(item.type), kind, reason, desired=item, observed=entry, native_tls=native
+        )
 
     if entry is None:
         return action("write", "missing" + (" (an earlier write was interrupted)" if interrupted else ""))
@@ -218,22 +237,28 @@ def decide(item: DesiredCredential, entry: StoredEntry | None, dialect: Dialect,
             return action("skip", "identical (content read back, different encoding)" + done)
         return action("write", "different (content read back differs)")
     if interrupted:
-        return action("write", "interrupted write: rewrite (a previous run was cut during this write and the "
-                               "stored content cannot be proven complete)")
+        return action(
+            "write",
+            "interrupted write: rewrite (a previous run was cut during this write and the "
+            "stored content cannot be proven complete)",
+        )
     if written and entry.placeholder_digest:
-        return action("skip", "written in this run; unverifiable by this firmware (placeholder digest): "
-                              "acknowledged with OK and listed")
+        return action(
+            "skip",
+            "written in this run; unverifiable by this firmware (placeholder digest): acknowledged with OK and listed",
+        )
     if ledger_sha256 is not None and _unproven(entry):
         if match_digest(item.credential.content, ledger_sha256) is not None:
             return action("skip", LEDGER_SKIP)
-        return action("write", "different per write ledger (a previous run wrote other content here; firmware "
-                               "prints placeholder digests)")
+        return action(
+            "write",
+            "different per write ledger (a previous run wrote other content here; firmware prints placeholder digests)",
+        )
     if not _unproven(entry):
         expected = predicted_sha256(item.credential.content, dialect)
         stored_sha = entry.sha256 or ""
         return action("write", f"different (stored sha256 {stored_sha[:12]}..., expected {expected[:12]}...)")
-    why = ("the firmware prints placeholder digests" if entry.placeholder_digest
-           else "the firmware lists no digest")
+    why = "the firmware prints placeholder digests" if entry.placeholder_digest else "the firmware lists no digest"
     readable = slot[1] in READABLE_TYPES and not item.credential.secret
     if readable:
         why += " and the content was not read back"
@@ -292,13 +317,25 @@ def make_plan(
         stored = by_slot.get(slot)
         if stored is None or slot in wanted_slots or not _deletable(stored):
             continue
-        actions.append(PlannedAction(tag, code, "delete", f"not in the manifest ({why} sec_tag {tag})",
-                                     observed=stored, native_tls=native))
+        actions.append(
+            PlannedAction(
+                tag, code, "delete", f"not in the manifest ({why} sec_tag {tag})", observed=stored, native_tls=native
+            )
+        )
 
     for item in items:
         slot = modem_slot(item.sec_tag, int(item.type), item.options.native_tls)
-        actions.append(decide(item, by_slot.get(slot), dialect, readback, interrupted=slot in interrupted,
-                              written=slot in written, ledger_sha256=ledger.get(slot)))
+        actions.append(
+            decide(
+                item,
+                by_slot.get(slot),
+                dialect,
+                readback,
+                interrupted=slot in interrupted,
+                written=slot in written,
+                ledger_sha256=ledger.get(slot),
+            )
+        )
     return Plan(tuple(actions), dialect)
 
 

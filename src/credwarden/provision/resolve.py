@@ -74,20 +74,30 @@ def _expand(pattern: str, device: DeviceIdentity, source: str) -> tuple[str | No
         name = match.group(1)
         value = getattr(device, name, None) if name in KNOWN_PLACEHOLDERS else None
         if name not in KNOWN_PLACEHOLDERS:
-            problems.append(ValidationError(f"unknown placeholder {{{name}}} in '{pattern}' "
-                                            f"(known: {', '.join('{' + p + '}' for p in KNOWN_PLACEHOLDERS)})",
-                                            source=source))
+            problems.append(
+                ValidationError(
+                    f"unknown placeholder {{{name}}} in '{pattern}' "
+                    f"(known: {', '.join('{' + p + '}' for p in KNOWN_PLACEHOLDERS)})",
+                    source=source,
+                )
+            )
         elif not value:
-            problems.append(ValidationError(f"'{pattern}' needs the device {name.upper()}, which is not known "
-                                            "(connect to the device or pass it explicitly)", source=source))
+            problems.append(
+                ValidationError(
+                    f"'{pattern}' needs the device {name.upper()}, which is not known "
+                    "(connect to the device or pass it explicitly)",
+                    source=source,
+                )
+            )
         return str(value or "")
 
     expanded = _PLACEHOLDER.sub(substitute, pattern)
     return (None if problems else expanded), problems
 
 
-def _read(loaded: Manifest, pattern: str, device: DeviceIdentity, source: str
-          ) -> tuple[bytes | None, str, list[ValidationError]]:
+def _read(
+    loaded: Manifest, pattern: str, device: DeviceIdentity, source: str
+) -> tuple[bytes | None, str, list[ValidationError]]:
     expanded, problems = _expand(pattern, device, source)
     if expanded is None:
         return None, source, problems
@@ -129,13 +139,25 @@ def resolve_manifest(
     problems: list[ValidationError] = []
     desired: list[DesiredCredential] = []
 
-    def add(sec_tag: int, cred_type: CredType, raw: bytes, source: str, options: EffectiveOptions,
-            password: str | None) -> None:
-        prepared, found = prepare_credential(sec_tag, cred_type, raw, source=source, policy=options.policy(),
-                                             password=password, now=now, dialects=dialects)
+    def add(
+        sec_tag: int, cred_type: CredType, raw: bytes, source: str, options: EffectiveOptions, password: str | None
+    ) -> None:
+        prepared, found = prepare_credential(
+            sec_tag,
+            cred_type,
+            raw,
+            source=source,
+            policy=options.policy(),
+            password=password,
+            now=now,
+            dialects=dialects,
+        )
         if device.check_firmware:
-            found.extend(check_firmware(sec_tag, device.firmware_version, source, cred_type=cred_type,
-                                        native_tls=options.native_tls))
+            found.extend(
+                check_firmware(
+                    sec_tag, device.firmware_version, source, cred_type=cred_type, native_tls=options.native_tls
+                )
+            )
         problems.extend(found)
         if prepared is not None and not found:
             desired.append(DesiredCredential(prepared, options))
@@ -170,8 +192,14 @@ def resolve_manifest(
         password, found = _password(nrf.password_env, env, source)
         problems.extend(found)
         for cred_type, text in creds.items.items():
-            add(sec_tag, cred_type, text.encode("utf-8"), f"{where} {cred_type.cli_name}", options,
-                password if cred_type == CredType.CLIENT_KEY else None)
+            add(
+                sec_tag,
+                cred_type,
+                text.encode("utf-8"),
+                f"{where} {cred_type.cli_name}",
+                options,
+                password if cred_type == CredType.CLIENT_KEY else None,
+            )
 
     for index, keygen in enumerate(manifest.keygen):  # run by the factory job; its files must exist now
         source = f"{loaded.name}: keygen[{index}]"
@@ -181,8 +209,12 @@ def resolve_manifest(
             if not path.is_file():
                 problems.append(ValidationError(f"{name} file not found ({path})", source=f"{source}.{name}"))
         if keygen.ca_key_password_env is not None and keygen.ca_key_password_env not in env:
-            problems.append(ValidationError(f"ca_key_password_env names ${keygen.ca_key_password_env}, which is not "
-                                            "set", source=f"{source}.ca_key_password_env"))
+            problems.append(
+                ValidationError(
+                    f"ca_key_password_env names ${keygen.ca_key_password_env}, which is not set",
+                    source=f"{source}.ca_key_password_env",
+                )
+            )
 
     problems.extend(check_tag_groups(d.credential for d in desired))
     if problems:
