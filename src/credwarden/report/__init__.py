@@ -23,7 +23,7 @@ from credwarden.report.sms import build_sms, parse_sms
 def parse_report(payload: bytes | str) -> FieldReport:
     """A CW/1 report or its CWS/1 one-line form, told apart by the first bytes."""
     head = payload[:6]
-    if (head.startswith(b"CWS/") if isinstance(head, bytes) else head.startswith("CWS/")):
+    if head.startswith(b"CWS/") if isinstance(head, bytes) else head.startswith("CWS/"):
         return parse_sms(payload)
     return parse_cw1(payload)
 

@@ -195,7 +195,7 @@ def final_of(line: str) -> str | None:
         return f"+CME ERROR: {final.code}"
     if final.kind is FinalKind.CMS:
         return f"+CMS ERROR: {final.code}"
-    return final.kind.value
+    return str(final.kind.value)
 
 
 def final_error(final: str | None) -> str:
@@ -241,7 +241,7 @@ def list_entries(block: Block, notes: list[str]) -> list[ReportEntry]:
     """The entries of one `%CMNG=1` block; in a block that ended OK every line must be a list line."""
     entries: dict[tuple[int, int], ReportEntry] = {}
     for offset, line in enumerate(block.lines, start=1):
-        entry = parse_list_line(line)
+        entry = parse_list_line(line) if line.count('"') % 2 == 0 else None  # an odd quote: a cut line
         digest = entry.sha256 if entry is not None else None
         if entry is None or (digest is not None and not _SHA_RE.match(digest)):
             where = f"line {block.line_no + offset}"
@@ -342,7 +342,9 @@ def parse_cw1(payload: bytes | str) -> FieldReport:
     tokens = lines[0].split()
     if tokens[0] != MAGIC:
         if tokens[0].startswith("CW/"):
-            raise ReportRejected(UNPARSABLE, f"unsupported report version {shown(tokens[0])} (this collector reads CW/1)")
+            raise ReportRejected(
+                UNPARSABLE, f"unsupported report version {shown(tokens[0])} (this collector reads CW/1)"
+            )
         raise ReportRejected(UNPARSABLE, f"line 1: a report starts with 'CW/1', not {shown(lines[0])}")
     header = parse_header_fields(tokens[1:])
     return interpret(header, split_blocks(lines[1:]), len(text))

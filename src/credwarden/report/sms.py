@@ -1,19 +1,20 @@
 """CWS/1: the compact one-line form of a report, for devices that can only send an SMS. Pure functions.
 
 ```
-CWS/1 i=352656100367872 s=17 u=86400 f=1.3.5 n=3 h=q8Hxk2Lw0a 1000:0LEOV7p.1AbCdEf 4294967293:10_5Y0gY
+CWS/1 i=352656100367872 s=17 u=86400 f=1.3.5 n=2 1000:0LEOVLu 4294967293:10_5Y0gY h=ct6UF6VbAb
 ```
 
 Fields (`key=value`, before the list): `i` IMEI, `s` seq, `u` uptime (s), `a` application version, `f` firmware,
-`t` TLS failures (`tag:error,...`), `n` number of entries in the whole list, `h` hash of the whole list, `e` the
-error that ended the list on the device (`-7`, `CME513`): the list is then incomplete. Unknown keys are kept.
+`t` TLS failures (`tag:error,...`), `n` number of entries in the whole list, `e` the error that ended the list on
+the device (`-7`, `CME513`: the list is then incomplete). Unknown keys are kept.
 
 The list follows as one token per sec_tag: `<sec_tag>:` then its entries joined by `.`, each entry its type
 in decimal followed by the first 6 base64url characters of its SHA-256 (36 bits), or `!` when the firmware
-printed no digest. `h` is the first 10 base64url characters of the SHA-256 of the canonical full list (one
-`<sec_tag>,<type>,<SHA-256 upper-case hex>` line per entry, sorted, each ending in LF), so:
+printed no digest. The last token is `h=`: the first 10 base64url characters of the SHA-256 of the canonical
+full list (one `<sec_tag>,<type>,<SHA-256 upper-case hex>` line per entry, sorted, each ending in LF), so:
 
-* a message cut between SMS parts has fewer entries than `n` (or a broken last token): an incomplete list;
+* a message cut anywhere (a lost second SMS part) lacks its final `h=`: the list is incomplete, whatever the
+  cut left of the entries;
 * the collector, which knows the device's full digests, checks `h` to prove an unchanged list exactly and to
   restore full digests; a prefix that matches no known digest marks a changed entry.
 
@@ -102,14 +103,13 @@ def build_sms(
     if entries is None:
         return " ".join(fields)
     ordered = sorted(entries, key=_order)
-    if error is not None:
-        fields.append(f"e={error}")
-    else:
-        fields.extend((f"n={len(ordered)}", f"h={list_hash(ordered)}"))
+    fields.append(f"e={error}" if error is not None else f"n={len(ordered)}")
     groups: dict[int, list[str]] = {}
     for tag, code, sha in ordered:
         groups.setdefault(tag, []).append(f"{code}{digest_prefix(sha) if sha else '!'}")
     fields.extend(f"{tag}:{'.'.join(items)}" for tag, items in groups.items())
+    if error is None:
+        fields.append(f"h={list_hash(ordered)}")
     return " ".join(fields)
 
 
@@ -137,11 +137,15 @@ def parse_sms(payload: bytes | str) -> FieldReport:
     tokens = text.split()
     if not tokens or tokens[0] != MAGIC:
         raise ReportRejected(UNPARSABLE, f"a compact report starts with 'CWS/1', not {shown(text)}")
-    fields = [t for t in tokens[1:] if "=" in t and not _GROUP_RE.match(t)]
-    groups = [t for t in tokens[1:] if t not in fields]
+    body = tokens[1:]
+    end = body.pop()[2:] if body and body[-1].startswith("h=") else None  # the hash closes the line
+    fields = [t for t in body if "=" in t and not _GROUP_RE.match(t)]
+    groups = [t for t in body if t not in fields]
     header = parse_header_fields(fields, aliases=_ALIASES, special=_SPECIAL)
     special = header.special
-    listing = _listing(groups, special.get("n"), special.get("h"), special.get("e"))
+    if "h" in special:
+        raise ReportRejected(UNPARSABLE, "field h= must be the last token of the line")
+    listing = _listing(groups, special.get("n"), end, special.get("e"))
     return FieldReport(
         imei=header.imei,
         seq=header.seq,
@@ -158,7 +162,7 @@ def parse_sms(payload: bytes | str) -> FieldReport:
 
 def _listing(groups: list[str], count: str | None, digest: str | None, error: str | None) -> Listing | None:
     if count is None and error is None:
-        if groups:
+        if groups or digest is not None:
             raise ReportRejected(UNPARSABLE, "the list has no n= (entry count) field")
         return None
     entries: dict[tuple[int, int], ReportEntry] = {}
@@ -182,11 +186,14 @@ def _listing(groups: list[str], count: str | None, digest: str | None, error: st
     assert count is not None
     if not _COUNT_RE.match(count):
         raise ReportRejected(UNPARSABLE, f"field n={shown(count)} is not an entry count")
-    if digest is None or not _HASH_RE.match(digest):
-        raise ReportRejected(UNPARSABLE, f"field h= must be {HASH_CHARS} base64url characters")
     if len(ordered) > int(count):
         raise ReportRejected(UNPARSABLE, f"the list has {len(ordered)} entries but n={count}")
-    if truncated or len(ordered) < int(count):
+    if digest is not None and not _HASH_RE.match(digest):
+        if len(digest) < HASH_CHARS and _HASH_RE.match(digest.ljust(HASH_CHARS, "A")):
+            digest = None  # cut inside the hash
+        else:
+            raise ReportRejected(UNPARSABLE, f"field h= must be {HASH_CHARS} base64url characters")
+    if truncated or digest is None or len(ordered) < int(count):
         return Listing("incomplete", ordered, error="truncated", list_hash=digest)
     return Listing("complete", ordered, list_hash=digest)
 
