@@ -183,3 +183,28 @@ def test_non_ascii_is_refused_with_its_offset() -> None:
 def test_rejection_message_never_echoes_long_input() -> None:
     error = rejected("CW/1 imei=352656100367872 seq=1\n" + "Z" * 5000)
     assert len(str(error)) < 200
+
+
+def test_json_envelopes() -> None:
+    import json
+
+    from credwarden.report.envelope import unwrap_json
+
+    single = unwrap_json(json.dumps({"appId": "CREDWARDEN", "messageType": "DATA", "data": EXAMPLE}))
+    assert [e.payload for e in single.envelopes] == [EXAMPLE] and single.skipped == 0
+    batch = {
+        "type": "device_messages",
+        "messages": [
+            {"deviceId": f"nrf-{IMEI}", "topic": "t", "message": {"appId": "CREDWARDEN", "data": EXAMPLE}},
+            {"deviceId": "x", "message": {"appId": "TEMP", "messageType": "DATA", "data": "21.5"}},
+            "junk",
+        ],
+    }
+    routed = unwrap_json(json.dumps(batch).encode())
+    assert len(routed.envelopes) == 1 and routed.skipped == 2
+    assert routed.envelopes[0].imei_hint == IMEI and routed.envelopes[0].topic == "t"
+    assert unwrap_json('{"type": "system.verification", "messages": [{"verificationToken": "1"}]}').envelopes == ()
+    for bad in ("[1]", "{", '{"appId": "TEMP", "data": "21.5"}'):
+        with pytest.raises(ReportRejected) as info:
+            unwrap_json(bad)
+        assert info.value.code == "unparsable"
