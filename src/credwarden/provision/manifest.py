@@ -22,7 +22,8 @@ ca_key_password_env = "CA_KEY_PASSWORD"
 ```
 
 `[[keygen]]` tables are validated here (so `manifest check` and `manifest schema` cover them): `KeygenTable` is the
-one model of such a table; `apply` runs them (provision.keygen), for one board or a factory batch alike. A keygen sec_tag must not also be
+one model of such a table; `apply` runs them (provision.keygen), for one board or a factory batch alike.
+A keygen sec_tag must not also be
 given a client-key or client-cert by a `[[credential]]` table (nor a root-ca when `write_ca = true`).
 
 Errors name the file, the table and its index, and the field: `m.toml: credential[2].type: unknown ...`.
