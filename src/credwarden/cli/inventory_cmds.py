@@ -31,7 +31,7 @@ from credwarden.cli.common import (
     open_device,
     stderr_console,
 )
-from credwarden.errors import ExitCode, ValidationError
+from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.inventory.audit import AuditResult, audit_snapshot
 from credwarden.inventory.export import FORMATS
 from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
@@ -502,8 +502,16 @@ def register(app: typer.Typer) -> None:
     @inv_app.command("import")
     def import_cmd(
         ctx: typer.Context,
-        file: Annotated[Path, typer.Argument(help="Capture with %CMNG list output (terminal, Link Monitor, SMS).")],
-        device: Annotated[str, typer.Option("--device", help="IMEI of the device the capture came from.")],
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="Capture with %CMNG list output (terminal, Link Monitor, SMS), or CW/1 / CWS/1 reports."
+            ),
+        ],
+        device: Annotated[
+            str | None,
+            typer.Option("--device", help="IMEI of the device the capture came from (reports carry their own)."),
+        ] = None,
         station: Annotated[str | None, typer.Option("--station", help="Station / source name to record.")] = None,
         slm_native_tls: Annotated[
             bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
@@ -530,6 +538,15 @@ def register(app: typer.Typer) -> None:
                 raw = file.read_bytes()
             except OSError as exc:
                 raise ValidationError(f"cannot read: {exc.strerror}", source=str(file)) from None
+            from credwarden.report import looks_like_report
+
+            if looks_like_report(raw.decode("latin-1")):
+                from credwarden.cli.report_import import import_reports
+
+                import_reports(file, raw, device, db, _json(ctx, json_out))
+                return
+            if device is None:
+                raise UsageError("--device IMEI is required for a capture (only CW/1 reports name their device)")
             parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
             if strict and parsed.unreadable:
                 _warn_unreadable(parsed.unreadable)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from credwarden.inventory.field_db import FieldDb
 from credwarden.inventory.recording import write_snapshots
@@ -29,6 +29,9 @@ from credwarden.inventory.schema import REPORT_TRANSPORTS, TEXT_LEN
 from credwarden.report.errors import REPLAYED, ReportRejected
 from credwarden.report.model import FieldReport, Listing
 from credwarden.report.sms import resolve_digests
+
+if TYPE_CHECKING:
+    from credwarden.inventory.store import Inventory
 
 Slot = tuple[int, int]
 
@@ -325,3 +328,19 @@ def _update_devices(db: FieldDb, last: dict[int, tuple[datetime, int, str | None
         "firmware = COALESCE(?, firmware) WHERE id = ?",
         [(db.time(last[i][0]), last[i][1], db.time(last[i][0]), last[i][2], i) for i in ids],
     )
+
+
+def record_reports(
+    inventory: Inventory,
+    reports: Sequence[FieldReport],
+    *,
+    transport: str = "import",
+    received_at: datetime | None = None,
+) -> list[StoredReport]:
+    """Store reports read from a file (`inventory import`) in one transaction; replays come back refused."""
+    when = received_at or datetime.now(UTC)
+    items = [
+        IncomingReport(r, "sms" if r.form == "sms" and transport != "import" else transport, when) for r in reports
+    ]
+    with inventory.write() as conn:
+        return store_reports(conn, items)
