@@ -198,3 +198,12 @@ def test_an_old_report_delivered_again_is_a_replay_not_a_reboot(inv: Inventory) 
     assert [s.rejection.code if s.rejection else "ok" for s in again.stored] == ["replayed", "ok"]
     rebooted = pipe.process([incoming(cw1(1, [A], up=5), 12), incoming(cw1(1, [A], up=5), 13)])
     assert [s.rejection.code if s.rejection else "ok" for s in rebooted.stored] == ["ok", "replayed"]
+
+
+def test_a_new_slot_appears_after_the_confirmation_count(inv: Inventory) -> None:
+    pipe = ReportPipeline(inv, rules=Rules(confirm=2))
+    pipe.process([incoming(cw1(1, [A]), 0)])
+    kinds = []
+    for seq in (2, 3, 4):
+        kinds += [a.kind for a in pipe.process([incoming(cw1(seq, [A, C]), seq)]).fired]
+    assert kinds == ["appeared"]
