@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from credwarden.cli.common import JsonOption, cli_errors, connection_options, stderr_console, stdout_console
-from credwarden.cli.inventory_cmds import DbOption
+from credwarden.cli.context import cli_context
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import stderr_console, stdout_console
 from credwarden.errors import UsageError
 
 if TYPE_CHECKING:
@@ -27,81 +28,78 @@ if TYPE_CHECKING:
 #: Rejections shown per reason in the human output (all are counted, and sampled to the rejects file).
 SHOW_REJECTIONS = 10
 
+commands = typer.Typer()
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def collect(
-        ctx: typer.Context,
-        mqtt: Annotated[
-            str | None,
-            typer.Option(
-                "--mqtt",
-                help="Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; login and TLS files from "
-                "$CREDWARDEN_MQTT_USERNAME / _PASSWORD / _CA / _CERT / _KEY.",
-            ),
-        ] = None,
-        topic: Annotated[
-            str, typer.Option("--topic", help="Subscription (shared: $share/GROUP/cw/v1/+/report).")
-        ] = "cw/v1/+/report",
-        client_id: Annotated[
-            str | None,
-            typer.Option(
-                "--client-id",
-                help="Persistent session: QoS 1 reports published while the collector is down arrive when it returns.",
-            ),
-        ] = None,
-        session_expiry: Annotated[
-            int, typer.Option("--session-expiry", min=1, help="Seconds the broker keeps the session while away.")
-        ] = 7 * 86_400,
-        manifest: Annotated[
-            Path | None,
-            typer.Option("--manifest", help="What devices must hold ({imei} per-device files as in apply)."),
-        ] = None,
-        webhook: Annotated[
-            list[str] | None, typer.Option("--webhook", help="POST every alert as JSON here (repeatable).")
-        ] = None,
-        dead_letter: Annotated[
-            Path | None,
-            typer.Option("--dead-letter", help="Notices no webhook took. [default: $CREDWARDEN_STATE_DIR/collect/]"),
-        ] = None,
-        rejects: Annotated[
-            Path | None,
-            typer.Option("--rejects", help="Samples of refused reports (JSON lines). [default: state dir]"),
-        ] = None,
-        http: Annotated[
-            str | None, typer.Option("--http", help="Serve POST /ingest and GET /metrics on HOST:PORT.")
-        ] = None,
-        token_env: Annotated[
-            str | None,
-            typer.Option(
-                "--token-env", help="Environment variable holding the bearer token (needed beyond 127.0.0.1)."
-            ),
-        ] = None,
-        confirm: Annotated[
-            int, typer.Option("--confirm", min=1, help="Consecutive reports a change must persist before it alerts.")
-        ] = 2,
-        interval: Annotated[
-            int, typer.Option("--interval", min=1, help="Seconds between a device's reports (for silence).")
-        ] = 86_400,
-        silent_after: Annotated[
-            int, typer.Option("--silent-after", min=1, help="Missed intervals before a device is silent.")
-        ] = 3,
-        expiring_days: Annotated[
-            int, typer.Option("--expiring-days", min=0, help="Certificates expiring within N days alert.")
-        ] = 30,
-        batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Reports per transaction (max).")] = 500,
-        db: DbOption = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """Collect field reports into the inventory until stopped (SIGTERM / Ctrl-C), alerting on lasting changes."""
-        with cli_errors():
-            as_json = connection_options(ctx, json_out=json_out).json
-            options = _options(
-                mqtt, topic, client_id, session_expiry, manifest, webhook or [], dead_letter, rejects, http,
-                token_env, confirm, interval, silent_after, expiring_days, batch, db,
-            )  # fmt: skip
-            summary = _run(options, as_json)
-            _render_summary(summary, as_json)
+
+@commands.command(rich_help_panel="Fleet")
+def collect(
+    ctx: typer.Context,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            help="Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; login and TLS files from "
+            "$CREDWARDEN_MQTT_USERNAME / _PASSWORD / _CA / _CERT / _KEY.",
+        ),
+    ] = None,
+    topic: Annotated[
+        str, typer.Option("--topic", help="Subscription (shared: $share/GROUP/cw/v1/+/report).")
+    ] = "cw/v1/+/report",
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-id",
+            help="Persistent session: QoS 1 reports published while the collector is down arrive when it returns.",
+        ),
+    ] = None,
+    session_expiry: Annotated[
+        int, typer.Option("--session-expiry", min=1, help="Seconds the broker keeps the session while away.")
+    ] = 7 * 86_400,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="What devices must hold ({imei} per-device files as in apply)."),
+    ] = None,
+    webhook: Annotated[
+        list[str] | None, typer.Option("--webhook", help="POST every alert as JSON here (repeatable).")
+    ] = None,
+    dead_letter: Annotated[
+        Path | None,
+        typer.Option("--dead-letter", help="Notices no webhook took. [default: $CREDWARDEN_STATE_DIR/collect/]"),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Samples of refused reports (JSON lines). [default: state dir]"),
+    ] = None,
+    http: Annotated[
+        str | None, typer.Option("--http", help="Serve POST /ingest and GET /metrics on HOST:PORT.")
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option("--token-env", help="Environment variable holding the bearer token (needed beyond 127.0.0.1)."),
+    ] = None,
+    confirm: Annotated[
+        int, typer.Option("--confirm", min=1, help="Consecutive reports a change must persist before it alerts.")
+    ] = 2,
+    interval: Annotated[
+        int, typer.Option("--interval", min=1, help="Seconds between a device's reports (for silence).")
+    ] = 86_400,
+    silent_after: Annotated[
+        int, typer.Option("--silent-after", min=1, help="Missed intervals before a device is silent.")
+    ] = 3,
+    expiring_days: Annotated[
+        int, typer.Option("--expiring-days", min=0, help="Certificates expiring within N days alert.")
+    ] = 30,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Reports per transaction (max).")] = 500,
+) -> None:
+    """Collect field reports into the inventory until stopped (SIGTERM / Ctrl-C), alerting on lasting changes."""
+    with cli_errors():
+        as_json = cli_context(ctx).json
+        options = _options(
+            mqtt, topic, client_id, session_expiry, manifest, webhook or [], dead_letter, rejects, http,
+            token_env, confirm, interval, silent_after, expiring_days, batch, cli_context(ctx).db,
+        )  # fmt: skip
+        summary = _run(options, as_json)
+        _render_summary(summary, as_json)
 
 
 def _options(

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from credwarden.cli.common import emit
+from credwarden.cli.output import emit
 from credwarden.errors import ExitCode
 from credwarden.report import FieldReport, ReportRejected, parse_report
 from credwarden.report.errors import IMEI_MISMATCH

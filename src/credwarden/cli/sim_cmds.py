@@ -29,7 +29,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credwarden.cli.common import JsonOption, cli_errors, emit, fail
+from credwarden.cli.context import cli_context
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import emit, fail
 from credwarden.errors import ExitCode
 
 sim_app = typer.Typer(
@@ -121,7 +123,6 @@ def serve(
         list[int] | None,
         typer.Option("--report-tls-tag", help="sec_tag the simulated application connects with (TLS errors)."),
     ] = None,
-    json_out: JsonOption = False,
 ) -> None:
     """Serve the simulated modem until interrupted; the first stdout line is the port to open."""
     if ctx.invoked_subcommand is not None:
@@ -182,7 +183,7 @@ def serve(
                 reporter = FieldReporter(sim, report_mqtt, interval_s=report_interval, tls_tags=report_tls_tag or ())
             except ValueError as exc:
                 raise fail(str(exc), ExitCode.USAGE) from None
-        _serve_until_signal(sim, address, json_out, reporter)
+        _serve_until_signal(sim, address, cli_context(ctx).json, reporter)
 
 
 def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: bool, reporter: Any = None) -> None:
@@ -248,11 +249,11 @@ def _render_report(summary: dict[str, Any], console: Console) -> None:
 
 @sim_app.command("report")
 def report_cmd(
+    ctx: typer.Context,
     log: Annotated[Path, typer.Argument(help="JSON-lines log written by `credwarden sim --log FILE`.")],
     baud: Annotated[int | None, typer.Option("--baud", min=300, help="Baud for the wire time (default: logged).")] = (
         None
     ),
-    json_out: JsonOption = False,
 ) -> None:
     """Summarise a simulator command log: commands, bytes, wire-time bound, processing time, NVM writes."""
     with cli_errors():
@@ -265,9 +266,8 @@ def report_cmd(
         except ValueError as exc:
             raise fail(str(exc), ExitCode.VALIDATION) from None
         summary = {"log": str(log), **summarise(records, baud=baud)}
-        emit(summary, json_out, _render_report)
+        emit(summary, cli_context(ctx).json, _render_report)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `sim` group to the application."""
-    app.add_typer(sim_app, name="sim")
+commands = typer.Typer()
+commands.add_typer(sim_app, name="sim", rich_help_panel="Simulator")
