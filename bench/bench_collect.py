@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,8 +154,12 @@ def publish(broker: str, payloads: list[tuple[str, str]]) -> float:
     client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
     client.loop_start()
     start = time.perf_counter()
-    infos = [client.publish(topic, body, qos=1) for topic, body in payloads]
-    for info in infos:
+    outstanding: deque[mqtt.MQTTMessageInfo] = deque()
+    for topic, body in payloads:
+        outstanding.append(client.publish(topic, body, qos=1))
+        while len(outstanding) > 20_000:  # message ids are 16-bit: never more than this in flight or queued
+            outstanding.popleft().wait_for_publish(120)
+    for info in outstanding:
         info.wait_for_publish(120)
     seconds = time.perf_counter() - start
     client.disconnect()
