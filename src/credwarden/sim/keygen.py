@@ -17,12 +17,12 @@ import hashlib
 import os
 import uuid
 
+import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from credwarden.sim.cbor import Tag, dumps
 from credwarden.sim.cose import sign1
 
 __all__ = [
@@ -170,6 +170,12 @@ def make_keygen_response(
         message_type = PUBKEY_MESSAGE_V2
     else:
         raise ValueError(f"unsupported response_content {response_content}")
-    body = [message_type, device_uuid.bytes, dumps(_sec_tag_as_int32(sec_tag)), hashlib.sha256(first).digest(), nonce]
-    payload = dumps(Tag(SELF_DESCRIBED_CBOR_TAG, body))
+    body = [
+        message_type,
+        device_uuid.bytes,
+        cbor2.dumps(_sec_tag_as_int32(sec_tag)),
+        hashlib.sha256(first).digest(),
+        nonce,
+    ]
+    payload = cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBED_CBOR_TAG, body))
     return f"{b64url(first)}.{b64url(sign1(payload, identity_key))}"

@@ -14,10 +14,10 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from credwarden.sim.cbor import Tag, dumps
 from credwarden.sim.cose import sign1
 from credwarden.sim.keygen import NONCE_BYTES, SELF_DESCRIBED_CBOR_TAG, b64url, make_keygen_response
 
@@ -60,7 +60,7 @@ def make_attestation_token(
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
     body = [DEVICE_IDENTITY_MESSAGE_V1, device_uuid.bytes, device_type, firmware_uuid.bytes, nonce]
-    message = dumps(Tag(SELF_DESCRIBED_CBOR_TAG, body))
+    message = cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBED_CBOR_TAG, body))
     return f"{b64url(message)}.{b64url(sign1(message, identity_key, detached=True))}"
 
 
