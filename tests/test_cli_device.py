@@ -31,7 +31,9 @@ def test_info_json_schema(port: str) -> None:
     assert code == 0
     data = json.loads(out)
     assert {"imei", "model", "firmware", "cfun", "dialect"} <= set(data)
-    assert data["imei"] == "352656100367872" and data["dialect"] == "at_client"
+    kept = json.loads(Path(port.removeprefix("sim://")).read_text())["identity"]
+    assert data["imei"] == kept["imei"] and data["dialect"] == "at_client"  # the state file's own identity
+    assert data["uuid"] is not None and data["uuid"] == kept["device_uuid"]
     assert data["firmware_version"] == "1.3.5"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -60,8 +59,3 @@ def factory_entries(device_uuid: str) -> list[Entry]:
     }
     assert set(by_key) == set(FACTORY_ENTRIES)
     return [make_entry(tag, code, content, origin="factory", readable=False) for (tag, code), content in by_key.items()]
-
-
-def device_uuid_bytes(device_uuid: str) -> uuid.UUID:
-    """The UUID object of a configured device UUID string."""
-    return uuid.UUID(device_uuid)
