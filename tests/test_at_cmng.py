@@ -1,4 +1,4 @@
-"""Tier 1: %CMNG builders and parsers on strings (spec §2.7, real transcripts)."""
+"""Tier 1: %CMNG builders and parsers on strings (modem-behaviour.md#answer-shapes, real transcripts)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from credwarden.creds.attest import DEVICE_TYPE_NAMES, decode_attestation, devic
 from credwarden.errors import ProtocolError, VerificationError
 from credwarden.sim.tokens import make_attestation_token
 
-# Real nRF9160 token from nRFCloud/utils tests/test_modem_credentials_parser.py (ATTESTTOKEN); facts in spec §3.2.
+# Real nRF9160 token (nRFCloud/utils tests/test_modem_credentials_parser.py); see modem-behaviour.md#attesttoken.
 REAL_TOKEN = (
     "2dn3hQFQUDYxVDkxRPCAIhIbZAFifQNQGv86y_GmR2SiY0wmRsHGVFDT791_BPH8YOWFiyCHND1q."
     "0oRDoQEmoQRBIfZYQGuXwJliinHc6xDPruiyjsaXyXZbZVpUuOhHG9YS8L05VuglCcJhMN4EUhWVGpaHgNnHHno6ahi-d5tOeZmAcNY"

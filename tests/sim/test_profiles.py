@@ -1,4 +1,5 @@
-"""Firmware profiles (§2.12): digests, factory entries, validation, decrypt tags, KEYGEN/ATTESTTOKEN/CERTEXPIRY."""
+"""Firmware profiles (modem-behaviour.md#firmware-generations): digests, factory entries, validation, decrypt tags,
+KEYGEN/ATTESTTOKEN/CERTEXPIRY."""
 
 from __future__ import annotations
 

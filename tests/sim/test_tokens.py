@@ -1,4 +1,4 @@
-"""Simulator side of %KEYGEN / %ATTESTTOKEN / %CERTEXPIRY (spec §3.1-§3.3): encoders checked byte by byte."""
+"""Simulator side of %KEYGEN / %ATTESTTOKEN / %CERTEXPIRY (modem-behaviour.md#keygen): encoders checked byte by byte."""
 
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def test_attestation_token_matches_real_layout(identity_key: ec.EllipticCurvePri
     )
     message_part, cose_part = text.split(".")
     message = _unb64(message_part)
-    # The exact bytes of the real nRF9160 token decoded in spec §3.2 / §11 (same UUIDs, type and nonce).
+    # The exact bytes of the real nRF9160 token decoded in modem-behaviour.md#attesttoken (same UUIDs, type, nonce).
     assert message.hex() == (
         "d9d9f78501"
         "5050363154393144f08022121b6401627d"
@@ -299,7 +299,7 @@ def test_cert_expiry_reproduces_the_nordic_documentation_example() -> None:
         dt.datetime(2018, 8, 23, 8, 47, 37, tzinfo=dt.UTC),
     )
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    # Nordic %CERTEXPIRY set command doc [S9]: "%CERTEXPIRY: 00AEF87681FA968B61,20170823084737Z,20180823084737Z"
+    # Nordic %CERTEXPIRY set command doc: "%CERTEXPIRY: 00AEF87681FA968B61,20170823084737Z,20180823084737Z"
     assert cert_expiry_line(pem) == "%CERTEXPIRY: 00AEF87681FA968B61,20170823084737Z,20180823084737Z"
     serial, not_before, not_after = cert_expiry(cert.public_bytes(serialization.Encoding.DER))
     assert serial == "00AEF87681FA968B61"

@@ -158,7 +158,7 @@ def canary_cmd(
     json_out: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Rewrite a scratch tag repeatedly and stop at the first change of a watched tag (field recipe, §8 Q6).
+    """Rewrite a scratch tag repeatedly and stop at the first change of a watched tag (a field recipe).
 
     Exit codes: 0 clean, 6 a watched entry appeared/vanished/changed, 1 interrupted.
     """

@@ -1,4 +1,7 @@
-"""Configuration of the simulated modem: firmware profiles (§2.12), identity, front-end, limits and timing (§9)."""
+"""Configuration of the simulated modem: firmware profiles, identity overrides, front-end, limits and timing.
+
+Background: modem-behaviour.md#firmware-generations and #simulator-assumptions.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 @dataclass(frozen=True)
 class FirmwareProfile:
-    """What a modem firmware generation does differently (§2.12)."""
+    """What a modem firmware generation does differently (modem-behaviour.md#firmware-generations)."""
 
     version: tuple[int, int, int]
     firmware: str  #: `AT+CGMR` answer
@@ -38,7 +41,7 @@ class FirmwareProfile:
     tls_decrypt_tags: bool  #: 2147483648..2147483667 writable
     device_uuid_command: bool  #: `AT%DEVICEUUID`
     cmee2: bool  #: `AT+CMEE=2` accepted (1.x answers ERROR)
-    device_type: int  #: attestation-token device type (§3.2)
+    device_type: int  #: attestation-token device type (modem-behaviour.md#attesttoken)
     build_uuid: str  #: `AT%XMODEMUUID` / attestation firmware UUID: one per firmware build, shared by every board
 
     @property
@@ -190,25 +193,25 @@ class SimConfig:
     firmware: str | None = None  #: default `mfw_nrf9160_<v>` / `mfw_nrf91x1_<v>`
     build_uuid: str | None = None  #: default derived from the firmware string (same firmware, same build UUID)
     # modem RAM state at boot
-    boot_cfun: int = 4  #: the at_client README: first `AT+CFUN?` answers 4 (§9)
-    # store rules (UNKNOWN in the spec → configurable, conservative defaults)
+    boot_cfun: int = 4  #: the at_client README: first `AT+CFUN?` answers 4 (modem-behaviour.md#simulator-assumptions)
+    # store rules (not documented → configurable, conservative defaults; modem-behaviour.md#simulator-assumptions)
     max_entries: int = 64  #: user entries before CME 515
     max_total_bytes: int = 64 * 1024  #: user content bytes before CME 515
     protect_generated: bool = True  #: CME 519 when %CMNG=0 overwrites a keygen/factory entry
     allow_overwrite: bool = True  #: False: CME 519 for any existing (tag, type)
     keygen_overwrite: bool = False  #: False: %KEYGEN into an existing (tag, 2) → CME 519
-    pofwarn_blocks_read: bool = True  #: CME 528 also for %CMNG=2 (Nordic support reply, §2.6)
-    reject_crlf_certificates: bool = False  #: 2.0.2+: CRLF PEM → 527 (seen once in the field, §2.5)
+    pofwarn_blocks_read: bool = True  #: CME 528 also for %CMNG=2 (modem-behaviour.md#power-off-warning)
+    reject_crlf_certificates: bool = False  #: 2.0.2+: CRLF PEM → 527 (seen once, modem-behaviour.md#content-rules)
     #: ecdsa-with-SHA256 with a NULL parameter in the %KEYGEN CSR, like every real capture (False: the RFC 5758 form)
     keygen_null_param_defect: bool = True
-    # front-ends (§1)
+    # front-ends (modem-behaviour.md#front-ends)
     termination: Termination | None = None  #: None: CR for at_client, CR+LF for slm (shell always Enter)
     at_buffer: int = 4096  #: at_client CONFIG_AT_HOST_CMD_MAX_LEN (one byte kept for the NUL)
     shell_line_buffer: int = 4096  #: shell command line buffer
     shell_response_max: int = 2700  #: CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN
     shell_unescape_lf: bool = True  #: CONFIG_AT_SHELL_UNESCAPE_LF
     shell_color: bool = True  #: VT100 colour around the prompt
-    slm_xcmng: bool = True  #: SLM native-TLS `AT#XCMNG` (gen 2, §5.2)
+    slm_xcmng: bool = True  #: SLM native-TLS `AT#XCMNG` (gen 2, modem-behaviour.md#xcmng)
     timing: Timing = field(default_factory=Timing)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """COSE_Sign1 (RFC 9052) producer for the simulated modem: ES256 over P-256, as `%KEYGEN`/`%ATTESTTOKEN` emit it.
 
-Shape (spec §3.1/§3.2): CBOR tag 18 `[h'A10126' ({1: -7}), {4: h'21'}, payload | nil, 64-byte r||s]`.
+Shape (modem-behaviour.md#keygen): CBOR tag 18 `[h'A10126' ({1: -7}), {4: h'21'}, payload | nil, 64-byte r||s]`.
 The signature is a real ECDSA-SHA256 over the Sig_structure `["Signature1", protected, h'', payload]`;
 for a detached payload (`%ATTESTTOKEN`) the Sig_structure carries the detached bytes and the message nil.
 """
@@ -16,7 +16,7 @@ __all__ = ["COSE_SIGN1_TAG", "ES256", "IDENTITY_KEY_KID", "sign1"]
 
 COSE_SIGN1_TAG = 18
 ES256 = -7
-#: kid the modem puts in the unprotected header: CBOR(-2), "identity_key" (spec §3.1).
+#: kid the modem puts in the unprotected header: CBOR(-2), "identity_key" (modem-behaviour.md#keygen).
 IDENTITY_KEY_KID = b"\x21"
 _P256_COORDINATE_BYTES = 32
 

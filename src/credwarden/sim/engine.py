@@ -1,4 +1,6 @@
-"""The modem side of the simulator: executes one AT command against the NVM store and the RAM state (§2, §3, §9).
+"""The modem side of the simulator: executes one AT command against the NVM store and the RAM state.
+
+Background: modem-behaviour.md#cmng, #keygen, #identity, #simulator-assumptions.
 
 The engine sees exactly what `nrf_modem_at_cmd` would get (the command text, latin-1 so every byte survives)
 and answers like the modem: information lines plus a final result code, no leading CR LF. Front-ends
@@ -186,7 +188,7 @@ class ModemEngine:
             if self.profile.pofwarn:
                 self.ram.pofwarn_latched = True
                 if self.ram.cfun in ACTIVE_CFUN:
-                    self.ram.cfun = 4  # the modem goes offline on a power-off warning (§2.6)
+                    self.ram.cfun = 4  # offline on a power-off warning (modem-behaviour.md#power-off-warning)
 
     def _apply_result_faults(self, reply: Reply) -> None:
         faults = self.faults

@@ -1,6 +1,6 @@
 """`%KEYGEN` answers of the simulated modem: PKCS#10 CSR (or public key) plus the COSE_Sign1 "CSR message".
 
-Spec §3.1. `make_keygen_response` returns the text between the quotes of `%KEYGEN: "<b64url>.<b64url>"`:
+modem-behaviour.md#keygen. `make_keygen_response` returns the text between the quotes of `%KEYGEN: "<b64url>.<b64url>"`:
 * CSR: EC P-256, subject from `<attributes>` (`"O=Nordic Semiconductor,L=Trondheim,C=no,CN=mydevice"`) or
   CN = device UUID (lower-case 8-4-4-4-12); one extension request, keyUsage `03 02 03 E8`; ECDSA-SHA256.
   `null_param_defect=True` re-encodes the signatureAlgorithm as SEQUENCE(OID, NULL) like some real firmware
@@ -38,7 +38,7 @@ CSR_MESSAGE_V1 = 9
 PUBKEY_MESSAGE_V2 = 8
 SELF_DESCRIBED_CBOR_TAG = 55799
 NONCE_BYTES = 16
-#: Attribute IDs the simulator accepts in `<attributes>` (the real set is UNKNOWN, spec §10 item 11).
+#: Attribute IDs the simulator accepts in `<attributes>` (the real set is not documented: modem-behaviour.md#keygen).
 ATTRIBUTE_OIDS: dict[str, x509.ObjectIdentifier] = {
     "C": NameOID.COUNTRY_NAME,
     "ST": NameOID.STATE_OR_PROVINCE_NAME,

@@ -1,7 +1,9 @@
-"""Token-style answers of the simulated modem: `%ATTESTTOKEN` (§3.2), `%CERTEXPIRY` (§3.3), and `%KEYGEN` (§3.1).
+"""Token-style answers of the simulated modem: `%ATTESTTOKEN`, `%CERTEXPIRY` and `%KEYGEN`.
+
+Background: modem-behaviour.md#attesttoken, #certexpiry, #keygen.
 
 `make_keygen_response` lives in `credwarden.sim.keygen` and is re-exported here so the engine has one import.
-`%CERTEXPIRY` format, from Nordic's nRF9160 AT command reference (%CERTEXPIRY set command, [S9]):
+`%CERTEXPIRY` format, from Nordic's nRF9160 AT command reference (%CERTEXPIRY set command):
 `%CERTEXPIRY: <serial number>,<notBefore>,<notAfter>`, serial "in hexadecimal format" (the doc example
 `00AEF87681FA968B61` shows the DER INTEGER content bytes, leading 00 kept, upper case), times
 `yyyymmddhhmmssZ` (UTC); errors 513 not found, 527 invalid content; types 0, 1 and 10 only.
