@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     )
     from credwarden.sim.faults import Faults
     from credwarden.sim.identity import Identity
-    from credwarden.sim.inprocess import InprocessTransport
     from credwarden.sim.simulator import SimModem
     from credwarden.sim.store import CredentialStore, Entry
 
@@ -36,7 +35,6 @@ _HOMES: dict[str, str] = {
     "timing_from_ms": "config",
     "Faults": "faults",
     "Identity": "identity",
-    "InprocessTransport": "inprocess",
     "SimModem": "simulator",
     "CredentialStore": "store",
     "Entry": "store",
@@ -49,7 +47,6 @@ __all__ = [
     "Faults",
     "FirmwareProfile",
     "Identity",
-    "InprocessTransport",
     "SimConfig",
     "SimModem",
     "Timing",
