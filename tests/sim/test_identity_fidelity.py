@@ -114,9 +114,11 @@ def test_generated_identities_are_well_formed() -> None:
 
 
 @contextlib.contextmanager
-def _sim_process(*args: str) -> Iterator[str]:
+def _sim_process(*args: str, report: dict[str, object] | None = None) -> Iterator[str]:
+    """`credwarden sim --fast ARGS` on a pty; with `report`, `--json` and its final document stored there."""
+    extra = ["--json"] if report is not None else []
     process = subprocess.Popen(
-        [*_credwarden(), "sim", "--fast", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*_credwarden(), "sim", "--fast", *extra, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
@@ -125,14 +127,17 @@ def _sim_process(*args: str) -> Iterator[str]:
         yield path
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=10)
+        stdout, stderr = process.communicate(timeout=10)
         assert process.returncode == 0, stderr
+        if report is not None:
+            report.update(json.loads(stdout))
 
 
 def test_cli_boards_with_their_own_state_files_report_their_own_imei(tmp_path: Path) -> None:
     seen = []
+    report: dict[str, object] = {}
     with (
-        _sim_process("--state", str(tmp_path / "a.json")) as first,
+        _sim_process("--state", str(tmp_path / "a.json"), report=report) as first,
         _sim_process("--state", str(tmp_path / "b.json")) as second,
     ):
         for path in (first, second):
@@ -143,6 +148,7 @@ def test_cli_boards_with_their_own_state_files_report_their_own_imei(tmp_path: P
             seen.append(json.loads(result.stdout)["imei"])
     assert seen[0] != seen[1] and all(is_valid_imei(imei) for imei in seen)
     assert seen == [json.loads((tmp_path / f"{n}.json").read_text())["identity"]["imei"] for n in "ab"]
+    assert report["identity"] == json.loads((tmp_path / "a.json").read_text())["identity"]  # `sim --json` names it
 
 
 # ----------------------------------------------------------------------------------- %DEVICEUUID

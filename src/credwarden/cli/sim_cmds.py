@@ -9,7 +9,8 @@ that list); `--fast` turns them all off. `SimConfig.from_options` checks them, a
 
 Serving prints exactly one line first: the device path (`--pty`, default) or `socket://HOST:PORT` (`--tcp`),
 flushed, then serves until SIGINT/SIGTERM (exit 0, state saved). With `--json`, a JSON document
-`{"port": ..., "profile": ..., "frontend": ..., "summary": {...}}` follows on stdout when it stops.
+`{"port", "profile", "frontend", "identity": {"imei", "device_uuid", "iccid", "imsi"}, "summary": {...}}` follows on
+stdout when it stops.
 
 JSON schema of `sim report --json` (stable): {"log", "commands", "by_kind": {kind: count}, "bytes_in",
 "bytes_out", "baud", "wire_time_s" (null without a baud), "processing_s", "session_wall_s", "nvm_writes",
@@ -194,6 +195,7 @@ def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: boo
             "port": port,
             "profile": sim.profile_name,
             "frontend": sim.config.frontend,
+            "identity": sim.identity.to_json(),
             "summary": sim.accounting.summary(sim.config.baud),
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
