@@ -93,10 +93,3 @@ def global_options(
 
 for _module in COMMAND_MODULES:
     app.add_typer(importlib.import_module(_module).commands)
-
-
-def main() -> None:
-    """Console-script entry point (see also `credwarden.__main__`, which guards the imports against Ctrl-C)."""
-    from credwarden.__main__ import main as guarded
-
-    guarded()
