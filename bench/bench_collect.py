@@ -116,7 +116,7 @@ class Collector:
     def __init__(self, broker: str, db: str, client_id: str, state: Path) -> None:
         env = dict(os.environ, CREDWARDEN_STATE_DIR=str(state))
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from credwarden.cli.app import main; main()", "collect", "--mqtt", broker,
+            [sys.executable, "-m", "credwarden", "collect", "--mqtt", broker,
              "--client-id", client_id, "--db", db, "--batch", "1000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip

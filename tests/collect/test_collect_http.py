@@ -187,7 +187,7 @@ def test_webhooks_retry_then_dead_letter_and_no_secret_leaks(db_url: str, tmp_pa
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from credwarden.cli.app import main; main()", *args],
+        [sys.executable, "-m", "credwarden", *args],
         capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}, cwd=ROOT,
     )  # fmt: skip
 

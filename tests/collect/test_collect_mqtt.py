@@ -87,7 +87,7 @@ class CollectorProcess:
     def __init__(self, db_url: str, mqtt_url: str, client_id: str, tmp_path: Path) -> None:
         env = dict(os.environ, CREDWARDEN_STATE_DIR=str(tmp_path / "state"))
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from credwarden.cli.app import main; main()", "collect", "--mqtt", mqtt_url,
+            [sys.executable, "-m", "credwarden", "collect", "--mqtt", mqtt_url,
              "--client-id", client_id, "--db", db_url, "--json", "--batch", "50"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
         )  # fmt: skip

@@ -131,6 +131,8 @@ def build_app(
         [outcome] = outcomes
         if outcome.accepted:
             return JSONResponse(outcome.to_json())
+        if outcome.reason is None:  # busy or stopping: worth sending again
+            return JSONResponse(outcome.to_json(), 503, headers={"Retry-After": "5"})
         return JSONResponse(outcome.to_json(), 413 if outcome.reason == OVERSIZED else 422)
 
     async def metrics_route(_request: Request) -> Response:

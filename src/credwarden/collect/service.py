@@ -144,7 +144,8 @@ class Collector:
         self.metrics = CollectorMetrics()
         self.rejections = RejectionLog(options.rejects)
         self.summary = CollectorSummary(datetime.now(UTC))
-        self._queue: queue.Queue[_Work] = queue.Queue()
+        # bounded: when storing falls behind, paho's thread waits here and TCP slows the broker down
+        self._queue: queue.Queue[_Work] = queue.Queue(maxsize=max(1000, options.batch_size * 4))
         self._notified: queue.Queue[tuple[int, bool]] = queue.Queue()
         self._accepting = threading.Event()
         self._mqtt: MqttIntake | None = None
@@ -166,7 +167,11 @@ class Collector:
         if not self._accepting.is_set():
             future.set_result(Outcome(False, None, "the collector is stopping; send again later"))
             return future
-        self._queue.put(_Work(self._incoming(report, "http"), "http", envelope.payload, time.monotonic(), None, future))
+        work = _Work(self._incoming(report, "http"), "http", envelope.payload, time.monotonic(), None, future)
+        try:
+            self._queue.put_nowait(work)  # never block the HTTP event loop
+        except queue.Full:
+            future.set_result(Outcome(False, None, "the collector is busy; send again later"))
         return future
 
     def _on_delivery(self, delivery: Delivery) -> None:
@@ -183,7 +188,12 @@ class Collector:
             return
         work = _Work(self._incoming(report, "mqtt"), source, delivery.payload, time.monotonic())
         work.ack = lambda: self._ack(delivery)
-        self._queue.put(work)
+        while self._accepting.is_set():  # not acknowledged when dropped at shutdown: delivered again later
+            try:
+                self._queue.put(work, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def _ack(self, delivery: Delivery) -> None:
         if self._mqtt is not None:
