@@ -41,7 +41,7 @@ def capture(tmp_path: Path) -> Path:
 
 def test_import_then_query_everything(db_url: str, capture: Path) -> None:
     code, out, err = _run(
-        "inventory", "import", "--db", db_url, "--device", "352656100000001", str(capture), "--station", "lab", "--json"
+        "inventory", "import", "--db", db_url, "--device", "352656100000010", str(capture), "--station", "lab", "--json"
     )
     assert code == 0, err
     data = json.loads(out)
@@ -50,17 +50,17 @@ def test_import_then_query_everything(db_url: str, capture: Path) -> None:
 
     code, out, _ = _run("inventory", "devices", "--db", db_url, "--json")
     [device] = json.loads(out)
-    assert code == 0 and device["imei"] == "352656100000001" and device["snapshots"] == 2
+    assert code == 0 and device["imei"] == "352656100000010" and device["snapshots"] == 2
 
     code, out, _ = _run("--json", "inventory", "show", "--db", db_url, "35265")  # global --json works too
     shown = json.loads(out)
     assert code == 0 and [e["sec_tag"] for e in shown["entries"]] == [42] and shown["station"] == "lab"
 
-    code, out, _ = _run("inventory", "history", "--db", db_url, "352656100000001", "--json")
+    code, out, _ = _run("inventory", "history", "--db", db_url, "352656100000010", "--json")
     hist = json.loads(out)
     assert [s["vanished"] for s in hist["snapshots"]] == [0, 1] and hist["apply_runs"] == []
 
-    code, out, _ = _run("inventory", "diff", "--db", db_url, "352656100000001", "--json")
+    code, out, _ = _run("inventory", "diff", "--db", db_url, "352656100000010", "--json")
     diff = json.loads(out)
     assert [(e["sec_tag"], e["type"]) for e in diff["vanished"]] == [(42, 1)]
 
@@ -68,13 +68,13 @@ def test_import_then_query_everything(db_url: str, capture: Path) -> None:
     assert code == ExitCode.VERIFICATION and json.loads(out)["totals"]["lost"] == 1
 
     code, out, _ = _run("inventory", "export", "--db", db_url, "--format", "prometheus")
-    assert code == 0 and 'credwarden_credentials_lost{imei="352656100000001"} 1' in out
+    assert code == 0 and 'credwarden_credentials_lost{imei="352656100000010"} 1.0' in out
 
     for args in (
         ["devices"],
-        ["show", "352656100000001"],
-        ["history", "352656100000001"],
-        ["diff", "352656100000001"],
+        ["show", "352656100000010"],
+        ["history", "352656100000010"],
+        ["diff", "352656100000010"],
         ["drift"],
     ):
         code, out, _ = _run("inventory", *args, "--db", db_url)
@@ -82,7 +82,7 @@ def test_import_then_query_everything(db_url: str, capture: Path) -> None:
 
 
 def test_export_to_file_and_csv(db_url: str, capture: Path, tmp_path: Path) -> None:
-    _run("inventory", "import", "--db", db_url, "--device", "352656100000001", str(capture))
+    _run("inventory", "import", "--db", db_url, "--device", "352656100000010", str(capture))
     target = tmp_path / "metrics" / "credwarden.prom"
     code, _, err = _run("inventory", "export", "--db", db_url, "-f", "prometheus", "-o", str(target))
     assert code == 0, err
@@ -95,9 +95,9 @@ def test_bad_input_gives_exit_codes_not_tracebacks(db_url: str, capture: Path, t
     empty = tmp_path / "empty.txt"
     empty.write_text("hello\nworld\n")
     cases = [
-        (["import", "--db", db_url, "--device", "352656100000001", str(empty)], ExitCode.VALIDATION, "no %CMNG"),
+        (["import", "--db", db_url, "--device", "352656100000010", str(empty)], ExitCode.VALIDATION, "no %CMNG"),
         (
-            ["import", "--db", db_url, "--device", "352656100000001", str(capture), "--strict"],
+            ["import", "--db", db_url, "--device", "352656100000010", str(capture), "--strict"],
             ExitCode.VALIDATION,
             "unreadable",
         ),
@@ -118,6 +118,7 @@ def test_default_database_comes_from_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture: Path
 ) -> None:
     monkeypatch.setenv("CREDWARDEN_DB", str(tmp_path / "env" / "inv.db"))
-    code, _, err = _run("inventory", "import", "--device", "352656100000001", str(capture))
+    (tmp_path / "env").mkdir()
+    code, _, err = _run("inventory", "import", "--device", "352656100000010", str(capture))
     assert code == 0, err
     assert (tmp_path / "env" / "inv.db").exists()

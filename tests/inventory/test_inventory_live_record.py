@@ -43,7 +43,7 @@ def test_inventory_failure_only_warns(sim_pty: tuple[SimModem, str], tmp_path: o
 
 def test_record_apply_run_with_verified_list() -> None:
     info = DeviceInfo(
-        imei="352656100000009",
+        imei="352656100000093",
         model="nRF9160",
         firmware="mfw_nrf9160_1.3.5",
         firmware_version=None,
@@ -55,6 +55,6 @@ def test_record_apply_run_with_verified_list() -> None:
     report = {"ok": True, "actions": [{"sec_tag": 7, "type": 0, "action": "write", "status": "done"}]}
     assert record_apply_run(info, report, [], station="line-2") is not None
     with Inventory.open() as inv:
-        snapshots, runs = inv.history("352656100000009")
+        snapshots, runs = inv.history("352656100000093")
         assert [s.source for s in snapshots] == ["apply"] and runs[0].actions[0]["action"] == "write"
     assert record_apply_run(info, {"actions": []}) is None  # bad report: warned, not raised

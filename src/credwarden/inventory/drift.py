@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, false, func, literal, or_, select, true
+from sqlalchemy import Connection, Select, and_, case, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -148,29 +148,42 @@ class DriftReport:
         }
 
 
+@dataclass(frozen=True)
+class DeviceCounts:
+    """One device's latest state as numbers (CSV and Prometheus exports); aggregated by the database."""
+
+    imei: str
+    uuid: str | None
+    firmware: str | None
+    latest_snapshot_id: int
+    taken_at: datetime
+    entries: int
+    missing: int
+    mismatch: int
+    unverifiable: int
+    lost: int
+    expiring: int
+    expired: int
+    soonest_expiry: datetime | None
+
+
+@dataclass(frozen=True)
+class ExpiryRow:
+    """A certificate with a known notAfter in a device's latest snapshot."""
+
+    imei: str
+    sec_tag: int
+    type: int
+    not_after: datetime
+
+
 def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
     return or_(*(and_(Entry.sec_tag == tag, Entry.type == code) for tag, code in slots))
 
 
-def fleet_status(
-    conn: Connection,
-    expected: Sequence[ExpectedSlot] = (),
-    *,
-    now: datetime | None = None,
-    days: int = 30,
-    with_expiries: bool = False,
-    only_problems: bool = False,
-) -> list[DeviceStatus]:
-    """Every device with a snapshot (or only those with a problem), with its problems. Ordered by IMEI.
-
-    PostgreSQL aggregates each device's latest entries in a LATERAL subquery (an index probe per device, never
-    a scan of the whole history); SQLite's nested-loop join does the same with a plain GROUP BY.
-    """
-    now = now or datetime.now(UTC)
-    horizon = now + timedelta(days=days)
-    if conn.dialect.name == "postgresql":
-        # the fleet query's cost estimate triggers JIT compilation, which costs more than the query itself
-        conn.exec_driver_sql("SET LOCAL jit = off")
+def _aggregates(expected: Sequence[ExpectedSlot]) -> list[ColumnElement[Any]]:
+    """Per device over its latest entries: count, earliest not_after, then per expected item: listed (0/1), a
+    differing digest (or NULL), listed without a digest that proves anything (0/1)."""
     aggregates: list[ColumnElement[Any]] = [func.count(Entry.id), func.min(Entry.not_after)]
     for item in expected:
         hit = _match(item.slots)
@@ -187,7 +200,60 @@ def fleet_status(
             func.max(case((differs, Entry.sha256), else_=None)),
             func.max(case((and_(hit, unproven), 1), else_=0)),
         ]
-    head = [Device.id, Device.imei, Device.uuid, Device.firmware, Device.latest_snapshot_id, Snapshot.taken_at]
+    return aggregates
+
+
+def _per_device(
+    conn: Connection, head: Sequence[Any], columns: list[ColumnElement[Any]]
+) -> tuple[Select[Any], list[ColumnElement[Any]]]:
+    """SELECT head + aggregate `columns` over each device's latest entries; returns the query and the aggregate
+    columns as usable in WHERE / HAVING.
+
+    PostgreSQL aggregates each device's latest entries in a LATERAL subquery (an index probe per device, never
+    a scan of the whole history); SQLite's nested-loop join does the same with a plain GROUP BY.
+    """
+    if conn.dialect.name == "postgresql":
+        # the fleet query's cost estimate triggers JIT compilation, which costs more than the query itself
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        agg = (
+            select(*(a.label(f"a{i}") for i, a in enumerate(columns)))
+            .where(Entry.snapshot_id == Device.latest_snapshot_id)
+            .correlate(Device)
+            .lateral("agg")
+        )
+        cols: list[ColumnElement[Any]] = list(agg.c)
+        query = select(*head, *cols).join(Snapshot, Snapshot.id == Device.latest_snapshot_id).join(agg, true())
+        return query, cols
+    query = (
+        select(*head, *columns)
+        .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
+        .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id, isouter=True)
+        .group_by(*head)
+    )
+    return query, columns
+
+
+def fleet_status(
+    conn: Connection,
+    expected: Sequence[ExpectedSlot] = (),
+    *,
+    now: datetime | None = None,
+    days: int = 30,
+    with_expiries: bool = False,
+    only_problems: bool = False,
+) -> list[DeviceStatus]:
+    """Every device with a snapshot (or only those with a problem), with its problems. Ordered by IMEI."""
+    now = now or datetime.now(UTC)
+    horizon = now + timedelta(days=days)
+    head: list[Any] = [
+        Device.id,
+        Device.imei,
+        Device.uuid,
+        Device.firmware,
+        Device.latest_snapshot_id,
+        Snapshot.taken_at,
+    ]
+    query: Select[Any]
     if only_problems and not expected:
         # no manifest: the device rows alone say who lost entries or expires soon; entries are only read for those
         count = select(func.count(Entry.id)).where(Entry.snapshot_id == Device.latest_snapshot_id).scalar_subquery()
@@ -196,26 +262,11 @@ def fleet_status(
             .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
             .where(Device.soonest_expiry <= horizon)
         )
-    elif conn.dialect.name == "postgresql":
-        agg = (
-            select(*(a.label(f"a{i}") for i, a in enumerate(aggregates)))
-            .where(Entry.snapshot_id == Device.latest_snapshot_id)
-            .correlate(Device)
-            .lateral("agg")
-        )
-        cols = list(agg.c)
-        query = select(*head, *cols).join(Snapshot, Snapshot.id == Device.latest_snapshot_id).join(agg, true())
-        if only_problems:
-            query = query.where(_problem_filter(cols, expected, horizon))
     else:
-        query = (
-            select(*head, *aggregates)
-            .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
-            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id, isouter=True)
-            .group_by(*head)
-        )
+        query, cols = _per_device(conn, head, _aggregates(expected))
         if only_problems:
-            query = query.having(_problem_filter(aggregates, expected, horizon))
+            condition = _problem_filter(cols, expected, horizon)
+            query = query.where(condition) if conn.dialect.name == "postgresql" else query.having(condition)
     statuses: dict[int, DeviceStatus] = {}
     soon: list[int] = []
     row: Any
@@ -236,6 +287,81 @@ def fleet_status(
     _add_lost(conn, statuses, head)
     _add_expiries(conn, statuses, soon, now, horizon)
     return sorted(statuses.values(), key=lambda st: st.imei) if only_problems else list(statuses.values())
+
+
+def fleet_counts(
+    conn: Connection, expected: Sequence[ExpectedSlot] = (), *, now: datetime, days: int = 30
+) -> list[DeviceCounts]:
+    """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI.
+
+    All of it is counted by the database in one pass over each device's latest entries."""
+    horizon = now + timedelta(days=days)
+    aggregates = _aggregates(expected)
+    missing: ColumnElement[Any] = literal(0)
+    mismatch: ColumnElement[Any] = literal(0)
+    unverifiable: ColumnElement[Any] = literal(0)
+    for i, item in enumerate(expected):
+        has, bad, unproven = aggregates[2 + 3 * i : 5 + 3 * i]
+        missing = missing + case((has == 0, 1), else_=0)
+        mismatch = mismatch + case((and_(has == 1, bad.is_not(None)), 1), else_=0)
+        if item.digests:
+            unverifiable = unverifiable + case((and_(has == 1, bad.is_(None), unproven == 1), 1), else_=0)
+    expired = func.count(case((Entry.not_after <= now, 1), else_=None))
+    expiring = func.count(case((and_(Entry.not_after > now, Entry.not_after <= horizon), 1), else_=None))
+    head: list[Any] = [
+        Device.imei,
+        Device.uuid,
+        Device.firmware,
+        Device.latest_snapshot_id,
+        Snapshot.taken_at,
+        Device.lost_entries,
+        Device.soonest_expiry,
+    ]
+    query, _ = _per_device(conn, head, [aggregates[0], missing, mismatch, unverifiable, expiring, expired])
+    return [
+        DeviceCounts(
+            imei=r[0],
+            uuid=r[1],
+            firmware=r[2],
+            latest_snapshot_id=r[3],
+            taken_at=r[4],
+            lost=int(r[5] or 0),
+            soonest_expiry=r[6],
+            entries=int(r[7]),
+            missing=int(r[8]),
+            mismatch=int(r[9]),
+            unverifiable=int(r[10]),
+            expiring=int(r[11]),
+            expired=int(r[12]),
+        )
+        for r in conn.execute(query.order_by(Device.imei))
+    ]
+
+
+def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
+    """Every certificate with a known notAfter in the devices' latest snapshots, by IMEI, sec_tag, type."""
+    with_expiry = and_(Device.soonest_expiry.is_not(None), Entry.not_after.is_not(None))
+    if conn.dialect.name == "postgresql":
+        certs = (
+            select(Entry.sec_tag, Entry.type, Entry.not_after)
+            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
+            .correlate(Device)
+            .lateral("certs")
+        )
+        query = (
+            select(Device.imei, certs.c.sec_tag, certs.c.type, certs.c.not_after)
+            .join(certs, true())
+            .where(Device.soonest_expiry.is_not(None))
+            .order_by(Device.imei, certs.c.sec_tag, certs.c.type)
+        )
+    else:
+        query = (
+            select(Device.imei, Entry.sec_tag, Entry.type, Entry.not_after)
+            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id)
+            .where(with_expiry)
+            .order_by(Device.imei, Entry.sec_tag, Entry.type)
+        )
+    return [ExpiryRow(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
 
 
 def _status(row: Any) -> DeviceStatus:

@@ -24,13 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: Where a snapshot came from.
-SOURCES: tuple[str, ...] = ("live", "import", "apply")
-#: Length limits shared with the migrations (keep them equal).
-IMEI_LEN = 32
-UUID_LEN = 64
-TEXT_LEN = 255
-REASON_LEN = 500
+from credwarden.inventory.records import IMEI_LEN, REASON_LEN, TEXT_LEN, UUID_LEN
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from credwarden.types import is_valid_imei, luhn_check_digit
+
 Frontend = Literal["at_client", "shell", "slm"]
 Termination = Literal["cr", "lf", "crlf", "null"]
 FRONTENDS: tuple[str, ...] = ("at_client", "shell", "slm")
@@ -69,24 +71,6 @@ def profile_for(version: str, *, model: str | None = None, firmware: str | None 
         cmee2=gen2,
         device_type=6 if gen2 else 2,
     )
-
-
-def luhn_check_digit(digits: str) -> str:
-    """The Luhn check digit that completes `digits` (IMEI body of 14 digits)."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
-
-
-def is_valid_imei(imei: str) -> bool:
-    """15 digits with a correct Luhn check digit."""
-    return len(imei) == 15 and imei.isdigit() and luhn_check_digit(imei[:14]) == imei[14]
 
 
 DEFAULT_IMEI = "35265610036787" + luhn_check_digit("35265610036787")
