@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from credwarden.types import is_valid_imei, luhn_check_digit
+from credwarden.types import DIALECTS, Dialect, is_valid_imei, luhn_check_digit
 
-Frontend = Literal["at_client", "shell", "slm"]
+Frontend = Dialect
 Termination = Literal["cr", "lf", "crlf", "null"]
-FRONTENDS: tuple[str, ...] = ("at_client", "shell", "slm")
+FRONTENDS: tuple[str, ...] = DIALECTS
 TERMINATIONS: tuple[str, ...] = ("cr", "lf", "crlf", "null")
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
