@@ -6,10 +6,10 @@ by `prometheus_client` (label escaping, number formatting, HELP/TYPE headers) fr
 Prometheus metrics (gauges; one sample per device unless noted):
     credwarden_inventory_devices                       devices with at least one snapshot (no labels)
     credwarden_credentials{imei}                       entries in the latest snapshot
-    credwarden_credentials_missing{imei}               manifest entries absent (0 without a manifest)
-    credwarden_digest_mismatch{imei}                   manifest entries stored with another digest
-    credwarden_credentials_unverifiable{imei}          manifest entries whose digest proves nothing
-    credwarden_credentials_lost{imei}                  entries of the previous snapshot gone in the latest
+    credwarden_credentials_missing{imei}               manifest entries absent           } only devices where
+    credwarden_digest_mismatch{imei}                   ... stored with another digest    } the count is not 0
+    credwarden_credentials_unverifiable{imei}          ... whose digest proves nothing   } (absent = 0)
+    credwarden_credentials_lost{imei}                  entries of the previous snapshot gone in the latest }
     credwarden_snapshot_age_seconds{imei}              now - taken_at of the latest snapshot
     credwarden_cert_expires_in_seconds{imei,sec_tag,type}  per certificate with a known expiry (negative: expired)
 
@@ -149,7 +149,11 @@ def export_prometheus(counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryR
 
 
 class _FleetCollector:
-    """A prometheus_client collector over rows already read: each family's samples are produced as it is written."""
+    """A prometheus_client collector over rows already read: each family's samples are produced as it is written.
+
+    The problem families (missing, mismatch, unverifiable, lost) carry a sample only for a device whose count is
+    not zero: a healthy fleet of 100,000 devices would otherwise export 400,000 zeros. `credwarden_credentials`
+    and `credwarden_snapshot_age_seconds` list every device."""
 
     def __init__(self, counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> None:
         self.counts, self.expiries, self.now = counts, expiries, now
@@ -157,12 +161,17 @@ class _FleetCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        yield GaugeMetricFamily(*DEVICES_METRIC, value=len(self.counts))
+        counts, now = self.counts, self.now
+        labels = [{"imei": c.imei} for c in counts]
+        yield GaugeMetricFamily(*DEVICES_METRIC, value=len(counts))
         for name, help_text, attribute in GAUGES:
-            yield _family(name, help_text, (({"imei": c.imei}, getattr(c, attribute)) for c in self.counts))
-        now = self.now
-        ages = (({"imei": c.imei}, round((now - c.taken_at).total_seconds(), 3)) for c in self.counts)
-        yield _family(*AGE_METRIC, ages)
+            values = (getattr(c, attribute) for c in counts)
+            if attribute == "entries":
+                yield _family(name, help_text, zip(labels, values, strict=True))
+            else:
+                yield _family(name, help_text, ((lab, v) for lab, v in zip(labels, values, strict=True) if v))
+        ages = (round((now - c.taken_at).total_seconds(), 3) for c in counts)
+        yield _family(*AGE_METRIC, zip(labels, ages, strict=True))
         left = (
             (
                 {"imei": e.imei, "sec_tag": str(e.sec_tag), "type": type_name(e.type)},
