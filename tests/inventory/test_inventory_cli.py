@@ -176,7 +176,8 @@ def test_forget_asks_names_the_device_and_what_goes(db_url: str, capture: Path) 
 
 def test_prune_dry_run_counts_then_removes(db_url: str, capture: Path, tmp_path: Path) -> None:
     listing = "".join(
-        f'2026-01-{day:02d}T10:00:00Z DEBUG modem >> AT%CMNG=1\n2026-01-{day:02d}T10:00:00Z DEBUG modem << %CMNG: 42,0,"{A}"\n'
+        f"2026-01-{day:02d}T10:00:00Z DEBUG modem >> AT%CMNG=1\n"
+        f'2026-01-{day:02d}T10:00:00Z DEBUG modem << %CMNG: 42,0,"{A}"\n'
         f"2026-01-{day:02d}T10:00:00Z DEBUG modem << OK\n"
         for day in range(1, 6)
     )
