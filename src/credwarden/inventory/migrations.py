@@ -5,7 +5,8 @@ PostgreSQL), so a database is always at exactly one version. Openers serialise o
 lock of `BEGIN IMMEDIATE`; PostgreSQL: an advisory transaction lock) and re-read the version under it, so
 several stations opening a fresh database at once migrate it once.
 
-Never edit a released step: add a new one at the end of `STEPS`.
+Never edit a released step: add a new one at the end of `STEPS`. Importing this module loads no SQLAlchemy
+(`LATEST_VERSION` is read by the light open path); the steps load it when they run.
 """
 
 from __future__ import annotations
@@ -14,29 +15,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    UniqueConstraint,
-    inspect,
-    text,
-)
+from typing import TYPE_CHECKING
 
 from credwarden.inventory.errors import InventoryError
-from credwarden.inventory.schema import IMEI_LEN, REASON_LEN, TEXT_LEN, UUID_LEN
+from credwarden.inventory.records import IMEI_LEN, REASON_LEN, TEXT_LEN, UUID_LEN
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, MetaData
 
 _ADVISORY_LOCK_KEY = 0x43_57_49_4E  # "CWIN"
 
@@ -52,6 +37,20 @@ class Step:
 
 def _v1_metadata() -> MetaData:
     """The schema as released in version 1 (frozen: later changes are separate steps)."""
+    from sqlalchemy import (
+        BigInteger,
+        Boolean,
+        CheckConstraint,
+        Column,
+        DateTime,
+        ForeignKey,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        UniqueConstraint,
+    )
+
     md = MetaData()
     ts = DateTime(timezone=True)
     Table(
@@ -128,6 +127,8 @@ def _step1_initial(conn: Connection) -> None:
 
 def _step2_latest_snapshot(conn: Connection) -> None:
     """Denormalise each device's newest snapshot (and the one before) so fleet-wide queries are one join."""
+    from sqlalchemy import text
+
     conn.execute(text("ALTER TABLE devices ADD COLUMN latest_snapshot_id INTEGER REFERENCES snapshots(id)"))
     conn.execute(text("ALTER TABLE devices ADD COLUMN previous_snapshot_id INTEGER REFERENCES snapshots(id)"))
     conn.execute(text("DROP INDEX ix_snapshots_device_id"))
@@ -148,6 +149,8 @@ def _step2_latest_snapshot(conn: Connection) -> None:
 
 def _step3_device_summary(conn: Connection) -> None:
     """Keep per device what fleet-wide drift needs without touching the entries of healthy devices."""
+    from sqlalchemy import text
+
     timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
     conn.execute(text("ALTER TABLE devices ADD COLUMN lost_entries INTEGER NOT NULL DEFAULT 0"))
     conn.execute(text(f"ALTER TABLE devices ADD COLUMN soonest_expiry {timestamp}"))
@@ -163,6 +166,21 @@ def _step3_device_summary(conn: Connection) -> None:
 
 def _v4_metadata() -> MetaData:
     """The field-report tables as released in version 4 (devices / snapshots only as foreign-key targets)."""
+    from sqlalchemy import (
+        BigInteger,
+        CheckConstraint,
+        Column,
+        DateTime,
+        ForeignKey,
+        Index,
+        Integer,
+        MetaData,
+        PrimaryKeyConstraint,
+        String,
+        Table,
+        text,
+    )
+
     md = MetaData()
     ts = DateTime(timezone=True)
     Table("devices", md, Column("id", Integer, primary_key=True))
@@ -229,6 +247,8 @@ _NEW_SOURCE_CHECK = "CHECK (source IN ('live', 'import', 'apply', 'report'))"
 
 def _step4_field_reports(conn: Connection) -> None:
     """Field reports, alerts and the collector's per-slot states; snapshots may come from a report."""
+    from sqlalchemy import text
+
     md = _v4_metadata()
     md.create_all(conn, tables=[md.tables[name] for name in ("reports", "alerts", "slot_states")])
     postgres = conn.dialect.name == "postgresql"
@@ -281,8 +301,18 @@ STEPS: tuple[Step, ...] = (
 LATEST_VERSION = STEPS[-1].version
 
 
+def newer_schema_error(version: int) -> InventoryError:
+    """The refusal to touch a database migrated by a newer credwarden."""
+    return InventoryError(
+        f"the inventory database has schema version {version}, newer than this credwarden "
+        f"understands ({LATEST_VERSION}); upgrade credwarden"
+    )
+
+
 def current_version(conn: Connection) -> int:
     """The schema version of the database behind `conn` (0 for an empty database)."""
+    from sqlalchemy import inspect, text
+
     if not inspect(conn).has_table("schema_version"):
         return 0
     value = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar()
@@ -291,6 +321,8 @@ def current_version(conn: Connection) -> int:
 
 def migrate(engine: Engine, *, target: int = LATEST_VERSION) -> int:
     """Bring the database up to `target` (default: the newest version); return the version reached."""
+    from sqlalchemy import text
+
     if not 0 < target <= LATEST_VERSION:
         raise InventoryError(f"unknown inventory schema version {target} (newest is {LATEST_VERSION})")
     with engine.connect().execution_options(credwarden_write=True) as conn, conn.begin():
@@ -298,10 +330,7 @@ def migrate(engine: Engine, *, target: int = LATEST_VERSION) -> int:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
         version = current_version(conn)
         if version > LATEST_VERSION:
-            raise InventoryError(
-                f"the inventory database has schema version {version}, newer than this credwarden "
-                f"understands ({LATEST_VERSION}); upgrade credwarden"
-            )
+            raise newer_schema_error(version)
         for step in STEPS:
             if version < step.version <= target:
                 step.apply(conn)

@@ -24,8 +24,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: Where a snapshot came from (`report`: a field report sent by the device itself).
-SOURCES: tuple[str, ...] = ("live", "import", "apply", "report")
+from credwarden.inventory.records import IMEI_LEN, REASON_LEN, TEXT_LEN, UUID_LEN
+
 #: How a field report reached the inventory.
 REPORT_TRANSPORTS: tuple[str, ...] = ("mqtt", "http", "sms", "import")
 #: What a field report said about the credential list: a full list ending OK, a list cut short by an error,
@@ -56,11 +56,6 @@ SLOT_STATES: tuple[str, ...] = (
 )
 #: `slot_states.type` of the row that tracks TLS connect failures on a whole sec_tag.
 TLS_SLOT_TYPE = -1
-#: Length limits shared with the migrations (keep them equal).
-IMEI_LEN = 32
-UUID_LEN = 64
-TEXT_LEN = 255
-REASON_LEN = 500
 STATE_LEN = 16
 DIGEST_LEN = 64
 
