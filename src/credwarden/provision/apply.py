@@ -4,8 +4,10 @@ Guarantees:
 * nothing is sent before the whole manifest validated (placeholder manifests: after the read-only identity
   queries only);
 * nothing changes on the device when nothing differs (no CFUN change, no write);
-* each write is verified by digest (`AT%CMNG=1,tag,type`) and, for readable types, by read-back; a mismatch is
-  rewritten once; a lost result (timeout) is resolved by reading what is stored, never by a blind rewrite;
+* each write is verified by one `AT%CMNG=1,tag,type`: on firmware that lists the real SHA-256 of the stored bytes
+  that digest is the proof; a read-back (`AT%CMNG=2`, readable types only) is added only where the firmware lists
+  placeholder digests, or on request (`read_back=True`); a mismatch is rewritten once; a lost result (timeout) is
+  resolved by reading what is stored, never by a blind rewrite;
 * placeholder-digest firmware (< 1.3, spec §2.8): the `unverifiable` policy (fail | warn | rewrite) governs only
   PRE-EXISTING entries whose content cannot be compared. A write of this run that the modem acknowledged with OK
   and then lists (placeholder digest of the right type) is "written, unverifiable by this firmware": done, with a
@@ -18,7 +20,10 @@ Guarantees:
   on the `unverifiable` policy; a delete, or an entry no longer listed, forgets its record;
 * a reboot mid-run re-establishes the session guards and re-plans from a fresh list (at most twice; a reboot
   while planning or verifying — identify, list, read-back — plans or lists once more);
-* success only when a final list proves the device state equals the manifest; CFUN is left as found.
+* success only when a final list proves the device state equals the manifest (one full list, carried in the
+  report as `final_entries` so a caller recording the state does not list again); CFUN is left as found;
+* a store too large for the shell's response buffer (E2BIG) is seen through the manifest's sec_tags listed one by
+  one; the report says which entries could not be seen (`Plan.notes`, in the warnings).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from credwarden.errors import (
     ValidationError,
 )
 from credwarden.models import DeviceInfo, StoredEntry
+from credwarden.modem.listing import StoreView, list_store
 from credwarden.provision.journal import WriteJournal
 from credwarden.provision.manifest import KeygenTable, Manifest, effective_options, load_manifest
 from credwarden.provision.plan import (
@@ -53,6 +59,7 @@ from credwarden.provision.plan import (
     Slot,
     decide_keygen,
     make_plan,
+    modem_slot,
     readback_slots,
     write_digest_ok,
 )
@@ -119,10 +126,13 @@ class ApplyReport:
     commands: int = 0  #: AT commands this run sent
     nvm_operations: int = 0  #: writes + deletes this run sent
     exit_code: ExitCode = ExitCode.OK
+    #: the store as the run's last full list showed it (for recording without listing again); None when that list
+    #: was not taken or not whole (a store listed tag by tag)
+    final_entries: tuple[StoredEntry, ...] | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return tuple(w for w in (r.warning for r in self.results) if w is not None)
+        return (*self.plan.notes, *(w for w in (r.warning for r in self.results) if w is not None))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +157,7 @@ class _Run:
     refused: bool = False
     firmware: str | None = None  #: firmware string, recorded with ledger entries
     written: set[Slot] = field(default_factory=set)  #: acknowledged writes the firmware cannot verify
+    read_back: bool = False  #: read readable entries back after writing even where the digest proves them
 
     def notify(self, stage: str, info: Any) -> None:
         if self.observer is not None:
@@ -182,6 +193,7 @@ def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
         return dev.info()
     imei: str | None = None
     firmware: str | None = None
+    cfun = dev.original_cfun  # first: the mode to keep is known before anything can restart the modem
     with contextlib.suppress(ModemError):
         imei = parse_imei(list(dev.at("AT+CGSN").lines))
     with contextlib.suppress(ModemError):
@@ -194,7 +206,7 @@ def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
         firmware_version=parse_firmware_version(firmware),
         uuid=None,
         modem_build_uuid=None,
-        cfun=dev.original_cfun,
+        cfun=cfun,
         dialect=dev.dialect,
         port=dev.port,
     )
@@ -238,12 +250,28 @@ def observe_and_plan(
 
     `journal`: its pending intents mark interrupted writes, its ledger completed writes; `written`: slots
     acknowledged in this run; `tidy_ledger`: forget ledger records of slots the list no longer shows (apply only,
-    `plan` never changes the journal)."""
+    `plan` never changes the journal). A store whose full list does not fit the shell's buffer is listed through
+    the manifest's sec_tags; the plan's `notes` say what could not be seen."""
+    return _observe(dev, desired, prune=prune, journal=journal, written=written, tidy_ledger=tidy_ledger)[0]
+
+
+def _observe(
+    dev: Device,
+    desired: list[DesiredCredential],
+    *,
+    prune: bool = False,
+    journal: WriteJournal | None = None,
+    written: set[Slot] | None = None,
+    tidy_ledger: bool = False,
+) -> tuple[Plan, StoreView]:
+    """`observe_and_plan`, also returning what the list showed."""
     dialect = _dialect(dev)
-    observed = dev.list()
+    view = list_store(dev, (modem_slot(d.sec_tag, int(d.type), d.options.native_tls)[0] for d in desired))
+    observed = list(view.entries)
     ledger = journal.ledger() if journal is not None else {}
     listed = {(e.sec_tag, e.type) for e in observed}
-    vanished = [slot for slot in ledger if slot not in listed]
+    seen_tags = None if view.complete else set(view.listed_tags)
+    vanished = [slot for slot in ledger if slot not in listed and (seen_tags is None or slot[0] in seen_tags)]
     if vanished and journal is not None and tidy_ledger:
         journal.forget(*vanished)
     readback: dict[tuple[int, int], bytes] = {}
@@ -253,7 +281,7 @@ def observe_and_plan(
         except NotFound:
             continue
     interrupted = journal.pending() if journal is not None else {}
-    return make_plan(
+    result = make_plan(
         desired,
         observed,
         dialect=dialect,
@@ -263,6 +291,9 @@ def observe_and_plan(
         written=written or set(),
         ledger={slot: r.sha256 for slot, r in ledger.items() if slot in listed},
     )
+    if view.unseen is not None:
+        result = replace(result, notes=(*result.notes, view.unseen))
+    return result, view
 
 
 def plan(
@@ -325,10 +356,12 @@ def apply(
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     journal_dir: Path | None = None,
+    read_back: bool = False,
 ) -> ApplyReport:
     """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write.
 
-    `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`)."""
+    `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`);
+    `read_back` reads every readable entry written back (`AT%CMNG=2`) even where its listed digest proves it."""
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
     _prevalidate(loaded, dev, env, now)
@@ -337,8 +370,8 @@ def apply(
             info = device_identity(dev, loaded)
             desired = desired_for(dev, loaded, info, env=env, now=now)
             journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
-            run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware)
-            current = observe_and_plan(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
+            run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware, read_back=read_back)
+            current, seen = _observe(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
             break
         except DeviceRebooted as exc:
             if planning == 2:
@@ -348,7 +381,7 @@ def apply(
     run.notify("plan", current)
     first_plan = current
 
-    def report(ok: bool, message: str | None, code: ExitCode, shown: Plan) -> ApplyReport:
+    def report(ok: bool, message: str | None, code: ExitCode, shown: Plan, listed: StoreView | None) -> ApplyReport:
         results = tuple(_result_for(a, run, dry_run) for a in shown.actions)
         return ApplyReport(
             ok=ok,
@@ -360,6 +393,7 @@ def apply(
             commands=dev.stats.commands - start_commands,
             nvm_operations=dev.stats.nvm_operations - start_nvm,
             exit_code=code,
+            final_entries=listed.entries if listed is not None and listed.complete else None,
         )
 
     blocked = {a.slot for a in current.blocked}
@@ -372,14 +406,14 @@ def apply(
                 'some stored entries cannot be verified (unverifiable = "fail"); nothing was written',
                 ExitCode.VERIFICATION,
                 current,
+                seen,
             )
     if dry_run:
-        return report(
-            True, None if current.changes else "the device already matches the manifest", ExitCode.OK, current
-        )
+        message = None if current.changes else "the device already matches the manifest"
+        return report(True, message, ExitCode.OK, current, seen)
     if not current.changes:
         journal.clear(*(a.slot for a in current.actions))  # pending intents found complete (proven identical)
-        return report(True, "the device already matches the manifest", ExitCode.OK, current)
+        return report(True, "the device already matches the manifest", ExitCode.OK, current, seen)
 
     for attempt in range(MAX_REPLANS + 1):
         try:
@@ -395,19 +429,18 @@ def apply(
                     f"the device rebooted {attempt + 1} times during the run; stopped",
                     ExitCode.TRANSPORT,
                     first_plan,
+                    None,
                 )
-            current = observe_and_plan(
-                dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True
-            )
+            current, seen = _observe(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
             run.notify("plan", current)
 
     run.notify("verify", None)
     try:
-        final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
+        final, seen = _observe(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
     except DeviceRebooted as exc:  # the final list is read again on the re-established session
         log.warning("device rebooted while verifying (%s); listing again", exc)
         dev.reestablish()
-        final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
+        final, seen = _observe(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
     leftovers = final.changes + tuple(a for a in final.blocked if a.slot not in blocked)
     for action in leftovers:
         key = (action.sec_tag, action.type, "write" if action.action == "unverifiable" else action.action)
@@ -415,10 +448,10 @@ def apply(
         if previous is None or previous.status != "failed":
             run.record(ActionResult(action, "failed", "the final list still differs"))
     if run.refused:
-        return report(False, "the modem refused some changes", ExitCode.MODEM_REFUSED, first_plan)
+        return report(False, "the modem refused some changes", ExitCode.MODEM_REFUSED, first_plan, seen)
     if leftovers or any(r.status == "failed" for r in run.results.values()):
         return report(
-            False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION, first_plan
+            False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION, first_plan, seen
         )
     # the final list proves every slot of the plan: intents left on them (deletes found done) are settled
     journal.clear(*{a.slot for a in (*first_plan.actions, *final.actions)} - blocked)
@@ -429,8 +462,9 @@ def apply(
             '(unverifiable = "fail") and were left as stored; everything else was applied',
             ExitCode.VERIFICATION,
             first_plan,
+            seen,
         )
-    return report(True, None, ExitCode.OK, first_plan)
+    return report(True, None, ExitCode.OK, first_plan, seen)
 
 
 # -- internals ----------------------------------------------------------------------------------------------
@@ -497,8 +531,9 @@ def _delete(run: _Run, action: PlannedAction) -> ActionResult:
     except NotFound:
         _deleted(run, action.slot)
         return ActionResult(action, "deleted", "already absent")
-    except DeviceTimeout:
-        run.dev.session.resync()
+    except DeviceTimeout:  # the session resynchronised the line already
+        if not run.dev.session.responsive:
+            raise
         tag, code = action.slot
         if run.dev.list(tag, code):
             return ActionResult(action, "failed", "the delete timed out and the entry is still listed")
@@ -522,7 +557,7 @@ def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
             _send_write(run, action)
         except DeviceTimeout:
             acknowledged = False
-            if not run.dev.session.resync():
+            if not run.dev.session.responsive:  # the session's resync after the timeout failed
                 raise DeviceTimeout(
                     f"the device stopped answering during the write of {action.sec_tag}/"
                     f"{action.type}; the next run will find and repair what is stored"
@@ -561,7 +596,10 @@ def _completed(run: _Run, action: PlannedAction, placeholder: bool) -> None:
 
 def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
     """(True proven | False differs or missing | None digests prove nothing and unreadable, detail,
-    whether the listed digest is a placeholder)."""
+    whether the listed digest is a placeholder).
+
+    One `AT%CMNG=1,tag,type`: a real listed digest of the written bytes is the proof. A read-back follows only
+    for readable, non-secret types when the digest is a placeholder or `read_back` was asked for."""
     item = action.desired
     assert item is not None
     tag, code = action.slot
@@ -571,7 +609,8 @@ def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
     digest = write_digest_ok(item, entries[0].sha256, run.dialect)
     if digest is False:
         return False, "the listed digest is not the written content's", False
-    if code in READABLE_TYPES and not item.credential.secret:
+    readable = code in READABLE_TYPES and not item.credential.secret
+    if readable and (digest is None or run.read_back):
         try:
             stored = run.dev.read(tag, code).content
         except NotFound:

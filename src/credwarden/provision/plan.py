@@ -143,6 +143,7 @@ class Plan:
     actions: tuple[PlannedAction, ...]
     dialect: Dialect
     keygen: tuple[KeygenRow, ...] = ()
+    notes: tuple[str, ...] = ()  #: what the observation could not see (a store too large to list whole)
 
     @property
     def changes(self) -> tuple[PlannedAction, ...]:
@@ -168,6 +169,7 @@ class Plan:
             "counts": counts,
             "actions": [a.to_json() for a in self.actions],
             "keygen": [k.to_json() for k in self.keygen],
+            "notes": list(self.notes),
         }
 
 
