@@ -43,7 +43,7 @@ class Guards:
         self._depth = 0
         self._restore_cfun: int | None = None
         self._verified_at = -1  #: `stats.commands` when CMEE and CFUN were last confirmed as they must be
-        self._mode_now: tuple[int | None, int] | None = None  #: (CFUN as last read or set, `stats.reboots` then)
+        self._mode_now: tuple[int | None, int] | None = None  #: (CFUN as last read or set, `stats.commands` then)
 
     def establish(self, cmee: int | None = None) -> None:
         """Learn the numeric-error setting: `cmee` when the dialect probe's answer carried it, else one query."""
@@ -65,7 +65,7 @@ class Guards:
 
     def user_set_cfun(self, mode: int) -> None:
         """The user switched CFUN explicitly: outside an offline block that becomes the mode to keep."""
-        self._mode_now = (mode, self.session.stats.reboots)
+        self._mode_now = (mode, self.session.stats.commands)
         if self._depth == 0:
             self.kept_cfun = mode
             if self.original_cfun is None:
@@ -96,7 +96,7 @@ class Guards:
     def set_cfun(self, mode: int) -> None:
         """`AT+CFUN=<mode>`; a lost answer is settled by reading the mode before sending it again."""
         self.session.set_verified(f"AT+CFUN={mode}", self.read_cfun, mode)
-        self._mode_now = (mode, self.session.stats.reboots)
+        self._mode_now = (mode, self.session.stats.commands)
 
     def found_cfun(self) -> int | None:
         """The functional mode found (read once, on first use)."""
@@ -105,9 +105,10 @@ class Guards:
         return self.original_cfun
 
     def _current_cfun(self) -> int | None:
-        """The mode now: as last read or set when no restart was noticed since, else read."""
+        """The mode now: read, unless it was read or set by the very last command (anything else, the application
+        or a restart included, may have changed it meanwhile)."""
         known = self._mode_now
-        if known is not None and known[1] == self.session.stats.reboots:
+        if known is not None and known[1] == self.session.stats.commands:
             return known[0]
         return self.read_cfun()
 
@@ -118,7 +119,7 @@ class Guards:
             mode: int | None = parse_int_value(list(self.session.command("AT+CFUN?").lines), "+CFUN:")
         except ModemError:
             mode = None
-        self._mode_now = (mode, self.session.stats.reboots)
+        self._mode_now = (mode, self.session.stats.commands)
         if self.original_cfun is None:
             self.original_cfun = mode
             if self.kept_cfun is None:

@@ -9,7 +9,7 @@ that entries on other tags could not be seen.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,13 +49,15 @@ def list_tags(device: Lister, tags: Iterable[int]) -> tuple[builtins.list[Stored
     return entries, too_large
 
 
-def list_store(device: Lister, tags: Iterable[int]) -> StoreView:
-    """The full list; when it does not fit the shell's buffer, the given sec_tags one by one (and a note)."""
+def list_store(device: Lister, tags: Iterable[int] | Callable[[], Iterable[int]]) -> StoreView:
+    """The full list; when it does not fit the shell's buffer, the given sec_tags one by one (and a note).
+
+    `tags` may be a callable: it is only called when the full list did not fit."""
     try:
         return StoreView(tuple(device.list()))
     except AnswerTooLarge:
         pass
-    wanted = sorted(set(tags))
+    wanted = sorted(set(tags() if callable(tags) else tags))
     entries, too_large = list_tags(device, wanted)
     listed = tuple(t for t in wanted if t not in too_large)
     shown = ", ".join(str(t) for t in listed) if listed else "none"
