@@ -71,7 +71,8 @@ def test_attest_and_expiry_with_type_names_and_codes(tmp_path: Path) -> None:
         .public_key(key.public_key())
         .serial_number(0x1234)
         .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=366))
+        .not_valid_after(start + dt.timedelta(days=366 + 365 * 20))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     ca = tmp_path / "ca.pem"
@@ -83,7 +84,7 @@ def test_attest_and_expiry_with_type_names_and_codes(tmp_path: Path) -> None:
         assert code == 0, err
         data = json.loads(out)
         assert (data["sec_tag"], data["type"], data["type_name"]) == (300, 0, "root-ca")
-        assert data["not_after"].startswith("2025-01-01")
+        assert data["not_after"].startswith("2044-12-27")
     code, _, err = run("--port", port, "expiry", "301", "root-ca")
     assert code == 4 and "513" in err
     code, out, err = run("--port", port, "attest", "--json")

@@ -6,6 +6,21 @@ Spec: ../shared/docs/modem-credential-store.md §2.3 (types) and §2.4 (sec_tag 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Literal, get_args
+
+#: The firmware front-ends a modem is reached through: NCS AT host, NCS shell `at` command, Serial LTE Modem.
+Dialect = Literal["at_client", "shell", "slm"]
+DIALECTS: tuple[Dialect, ...] = get_args(Dialect)
+#: What `--mode` accepts: a dialect, or `auto` (detected from the answer to the first command).
+MODES: tuple[str, ...] = ("auto", *DIALECTS)
+
+
+def as_dialect(name: str) -> Dialect:
+    """`name` as a Dialect; ValueError for anything else."""
+    if name not in DIALECTS:
+        raise ValueError(f"unknown dialect {name!r}; use one of {', '.join(DIALECTS)}")
+    return name
+
 
 #: Highest sec_tag a user may write (§2.2). Values above are reserved for the modem.
 MAX_USER_SEC_TAG = 2_147_483_647
@@ -129,3 +144,11 @@ def placeholder_digest(code: int) -> str:
 def is_placeholder_digest(sha: str, code: int) -> bool:
     """True when `sha` is the old-firmware placeholder for `code` (case-insensitive)."""
     return sha.upper() == placeholder_digest(code)
+
+
+def user_deletable(sec_tag: int, cred_type: int) -> bool:
+    """True when a user may delete this entry: a user-writable type on a user or TLS-decrypt tag, not a
+    modem-owned factory entry (the modem refuses the others with CME 514)."""
+    if (sec_tag, cred_type) in FACTORY_ENTRIES or cred_type not in USER_WRITABLE_TYPES:
+        return False
+    return 0 <= sec_tag <= MAX_USER_SEC_TAG or is_tls_decrypt_tag(sec_tag)

@@ -26,7 +26,7 @@ from credwarden.transport.simulated import parse_sim_url
 
 def _credwarden() -> list[str]:
     exe = Path(sys.executable).with_name("credwarden")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "credwarden.cli.app"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "credwarden"]
 
 
 def _records(sim: SimModem, kind: str) -> list[float]:

@@ -14,7 +14,6 @@ from credwarden.models import StoredEntry
 from credwarden.types import MAX_AT_COMMAND_BYTES, MAX_SEC_TAG
 
 #: Prefixes of list lines: the modem's `%CMNG:` and the SLM native-TLS `#XCMNG:` (spec §5).
-LIST_PREFIXES: tuple[str, ...] = ("%CMNG:", "#XCMNG:")
 
 _LIST_RE = re.compile(
     r"""^\s*(?:%CMNG|\#XCMNG):\s*

@@ -29,7 +29,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credwarden.cli.common import JsonOption, cli_errors, emit, fail
+from credwarden.cli.context import cli_context
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import emit, fail
 from credwarden.errors import ExitCode
 
 sim_app = typer.Typer(
@@ -110,7 +112,6 @@ def serve(
         float, typer.Option("--urc-probability", min=0.0, max=1.0, help="Fault: probability of injected URCs.")
     ] = 0.0,
     pofwarn: Annotated[bool, typer.Option("--pofwarn", help="Fault: power-off warning latched at start.")] = False,
-    json_out: JsonOption = False,
 ) -> None:
     """Serve the simulated modem until interrupted; the first stdout line is the port to open."""
     if ctx.invoked_subcommand is not None:
@@ -163,7 +164,7 @@ def serve(
         faults.wipe_tag, faults.wipe_after = wipe_tag, wipe_after
         faults.lose_results, faults.lose_probability = lose_results, lose_probability
         faults.urc_probability, faults.pofwarn = urc_probability, pofwarn
-        _serve_until_signal(sim, address, json_out)
+        _serve_until_signal(sim, address, cli_context(ctx).json)
 
 
 def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: bool) -> None:
@@ -223,11 +224,11 @@ def _render_report(summary: dict[str, Any], console: Console) -> None:
 
 @sim_app.command("report")
 def report_cmd(
+    ctx: typer.Context,
     log: Annotated[Path, typer.Argument(help="JSON-lines log written by `credwarden sim --log FILE`.")],
     baud: Annotated[int | None, typer.Option("--baud", min=300, help="Baud for the wire time (default: logged).")] = (
         None
     ),
-    json_out: JsonOption = False,
 ) -> None:
     """Summarise a simulator command log: commands, bytes, wire-time bound, processing time, NVM writes."""
     with cli_errors():
@@ -240,9 +241,8 @@ def report_cmd(
         except ValueError as exc:
             raise fail(str(exc), ExitCode.VALIDATION) from None
         summary = {"log": str(log), **summarise(records, baud=baud)}
-        emit(summary, json_out, _render_report)
+        emit(summary, cli_context(ctx).json, _render_report)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `sim` group to the application."""
-    app.add_typer(sim_app, name="sim")
+commands = typer.Typer()
+commands.add_typer(sim_app, name="sim", rich_help_panel="Simulator")

@@ -23,12 +23,8 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-from credwarden.types import CredType
-
-Dialect = Literal["at_client", "shell", "slm"]
-DIALECTS: tuple[Dialect, ...] = ("at_client", "shell", "slm")
+from credwarden.types import CredType, Dialect
 
 #: Types whose content is PEM text.
 PEM_TYPES = frozenset({CredType.ROOT_CA, CredType.CLIENT_CERT, CredType.CLIENT_KEY})

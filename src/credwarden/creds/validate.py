@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from credwarden.creds.encoding import (
-    Dialect,
     EncodingError,
     PemBlock,
     canonical_content,
@@ -34,12 +33,14 @@ from credwarden.creds.encoding import (
 )
 from credwarden.errors import ValidationError
 from credwarden.types import (
+    DIALECTS,
     MAX_AT_COMMAND_BYTES,
     MAX_SEC_TAG,
     MAX_USER_SEC_TAG,
     NRF_CLOUD_SEC_TAG,
     USER_WRITABLE_TYPES,
     CredType,
+    Dialect,
     is_tls_decrypt_tag,
     type_name,
 )
@@ -187,7 +188,7 @@ def prepare_credential(
     policy: CredentialPolicy | None = None,
     password: str | None = None,
     now: datetime | None = None,
-    dialects: Sequence[Dialect] = ("at_client", "shell", "slm"),
+    dialects: Sequence[Dialect] = DIALECTS,
 ) -> tuple[PreparedCredential | None, list[ValidationError]]:
     """Validate one credential and return its canonical form, or None with every problem found.
 

@@ -42,11 +42,11 @@ from credwarden.models import (
     SessionStats,
     StoredEntry,
 )
-from credwarden.modem.dialect import DIALECTS, Dialect, dialect_named, probe_dialect
+from credwarden.modem.dialect import Dialect, dialect_named, probe_dialect
 from credwarden.modem.guards import Guards
 from credwarden.modem.session import AtSession, Observer
 from credwarden.transport.base import Transport, open_transport
-from credwarden.types import READABLE_TYPES, SECRET_TYPES, CredType, is_user_tag, parse_type, type_name
+from credwarden.types import DIALECTS, READABLE_TYPES, SECRET_TYPES, CredType, is_user_tag, parse_type, type_name
 
 log = logging.getLogger("credwarden.device")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from credwarden.errors import DeviceTimeout, TransportError, UsageError
 from credwarden.transport.base import Transport
+from credwarden.types import DIALECTS
 
-DIALECTS: tuple[str, ...] = ("at_client", "shell", "slm")
 SHELL_PROMPT = "uart:~$ "
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 

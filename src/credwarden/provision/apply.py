@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from credwarden.at.info import parse_firmware_version, parse_imei
-from credwarden.creds.encoding import Dialect, predicted_sha256, same_credential
+from credwarden.creds.encoding import predicted_sha256, same_credential
 from credwarden.errors import (
     DeviceRebooted,
     DeviceTimeout,
@@ -55,6 +55,7 @@ from credwarden.provision.keygen import (
     KeygenSetup,
     default_out_dir,
     ensure_client_certificate,
+    kept_outcome,
     keygen_row,
     prepare_keygen,
 )
@@ -70,7 +71,7 @@ from credwarden.provision.plan import (
     write_digest_ok,
 )
 from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest
-from credwarden.types import READABLE_TYPES
+from credwarden.types import READABLE_TYPES, Dialect, as_dialect
 
 if TYPE_CHECKING:
     from credwarden.modem.device import Device
@@ -198,10 +199,10 @@ def _loaded(manifest: Manifest | str | Path) -> Manifest:
 
 
 def _dialect(dev: Device) -> Dialect:
-    name = dev.dialect
-    if name not in ("at_client", "shell", "slm"):
-        raise UsageError(f"unknown dialect {name!r}")
-    return name  # type: ignore[return-value]
+    try:
+        return as_dialect(dev.dialect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
@@ -309,15 +310,18 @@ def plan(
     now: datetime | None = None,
     journal_dir: Path | None = None,
     out_dir: Path | None = None,
+    offline_checked: bool = False,
 ) -> Plan:
     """What `apply` would do on this device (read-only; the write journal is read, never changed).
 
     `[[keygen]]` tables get a row each, decided from the list and the certificates issued into `out_dir`."""
     loaded = _loaded(manifest)
-    _prevalidate(loaded, dev, env, now)
+    if not offline_checked:
+        _prevalidate(loaded, dev, env, now)
     info = device_identity(dev, loaded)
     journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
     result = observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune, journal=journal)
+    result = replace(result, device=info)
     return _with_keygen_rows(result, loaded, info, KeygenSetup(out_dir or default_out_dir(loaded), {}), now)
 
 
@@ -333,6 +337,7 @@ def apply(
     journal_dir: Path | None = None,
     keygen: KeygenSetup | None = None,
     identity: DeviceInfo | None = None,
+    offline_checked: bool = False,
     read_back: bool = False,
 ) -> ApplyReport:
     """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write.
@@ -340,11 +345,14 @@ def apply(
     `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`);
     `keygen`: the CAs and issued-certificate folder of the `[[keygen]]` tables (`prepare_keygen()`; loaded here when
     not given); `identity`: the device's `info()` when the caller already read it (else the run reads the IMEI and
-    firmware itself); `read_back`: read every readable entry written back (`AT%CMNG=2`) even where its listed digest
-    already proves it. Ctrl-C raises `ApplyInterrupted` carrying the partial report, after CFUN was restored."""
+    firmware itself); `offline_checked`: the caller already validated everything that needs no device (the CLI
+    does it before opening the port), so it is not done again on the session's time; `read_back`: read every
+    readable entry written back (`AT%CMNG=2`) even where its listed digest already proves it.
+    Ctrl-C raises `ApplyInterrupted` carrying the partial report, after CFUN was restored."""
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
-    _prevalidate(loaded, dev, env, now)
+    if not offline_checked:
+        _prevalidate(loaded, dev, env, now)
     if loaded.spec.keygen and keygen is None:
         keygen = prepare_keygen(loaded)
 
@@ -361,6 +369,8 @@ def apply(
     first_plan = current
 
     def report(ok: bool, message: str | None, code: ExitCode, shown: Plan, final: Plan | None = None) -> ApplyReport:
+        if keygen is not None and not dry_run:
+            _keep_unchanged_keygen(run, current, loaded, keygen)
         results = tuple(_result_for(a, run, dry_run) for a in shown.actions) + tuple(run.keygen_results)
         return ApplyReport(
             ok=ok,
@@ -563,6 +573,16 @@ def _run_keygen_tables(run: _Run, loaded: Manifest, keygen: KeygenSetup, tags: l
             out_dir=keygen.out_dir,
             progress=_keygen_progress(run, tag),
         )
+
+
+def _keep_unchanged_keygen(run: _Run, current: Plan, loaded: Manifest, keygen: KeygenSetup) -> None:
+    """Tables the plan found in sync: report them as unchanged, with the certificate issued earlier."""
+    tables = {t.sec_tag: t.resolved(loaded.base_dir) for t in loaded.spec.keygen}
+    for row in current.keygen:
+        if row.decision == "skip" and row.sec_tag not in run.keygen_done and run.info is not None:
+            kept = kept_outcome(tables[row.sec_tag], run.info, keygen.out_dir, row.reason)
+            if kept is not None:
+                run.keygen_done[row.sec_tag] = kept
 
 
 def _keygen_progress(run: _Run, tag: int) -> Callable[[str], None]:

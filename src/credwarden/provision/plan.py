@@ -25,24 +25,16 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from credwarden.creds.encoding import (
-    Dialect,
-    describe_encoding,
-    match_digest,
-    predicted_sha256,
-    same_credential,
-)
-from credwarden.models import StoredEntry
+from credwarden.creds.encoding import describe_encoding, match_digest, predicted_sha256, same_credential
+from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.manifest import KeygenTable
 from credwarden.provision.resolve import DesiredCredential
 from credwarden.types import (
-    FACTORY_ENTRIES,
-    MAX_USER_SEC_TAG,
     READABLE_TYPES,
-    USER_WRITABLE_TYPES,
     CredType,
-    is_tls_decrypt_tag,
+    Dialect,
     type_name,
+    user_deletable,
 )
 
 #: Plan actions; `keygen` only appears in apply reports (an on-device key generated for a `[[keygen]]` table).
@@ -145,6 +137,7 @@ class Plan:
     dialect: Dialect
     keygen: tuple[KeygenRow, ...] = ()
     observed: tuple[StoredEntry, ...] = ()  #: the list the plan was made from (what the device stores)
+    device: DeviceInfo | None = None  #: the device it was made for (set by `provision.apply.plan`)
     notes: tuple[str, ...] = ()  #: what the observation could not see (a store too large to list whole)
 
     @property
@@ -171,6 +164,7 @@ class Plan:
             for name in ("skip", "write", "delete", "unverifiable")
         }
         return {
+            "device": self.device.to_json() if self.device is not None else None,
             "dialect": self.dialect,
             "in_sync": self.in_sync,
             "counts": counts,
@@ -282,9 +276,7 @@ def decide(
 
 
 def _deletable(entry: StoredEntry) -> bool:
-    if (entry.sec_tag, entry.type) in FACTORY_ENTRIES or entry.type not in USER_WRITABLE_TYPES:
-        return False
-    return entry.sec_tag <= MAX_USER_SEC_TAG or is_tls_decrypt_tag(entry.sec_tag)
+    return user_deletable(entry.sec_tag, entry.type)
 
 
 def make_plan(

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-Frontend = Literal["at_client", "shell", "slm"]
+from credwarden.types import DIALECTS, Dialect
+
+Frontend = Dialect
 Termination = Literal["cr", "lf", "crlf", "null"]
-FRONTENDS: tuple[str, ...] = ("at_client", "shell", "slm")
+FRONTENDS: tuple[str, ...] = DIALECTS
 TERMINATIONS: tuple[str, ...] = ("cr", "lf", "crlf", "null")
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
