@@ -686,13 +686,13 @@ def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
 
 
 def _completed(run: _Run, action: PlannedAction, placeholder: bool) -> None:
-    """Clear the write's intent; when the firmware cannot show its digest, record it in the write ledger."""
+    """When the firmware cannot show its digest, clear the write's intent and record it in the write ledger."""
     item = action.desired
     assert item is not None
     if placeholder:
         run.journal.complete(action.slot, predicted_sha256(item.credential.content, run.dialect), run.firmware)
-    else:
-        run.journal.clear(action.slot)
+    # else: the intent stays until the run's final list settles every slot (one journal change, off the per-write
+    # path); meanwhile the real listed digest proves the slot to any plan, so a pending intent causes no rewrite
 
 
 def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
