@@ -224,8 +224,9 @@ class Device:
 
     # -- identity ------------------------------------------------------------------------------------------
     def _optional(self, command: str) -> AtResponse | None:
+        """A query the firmware may not have: its answer, or None when refused (no error code needed)."""
         try:
-            return self._session.command(command)
+            return self._session.command(command, explain=False)
         except ModemError:
             return None
 

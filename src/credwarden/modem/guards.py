@@ -116,7 +116,7 @@ class Guards:
         """`AT+CFUN?` -> the functional mode (None when the firmware does not answer it); the first reading is the
         mode found, the one the session leaves the modem in."""
         try:
-            mode: int | None = parse_int_value(list(self.session.command("AT+CFUN?").lines), "+CFUN:")
+            mode: int | None = parse_int_value(list(self.session.command("AT+CFUN?", explain=False).lines), "+CFUN:")
         except ModemError:
             mode = None
         self._mode_now = (mode, self.session.stats.commands)

@@ -315,11 +315,14 @@ class AtSession:
             raise TransportError(not_a_modem(self.transport.name, shown, lost.heard, self.dialect.encode(command)))
         return self.resync(drained=lost.quiet)
 
-    def command(self, command: str, *, timeout: float | None = None, retry: bool | None = None) -> AtResponse:
+    def command(
+        self, command: str, *, timeout: float | None = None, retry: bool | None = None, explain: bool = True
+    ) -> AtResponse:
         """Send `command`; raise the matching ModemError for `ERROR` / `+CME ERROR` / `+CMS ERROR`.
 
-        Numeric errors are turned on first for a command that changes something, and before repeating a read-only
-        command that answered a bare `ERROR`, so errors come with their code.
+        Numeric errors are turned on first for a command that changes something, and (`explain`) before repeating
+        a read-only command that answered a bare `ERROR`, so errors come with their code. `explain=False` for
+        probes whose refusal is an answer in itself (an optional command the firmware may not have).
         """
         readonly = is_idempotent(command) if retry is None else retry
         sets_cmee = command.strip().upper().startswith("AT+CMEE")
@@ -327,7 +330,7 @@ class AtSession:
             self.numeric_errors()
         response = self.send(command, timeout=timeout, retry=readonly)
         bare = response.final.kind is FinalKind.ERROR
-        if bare and readonly and not sets_cmee and self.cmee != 1 and self.numeric_errors():
+        if bare and explain and readonly and not sets_cmee and self.cmee != 1 and self.numeric_errors():
             response = self.send(command, timeout=timeout, retry=readonly)
             bare = response.final.kind is FinalKind.ERROR
         if not response.ok:
