@@ -61,7 +61,7 @@ def run_doctor(
     read_back: bool = True,
 ) -> DoctorReport:
     """Observe `device` (read-only) and diagnose it. `read_back=False` skips `%CMNG=2` (a >4 kB chain has
-    crashed modems on read, §8 Q9): no buffer check and no read-back expiry then."""
+    crashed modems on read, modem-behaviour.md#field-reports): no buffer check and no read-back expiry then."""
     info = device.info()
     view = list_store(device, lambda: _manifest_tags(info, manifest))
     entries = view.entries
@@ -116,8 +116,23 @@ def _read_back(
         pem: bool | None = None
         if b"-----BEGIN" in content:
             pem = bool(_PEM_END.search(content)) and content.count(b"-----BEGIN") == content.count(b"-----END")
-        reads.append(ReadCheck(entry.sec_tag, entry.type, entry.sha256, len(content), sha256_hex(content), pem))
+        certificate = _parses_as_certificates(content) if entry.type == 0 and pem is not False else None
+        reads.append(
+            ReadCheck(
+                entry.sec_tag, entry.type, entry.sha256, len(content), sha256_hex(content), pem, None, certificate
+            )
+        )
     return reads, contents
+
+
+def _parses_as_certificates(content: bytes) -> bool:
+    """True when the content is one or more X.509 certificates (PEM), as a root CA entry must be."""
+    from cryptography import x509
+
+    try:
+        return bool(x509.load_pem_x509_certificates(content))
+    except ValueError:
+        return False
 
 
 def _probe_power_off_warning(
@@ -178,7 +193,9 @@ def _expiries(
     certificates = [
         e for e in entries if e.type in (CredType.ROOT_CA, CredType.CLIENT_CERT) and is_user_tag(e.sec_tag)
     ][:MAX_READS]
-    supported = try_certexpiry  # %CERTEXPIRY came with the 1.3 generation (§3.3); asked once, then remembered
+    supported = (
+        try_certexpiry  # %CERTEXPIRY came with mfw 1.3 (modem-behaviour.md#certexpiry); asked once, then remembered
+    )
     for entry in certificates:
         key = (entry.sec_tag, entry.type)
         if supported:

@@ -1,7 +1,7 @@
 """The rules of `credwarden doctor`: pure functions from Observations to Findings (no I/O).
 
-Spec references: §2.4 tag ranges, §2.6 CFUN / power-off warning, §2.8 digests, §2.12 firmware matrix,
-§1.1/§2.5 buffer sizes, §3.3 %CERTEXPIRY, §8 field quirks.
+Background in docs/modem-behaviour.md: #sec_tags (tag ranges), #cfun-rules and #power-off-warning, #digests,
+#firmware-generations, #front-ends and #content-rules (buffer sizes), #certexpiry, #field-reports.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from credwarden.types import (
 
 #: Default warning horizon for certificates about to expire.
 DEFAULT_EXPIRY_WARNING = timedelta(days=30)
-#: Response buffers that truncate big reads: at_shell default 2700, AT host / modem 4096 (§1.1, §1.2).
+#: Answer buffers that cut big reads: at_shell default 2700, AT host / modem 4096 (modem-behaviour.md#front-ends).
 KNOWN_BUFFER_SIZES = (2700, 4096)
 
 Rule = Callable[[Observations, FirmwareFacts, datetime, timedelta], Iterable[Finding]]
@@ -63,7 +63,7 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
             "firmware.file-system",
             f"mfw {facts.version_text}: credentials reported to vanish on firmware before 1.0.0",
             "Nordic: 'earlier versions pre modem 1.0.0 had issues with file system'; devices lost their "
-            "credentials after months in the field (TLS errors -45) (§8 Q6)",
+            "credentials after months in the field (TLS errors -45)",
             "upgrade the modem firmware to 1.3.x, then re-provision (`credwarden apply MANIFEST`)",
         )
     if facts.real_digests is False:
@@ -71,7 +71,7 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
             Severity.WARNING,
             "firmware.placeholder-digests",
             f"mfw {facts.version_text} prints placeholder digests",
-            "firmware before 1.3 lists the type byte x32 instead of a SHA-256 (§2.8): content of types 1/2/3 "
+            "firmware before 1.3 lists the type byte x32 instead of a SHA-256: content of types 1/2/3 "
             "cannot be verified on the device; only presence can",
             "upgrade to mfw 1.3.2+ for digest verification",
         )
@@ -89,7 +89,7 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
             "firmware.validates-certificates",
             f"mfw {facts.version_text} validates certificate content (CME 527)",
             "types 0 and 1 must be well-formed PEM with real LF newlines; literal '\\n' or pasted CRLF is "
-            "rejected with +CME ERROR: 527 (§2.5)",
+            "rejected with +CME ERROR: 527",
             "validate before writing: `credwarden plan MANIFEST`",
         )
 
@@ -103,7 +103,7 @@ def dialect_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon
             "reached through the NCS shell `at` command",
             "with CONFIG_AT_SHELL_UNESCAPE_LF the shell stores PEM with CRLF line endings, so digests differ from "
             "the same file written through at_client; responses are cut at CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN "
-            "(default 2700 bytes) (§1.2)",
+            "(default 2700 bytes)",
             "compare digests with `credwarden plan` (it predicts the shell's encoding), not with a hand-computed "
             "sha256",
         )
@@ -113,7 +113,7 @@ def dialect_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon
             "dialect.slm",
             "reached through the Serial LTE Modem / Serial Modem application",
             "SLM's native-TLS credentials (AT#XCMNG) live elsewhere (modem tags tag*10+type, or settings storage); "
-            "this report covers the modem store (%CMNG) (§5)",
+            "this report covers the modem store (%CMNG)",
             None,
         )
 
@@ -196,7 +196,7 @@ def power_off_warning_rule(
             "power-off warning is active: credential writes and deletes are blocked (CME 528)",
             f"{probe.method}: {probe.detail}".rstrip(": ")
             + ". The modem latched a low-voltage warning; NVM updates (and per Nordic support also reads) are "
-            "refused until it is re-armed (§2.6)",
+            "refused until it is re-armed",
             "fix the supply voltage (>= 3.0 V under load), then re-arm with AT%XPOFWARN=1,30 or restart the modem",
         )
     elif probe.state == "unknown" and facts.has_power_off_warning:
@@ -209,8 +209,23 @@ def power_off_warning_rule(
         )
 
 
+#: The answer buffer of each front-end and the setting that sizes it (modem-behaviour.md#front-ends).
+ANSWER_BUFFER = {
+    "shell": ("the NCS shell's `at` answer buffer", "CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN", 2700),
+    "at_client": ("the AT host's buffer", "CONFIG_AT_HOST_CMD_MAX_LEN", 4096),
+    "slm": ("the Serial LTE Modem's AT buffer", "the SLM / Serial Modem AT buffer size", 4096),
+}
+
+
 def read_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: timedelta) -> Iterable[Finding]:
-    """Read-back of readable entries: truncated or unfinished reads point at a too-small AT buffer."""
+    """Read-back of readable entries. A read whose digest matches the list returned what is stored: bad content is
+    the entry's own fault (stored so). A read that differs from the listed digest was cut on the way: the buffer of
+    the front-end in use is too small. Without real digests the two cannot be told apart, and the finding says so."""
+    what, setting, default = ANSWER_BUFFER.get(obs.info.dialect, ANSWER_BUFFER["at_client"])
+    buffer_fix = (
+        f"raise {setting} (default {default} bytes) to 4096, or compare by digest (`credwarden list`) instead of "
+        "read-back; keep certificates below ~4 kB (a larger chain crashed the modem)"
+    )
     for read in obs.reads:
         label = f"sec_tag {read.sec_tag} {type_name(read.type)}"
         if read.error is not None:
@@ -220,38 +235,51 @@ def read_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: t
                 "buffer.read-failed",
                 f"{label}: read-back failed ({read.error})",
                 (
-                    "no final result arrived: the response is probably larger than the application firmware's AT "
-                    "buffer, which drops the end of the answer (§1.1)"
+                    f"no final result arrived: the answer is probably larger than {what}, which drops the end of it"
                     if timed_out
-                    else "the modem refused the read of a readable entry; the response may not fit a buffer (§1.1)"
+                    else f"the read of a readable entry was refused; the answer may not fit {what}"
                 ),
-                "raise CONFIG_AT_HOST_CMD_MAX_LEN / CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN (4096), keep certificates "
-                "below ~4 kB (a >4 kB chain crashed the modem, §2.5)",
+                buffer_fix,
                 read.sec_tag,
                 read.type,
             )
             continue
-        digest_mismatch = (
-            facts.real_digests is not False
-            and read.listed_sha is not None
-            and read.content_sha is not None
-            and read.listed_sha.upper() != read.content_sha.upper()
-            and not is_placeholder_digest(read.listed_sha, read.type)
-        )
-        truncated_pem = read.complete_pem is False
-        if digest_mismatch or truncated_pem:
-            buffer_note = _buffer_note(read.length)
-            reason = "its SHA-256 differs from the listed digest" if digest_mismatch else "the PEM block is incomplete"
+        listed = read.listed_sha.upper() if read.listed_sha else None
+        real = facts.real_digests is not False and listed is not None and not is_placeholder_digest(listed, read.type)
+        matches = real and read.content_sha is not None and listed == read.content_sha.upper()
+        bad_content = read.complete_pem is False or read.valid_certificate is False
+        reason = "the PEM block is incomplete" if read.complete_pem is False else "it does not parse as a certificate"
+        if matches and bad_content:
+            yield Finding(
+                Severity.ERROR,
+                "content.invalid",
+                f"{label}: the stored content is not a valid certificate",
+                f"{reason}; its digest matches the listed one, so the read is complete and the entry is stored this "
+                "way (an interrupted or overlong write, or a damaged file). TLS handshakes with this CA will fail",
+                f"rewrite it: `credwarden apply MANIFEST`, or `credwarden write {read.sec_tag} root-ca FILE`",
+                read.sec_tag,
+                read.type,
+            )
+        elif real and not matches:
             yield Finding(
                 Severity.ERROR,
                 "buffer.read-truncated",
-                f"{label}: read-back came back truncated",
-                f"the content read back is not what is stored: {reason}{buffer_note}. The application firmware's "
-                "AT response buffer is too small for this credential (at_shell default 2700 bytes, §1.1/§1.2); "
-                "libraries comparing by read-back (modem_key_mgmt_cmp) will see a mismatch and may rewrite it on "
-                "every boot",
-                "raise the response buffer (CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN / CONFIG_AT_HOST_CMD_MAX_LEN = "
-                "4096) or compare by digest (`credwarden list`) instead of read-back",
+                f"{label}: read-back came back cut",
+                f"the content read back differs from the listed digest{_buffer_note(read.length)}: {what} is too "
+                "small for this credential. Libraries that compare by read-back (modem_key_mgmt_cmp) see a mismatch "
+                "and may rewrite the entry at every boot",
+                buffer_fix,
+                read.sec_tag,
+                read.type,
+            )
+        elif not real and bad_content:
+            yield Finding(
+                Severity.ERROR,
+                "content.unproven-invalid",
+                f"{label}: the content read back is not a valid certificate",
+                f"{reason}{_buffer_note(read.length)}. This firmware lists no real digest, so it cannot tell whether "
+                f"the entry is stored this way or the read was cut by {what}",
+                f"rewrite it (`credwarden apply MANIFEST`); if it comes back the same, {buffer_fix}",
                 read.sec_tag,
                 read.type,
             )
@@ -344,7 +372,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
             "tags.nrf-cloud",
             f"nRF Cloud's default sec_tag {NRF_CLOUD_SEC_TAG} is in use ({', '.join(type_name(t) for t in cloud)})",
             "the nRF Cloud libraries (CONFIG_NRF_CLOUD_SEC_TAG) and nrfcloud-utils use this tag; writing other "
-            "credentials there breaks nRF Cloud connectivity (§2.4)",
+            "credentials there breaks nRF Cloud connectivity",
             None,
             NRF_CLOUD_SEC_TAG,
         )
@@ -358,7 +386,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 "tags.tls-decrypt",
                 f"sec_tag {entry.sec_tag} {entry.type_name}: TLS-decrypt tag in use",
                 "TLS sessions using sec_tags 2147483648-2147483667 can be decrypted with Nordic tools; they are "
-                "for test and development only (§2.4)",
+                "for test and development only",
                 "move production credentials to a user sec_tag (0-2147483647)",
                 entry.sec_tag,
                 entry.type,
@@ -371,7 +399,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 "tags.reserved-unexpected",
                 f"sec_tag {entry.sec_tag} {entry.type_name}: unexpected entry in the modem-reserved range",
                 "values above 2147483647 are reserved for the modem; this (tag, type) is not one of the "
-                "factory entries seen so far (§2.4)",
+                "factory entries seen so far",
                 "leave it alone; report the firmware version if it appeared after a tool wrote there",
                 entry.sec_tag,
                 entry.type,
@@ -391,7 +419,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 Severity.WARNING,
                 "entries.duplicate",
                 f"sec_tag {tag} {type_name(code)} listed {count} times",
-                "(sec_tag, type) must be unique in the store (§2.1); the list output is inconsistent",
+                "(sec_tag, type) must be unique in the store; the list output is inconsistent",
                 "restart the modem and list again; re-provision the entry if it persists",
                 tag,
                 code,

@@ -4,7 +4,7 @@ A session costs what its work needs: `+CMEE` is learnt from the first command (t
 numeric errors are turned on only before the first change (or to explain a bare `ERROR`) and restored at the end
 only when they were changed; `AT+CFUN?` is read only when something needs the functional mode (an offline window,
 `info`). `offline()` switches to `AT+CFUN=4` only when the modem is online (1, 2, 21) and sets the mode back
-afterwards, also on errors and Ctrl-C (spec §2.6, §6.1).
+afterwards, also on errors and Ctrl-C (modem-behaviour.md#cfun-rules).
 
 CFUN rule: whenever the device still answers, it is left in the functional mode FOUND when the session first read
 it (`kept_cfun`; an explicit `AT+CFUN=<n>` sent through `Device.at()` outside an offline block changes it). A reboot

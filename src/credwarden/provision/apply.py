@@ -8,10 +8,11 @@ Guarantees:
   that digest is the proof; a read-back (`AT%CMNG=2`, readable types only) is added only where the firmware lists
   placeholder digests, or on request (`read_back=True`); a mismatch is rewritten once; a lost result (timeout) is
   resolved by reading what is stored, never by a blind rewrite;
-* placeholder-digest firmware (< 1.3, spec §2.8): the `unverifiable` policy (fail | warn | rewrite) governs only
-  PRE-EXISTING entries whose content cannot be compared. A write of this run that the modem acknowledged with OK
-  and then lists (placeholder digest of the right type) is "written, unverifiable by this firmware": done, with a
-  warning in the report (a write whose OK was lost is sent once more, then fails);
+* placeholder-digest firmware (modem-behaviour.md#placeholder-digests): the `unverifiable` policy
+  (fail | warn | rewrite) governs only PRE-EXISTING entries whose content cannot be compared. A write of this run
+  that the modem acknowledged with OK and then lists (placeholder digest of the right type) is "written,
+  unverifiable by this firmware": done, with a warning in the report (a write whose OK was lost is sent once
+  more, then fails);
 * every write/delete is preceded by an intent in the device's write journal (`provision.journal`) and the intent
   is cleared once acknowledged and verified; a pending intent makes the next plan rewrite that entry whatever the
   policy (unless a real digest or a read-back proves it complete), so a write cut by a power loss is repaired;
