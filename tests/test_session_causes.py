@@ -128,3 +128,18 @@ def test_keygen_on_firmware_before_1_3_says_so(make_sim: Callable[..., SimModem]
     message = str(caught.value)
     assert "%KEYGEN" in message and "1.3.0" in message and profile in message
     assert "AT+CMEE=1" not in message
+
+
+@pytest.mark.parametrize("mode", ["at_client", "shell", "slm"])
+def test_a_silent_port_with_a_given_mode_is_reported_after_one_probe(mode: str) -> None:
+    from credwarden.errors import DeviceTimeout
+
+    master, slave = os.openpty()
+    try:
+        with pytest.raises(DeviceTimeout) as caught:
+            cw.connect(os.ttyname(slave), mode=mode, timeout=0.3)
+    finally:
+        os.close(master)
+        os.close(slave)
+    message = str(caught.value)
+    assert "no answer to AT+CMEE?" in message and f"runs the {mode} front-end" in message

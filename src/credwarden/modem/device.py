@@ -132,7 +132,7 @@ class Device:
         dialect = dialect_named(name, unescape_lf=unescape_lf)
         session = AtSession(transport, dialect, timeouts=policy)
         device = cls(session, port=port)
-        device._guards.establish(probed.cmee if probed is not None else None)
+        device._guards.establish(probed.cmee if probed is not None else None, first_contact=detect_within)
         return device
 
     def close(self) -> None:

@@ -45,10 +45,11 @@ class Guards:
         self._verified_at = -1  #: `stats.commands` when CMEE and CFUN were last confirmed as they must be
         self._mode_now: tuple[int | None, int] | None = None  #: (CFUN as last read or set, `stats.commands` then)
 
-    def establish(self, cmee: int | None = None) -> None:
-        """Learn the numeric-error setting: `cmee` when the dialect probe's answer carried it, else one query."""
+    def establish(self, cmee: int | None = None, *, first_contact: float | None = None) -> None:
+        """Learn the numeric-error setting: `cmee` when the dialect probe's answer carried it, else one query (waiting
+        `first_contact` s, once: a device that never answers is reported as soon as the dialect probe would be)."""
         if cmee is None:
-            cmee = self.session.read_cmee()
+            cmee = self.session.read_cmee(limit=first_contact, attempts=1 if first_contact is not None else None)
         else:
             self.session.cmee = cmee
         self.session.mark_established()

@@ -391,18 +391,31 @@ class AtSession:
                 log.info("the answer to %s was lost and the state did not change; sending it again", command)
 
     # -- probes --------------------------------------------------------------------------------------------
-    def read_cmee(self) -> int | None:
+    def read_cmee(self, *, limit: float | None = None, attempts: int | None = None) -> int | None:
         """`AT+CMEE?` through the tagged reader (a late final of an earlier command is not taken for its answer);
-        None when the firmware does not report it. Sent again after a lost answer like any read-only command."""
-        for attempt in range(1, self.timeouts.retries + 2):
+        None when the firmware does not report it. Sent again when nothing answered, like any read-only command
+        (`attempts` in all, default 1 + `timeouts.retries`; each waits `limit`, default the base timeout)."""
+        wait = self.timeouts.base if limit is None else limit
+        tries = self.timeouts.retries + 1 if attempts is None else max(1, attempts)
+        for attempt in range(1, tries + 1):
             if attempt > 1:
                 self.stats.retries += 1
                 self._notify("retry", command=SYNC_PROBE, attempt=attempt)
-            if self._probe(limit=self.timeouts.base, counted=True):
+            if self._probe(limit=wait, counted=True):
                 self.responsive = True
                 return self.cmee
         self.responsive = False
-        raise DeviceTimeout(f"no answer to {SYNC_PROBE} on {self.transport.name}", command=SYNC_PROBE)
+        raise DeviceTimeout(
+            f"no answer to {SYNC_PROBE} on {self.transport.name} within {wait:g} s"
+            + (
+                ""
+                if self._established
+                else f" ({tries} tries): check the port, the baud rate, that the board is "
+                f"powered, and that it runs the {self.dialect.name} front-end (or use --mode auto)"
+            ),
+            command=SYNC_PROBE,
+            timeout=wait,
+        )
 
     def resync(self, probes: int | None = None, *, drained: bool = False) -> bool:
         """Drain (unless the line just went quiet), then send the tagged probe until it is answered (at most
