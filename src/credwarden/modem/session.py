@@ -410,7 +410,7 @@ class AtSession:
             + (
                 ""
                 if self._established
-                else f" ({tries} tries): check the port, the baud rate, that the board is "
+                else ": check the port, the baud rate, that the board is "
                 f"powered, and that it runs the {self.dialect.name} front-end (or use --mode auto)"
             ),
             command=SYNC_PROBE,
