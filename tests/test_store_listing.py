@@ -91,3 +91,16 @@ def test_delete_of_given_tags_works_without_the_full_list(big_shell: tuple[SimMo
 
 def path_of(fixture: tuple[SimModem, str]) -> str:
     return fixture[1]
+
+
+def test_plan_cli_says_what_it_could_not_see(big_shell: tuple[SimModem, str], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    manifest = write_campaign_manifest(tmp_path)
+    env = dict(os.environ, CREDWARDEN_DB=str(tmp_path / "inv.db"), CREDWARDEN_STATE_DIR=str(tmp_path / "state"))
+    command = [str(Path(sys.executable).with_name("credwarden")), "plan", str(manifest), "--port", path_of(big_shell)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 9, done.stderr  # changes pending
+    assert "could not be seen" in " ".join(done.stdout.split()) and "Traceback" not in done.stderr

@@ -103,6 +103,8 @@ def render_plan(result: Plan, console: Console) -> None:
         style = "green" if row.decision == "skip" else "yellow"
         table.add_row(str(row.sec_tag), "keygen", f"[{style}]{row.decision}[/]", escape(row.reason))
     console.print(table)
+    for note in result.notes:  # e.g. a store too large for one list: what could not be seen
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
     else:
