@@ -289,3 +289,52 @@ def test_lost_answer_to_going_offline_is_settled_by_reading_the_mode() -> None:
     assert sent.count("AT+CFUN=4") == 1  # the mode read back as 4: not sent again
     assert sent.index("AT+CFUN?", sent.index("AT+CFUN=4")) < sent.index("AT%CMNG=3,1,0")
     assert sent.index("AT+CFUN=1") > sent.index("AT%CMNG=3,1,0")
+
+
+@pytest.mark.parametrize(
+    ("command", "readonly"),
+    [
+        ("AT", True),
+        ("AT+CMEE?", True),
+        ("AT+CFUN=?", True),
+        ("AT%CMNG=1", True),
+        ("AT%CMNG=1,42,0", True),
+        ("AT%CMNG=2,42,0", True),
+        ("AT#XCMNG=1", True),
+        ("AT+CGSN", True),
+        ("AT+CGSN=1", True),
+        ("AT%XMODEMUUID", True),
+        ("AT%CERTEXPIRY=42,0", True),
+        ('AT%CMNG=0,42,0,"x"', False),
+        ("AT%CMNG=3,42,0", False),
+        ("AT%CMNG=10", False),
+        ("AT+CFUN=4", False),
+        ("AT+CMEE=1", False),
+        ("AT%KEYGEN=42,2,0", False),
+        ("AT#XRESET", False),
+        ("AT+CGMR=1", False),
+    ],
+)
+def test_only_read_only_commands_are_sent_again_after_a_lost_answer(command: str, readonly: bool) -> None:
+    from credwarden.at.response import is_idempotent
+
+    assert is_idempotent(command) is readonly
+
+
+def test_one_classifier_for_every_reader() -> None:
+    from credwarden.modem.session import LineKind
+
+    s = session({}, dialect="at_client")
+    kinds = {
+        "": LineKind.BLANK,
+        "AT+CGSN": LineKind.ECHO,
+        "Ready": LineKind.BANNER,
+        "+CME ERROR: 513": LineKind.FINAL,
+        "AT+CGSN: command not found": LineKind.FOREIGN,
+        "+CEREG: 1": LineKind.URC,
+        "352656100367872": LineKind.INFO,
+    }
+    assert {text: s.classify(text, "AT+CGSN", None).kind for text in kinds} == kinds
+    shell = session({}, dialect="shell")
+    failure = shell.classify("Sending AT command failed with error code -7", "AT%CMNG=1", "%CMNG:")
+    assert failure.kind is LineKind.FAILURE and shell.dialect.answer_too_large(failure.text)
