@@ -33,7 +33,9 @@ def test_info_json_schema(port: str) -> None:
     assert code == 0
     data = json.loads(out)
     assert {"imei", "model", "firmware", "cfun", "dialect"} <= set(data)
-    assert data["imei"] == "352656100367872" and data["dialect"] == "at_client"
+    kept = json.loads(Path(port.removeprefix("sim://")).read_text())["identity"]
+    assert data["imei"] == kept["imei"] and data["dialect"] == "at_client"  # the state file's own identity
+    assert data["uuid"] is not None and data["uuid"] == kept["device_uuid"]
     assert data["firmware_version"] == "1.3.5"
 
 
@@ -50,9 +52,10 @@ def test_write_list_read_delete_cycle(port: str, tmp_path: Path) -> None:
     code, out, _ = run("--port", port, "write", "1001", "root-ca", str(pem), "--json")
     written = json.loads(out)
     assert code == 0 and written["written"] is True and written["status"] == "written"
-    assert written["device"] == {"port": port, "imei": "352656100367872"}  # the device it acted on
+    imei = json.loads(run("--port", port, "info", "--json")[1])["imei"]
+    assert written["device"] == {"port": port, "imei": imei}  # the device it acted on
     code, out, _ = run("--port", port, "write", "1001", "root-ca", str(pem))
-    assert code == 0 and "already holds this content" in out and "IMEI 352656100367872" in out
+    assert code == 0 and "already holds this content" in out and f"IMEI {imei}" in out
     code, out, _ = run("--port", port, "--json", "list")
     entries = json.loads(out)
     assert code == 0
@@ -101,8 +104,9 @@ def test_delete_all_and_keygen(port: str, tmp_path: Path) -> None:
     pem.write_bytes(CA)
     run("--port", port, "write", "5", "0", str(pem))
     code, out, _ = run("--port", port, "delete-all", "--yes", "--json")
+    imei = json.loads(run("--port", port, "info", "--json")[1])["imei"]
     assert code == 0 and json.loads(out) == {
-        "device": {"port": port, "imei": "352656100367872"},
+        "device": {"port": port, "imei": imei},
         "entries": [{"sec_tag": 5, "type": 0, "type_name": "root-ca", "deleted": True, "error": None, "code": None}],
     }
     csr = tmp_path / "csr.der"

@@ -1,6 +1,6 @@
 """Credential type codes and sec_tag ranges of the nRF91 modem (pure data, shared with the simulator).
 
-Spec: ../shared/docs/modem-credential-store.md §2.3 (types) and §2.4 (sec_tag space).
+modem-behaviour.md#credential-types (types) and modem-behaviour.md#sec_tags (sec_tag space).
 """
 
 from __future__ import annotations
@@ -22,23 +22,23 @@ def as_dialect(name: str) -> Dialect:
     return name
 
 
-#: Highest sec_tag a user may write (§2.2). Values above are reserved for the modem.
+#: Highest sec_tag a user may write (modem-behaviour.md#cmng). Values above are reserved for the modem.
 MAX_USER_SEC_TAG = 2_147_483_647
-#: TLS-decrypt tags (mfw 2.0.0+, test/development only) (§2.4).
+#: TLS-decrypt tags (mfw 2.0.0+, test/development only) (modem-behaviour.md#sec_tags).
 TLS_DECRYPT_FIRST = 2_147_483_648
 TLS_DECRYPT_LAST = 2_147_483_667
-#: nRF Cloud's default sec_tag (§2.4); writing into it needs an explicit opt-in.
+#: nRF Cloud's default sec_tag (modem-behaviour.md#sec_tags); writing into it needs an explicit opt-in.
 NRF_CLOUD_SEC_TAG = 16_842_753
 #: Largest sec_tag the AT interface can express (uint32).
 MAX_SEC_TAG = 4_294_967_295
-#: Modem-owned entries observed in real lists (§2.4): (sec_tag, type).
+#: Modem-owned entries observed in real lists (modem-behaviour.md#sec_tags): (sec_tag, type).
 FACTORY_ENTRIES: tuple[tuple[int, int], ...] = ((4_294_967_292, 11), (4_294_967_293, 10), (4_294_967_294, 6))
-#: Whole AT command limit in bytes, terminator excluded (§1.1, §2.5).
+#: Whole AT command limit in bytes, terminator excluded (modem-behaviour.md#at-host, #content-rules).
 MAX_AT_COMMAND_BYTES = 4096
 
 
 class CredType(IntEnum):
-    """`%CMNG` credential type codes (§2.3)."""
+    """`%CMNG` credential type codes (modem-behaviour.md#credential-types)."""
 
     ROOT_CA = 0
     CLIENT_CERT = 1
@@ -91,7 +91,7 @@ _ALIASES: dict[str, CredType] = {
     "pubkey": CredType.PUBLIC_KEY,
 }
 
-#: Types that `%CMNG=2` can read back (§2.3: 1, 2, 3 are refused with 514).
+#: Types that `%CMNG=2` can read back (modem-behaviour.md#credential-types: 1, 2, 3 are refused with 514).
 READABLE_TYPES = frozenset({CredType.ROOT_CA, CredType.PSK_IDENTITY})
 #: Types the user writes with `%CMNG=0` (0-4); others are modem-managed or UNKNOWN.
 USER_WRITABLE_TYPES = frozenset(
@@ -137,7 +137,7 @@ def is_tls_decrypt_tag(sec_tag: int) -> bool:
 
 
 def placeholder_digest(code: int) -> str:
-    """The digest old firmware prints instead of a SHA-256: the type byte repeated 32 times (§2.8)."""
+    """Old firmware's stand-in for a SHA-256: the type byte 32 times (modem-behaviour.md#placeholder-digests)."""
     return f"{code:02X}" * 32
 
 

@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "credwarden.cli.inventory_cmds",
     "credwarden.cli.factory_cmds",
     "credwarden.cli.sim_cmds",
+    "credwarden.cli.collect_cmds",
 )
 
 app = typer.Typer(
@@ -92,10 +93,3 @@ def global_options(
 
 for _module in COMMAND_MODULES:
     app.add_typer(importlib.import_module(_module).commands)
-
-
-def main() -> None:
-    """Console-script entry point (see also `credwarden.__main__`, which guards the imports against Ctrl-C)."""
-    from credwarden.__main__ import main as guarded
-
-    guarded()

@@ -325,8 +325,9 @@ def _write_output(text: str, output: Path | None) -> None:
 def render_forget(result: ForgetResult, console: Console) -> None:
     verb = "would remove" if result.dry_run else "removed"
     console.print(
-        f"device {result.imei}: {verb} {result.snapshots} snapshot(s) with {result.entries} entries and "
-        f"{result.apply_runs} apply run(s) with {result.apply_actions} action(s)",
+        f"device {result.imei}: {verb} {result.snapshots} snapshot(s) with {result.entries} entries, "
+        f"{result.apply_runs} apply run(s) with {result.apply_actions} action(s), {result.reports} field report(s) "
+        f"and {result.alerts} alert(s)",
         highlight=False,
     )
 
@@ -489,8 +490,14 @@ def export_cmd(
 @inv_app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Capture with %CMNG list output (terminal, Link Monitor, SMS).")],
-    device: Annotated[str, typer.Option("--device", help="IMEI of the device the capture came from.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Capture with %CMNG list output (terminal, Link Monitor, SMS), or CW/1 / CWS/1 reports."),
+    ],
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="IMEI of the device the capture came from (reports carry their own)."),
+    ] = None,
     station: Annotated[str | None, typer.Option("--station", help="Station / source name to record.")] = None,
     slm_native_tls: Annotated[
         bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
@@ -524,6 +531,15 @@ def import_cmd(
             raw = file.read_bytes()
         except OSError as exc:
             raise ValidationError(f"cannot read: {exc.strerror}", source=str(file)) from None
+        from credwarden.report import looks_like_report
+
+        if looks_like_report(raw.decode("latin-1")):
+            from credwarden.cli.report_import import import_reports
+
+            import_reports(file, raw, device, cli_context(ctx).db, cli_context(ctx).json)
+            return
+        if device is None:
+            raise UsageError("--device IMEI is required for a capture (only CW/1 reports name their device)")
         parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
         if strict and parsed.unreadable:
             _warn_unreadable(parsed.unreadable)
@@ -547,8 +563,9 @@ def forget(ctx: typer.Context, device: DeviceArg, yes: YesOption = False, dry_ru
         found = inv.forget(device, dry_run=True)
         if not dry_run and not yes:
             _confirm(
-                f"Forget device {found.imei}: {found.snapshots} snapshot(s) with {found.entries} entries and "
-                f"{found.apply_runs} apply run(s) are deleted from {inv.location}. Continue?"
+                f"Forget device {found.imei}: {found.snapshots} snapshot(s) with {found.entries} entries, "
+                f"{found.apply_runs} apply run(s), {found.reports} field report(s) and {found.alerts} alert(s) are "
+                f"deleted from {inv.location}. Continue?"
             )
         emit(found if dry_run else inv.forget(found.imei), opts.json, render_forget)
 

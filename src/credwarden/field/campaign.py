@@ -88,7 +88,7 @@ class FaultPoint:
     where: str  #: human description, e.g. "power cut after 120 of 1188 bytes of command 7 (AT%CMNG=0,42,0)"
     command: int = 0  #: 1-based command number in the apply (0: not command-bound)
     offset: int | None = None  #: power cut: content bytes stored; None: cut at the boundary after `command`
-    stores: bool = False  #: hang: the hung write is stored anyway (Q1)
+    stores: bool = False  #: hang: the hung write is stored anyway (modem-behaviour.md#field-reports, write hang)
     after: bool = False  #: reboot: right after `command` answered (False: right before it reaches the modem)
     noise: float = 0.0
     seed: int = 0

@@ -8,6 +8,7 @@ only the per-user default location is created without asking.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ def resolve_location(db: str | None = None, *, create_dirs: bool = False) -> DbL
         url = url.set(drivername="postgresql+psycopg")
     if url.get_driver_name() != "psycopg":
         raise UsageError("PostgreSQL inventories use the psycopg 3 driver: write postgresql+psycopg://...")
+    if importlib.util.find_spec("psycopg") is None:
+        raise UsageError(
+            "a PostgreSQL inventory needs the psycopg driver, an optional part of credwarden: "
+            "pip install 'credwarden[postgres]'"
+        )
     return DbLocation(server_url=url.render_as_string(hide_password=False))
 
 

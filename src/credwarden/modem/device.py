@@ -52,7 +52,7 @@ log = logging.getLogger("credwarden.device")
 
 #: Default seconds the dialect probe waits for an answer to `AT`.
 DETECT_TIMEOUT = 2.0
-#: %KEYGEN key type for a client private key + CSR (spec §3.1).
+#: %KEYGEN key type for a client private key + CSR (modem-behaviour.md#keygen).
 KEYGEN_CLIENT_KEY = 2
 #: An explicit functional-mode change through `at()`: it becomes the mode the session leaves behind.
 _CFUN_SET = re.compile(r"^AT\+CFUN=(\d+)\s*$", re.IGNORECASE)
@@ -239,7 +239,7 @@ class Device:
             if found:
                 return found
         if version is None or version < (1, 3, 0):
-            return None  # no attestation token before mfw 1.3 (spec §3.2)
+            return None  # no attestation token before mfw 1.3 (modem-behaviour.md#attesttoken)
         try:
             return self.attest().device_uuid
         except (CredwardenError, ValueError) as exc:

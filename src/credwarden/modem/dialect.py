@@ -1,4 +1,4 @@
-"""The three firmware front-ends a modem is reached through, and their detection (spec §1).
+"""The three firmware front-ends a modem is reached through, and their detection (modem-behaviour.md#front-ends).
 
 * `at_client` (NCS AT host): no echo, `cmd\\r\\n` in, the modem's answer verbatim out.
 * `shell` (NCS shell `at` command): `at '<cmd>'`, echo of the typed line, ANSI-coloured `uart:~$ ` prompt.

@@ -6,10 +6,11 @@ Guarantees:
 * nothing changes on the device when nothing differs (no CFUN change, no write);
 * each write is verified by digest (`AT%CMNG=1,tag,type`) and, for readable types, by read-back; a mismatch is
   rewritten once; a lost result (timeout) is resolved by reading what is stored, never by a blind rewrite;
-* placeholder-digest firmware (< 1.3, spec §2.8): the `unverifiable` policy (fail | warn | rewrite) governs only
-  PRE-EXISTING entries whose content cannot be compared. A write of this run that the modem acknowledged with OK
-  and then lists (placeholder digest of the right type) is "written, unverifiable by this firmware": done, with a
-  warning in the report (a write whose OK was lost is sent once more, then fails);
+* placeholder-digest firmware (modem-behaviour.md#placeholder-digests): the `unverifiable` policy
+  (fail | warn | rewrite) governs only PRE-EXISTING entries whose content cannot be compared. A write of this run
+  that the modem acknowledged with OK and then lists (placeholder digest of the right type) is "written,
+  unverifiable by this firmware": done, with a warning in the report (a write whose OK was lost is sent once
+  more, then fails);
 * every write/delete is preceded by an intent in the device's write journal (`provision.journal`) and the intent
   is cleared once acknowledged and verified; a pending intent makes the next plan rewrite that entry whatever the
   policy (unless a real digest or a read-back proves it complete), so a write cut by a power loss is repaired;
@@ -49,8 +50,8 @@ from credwarden.provision.keygen import (
     KeygenSetup,
     default_out_dir,
     ensure_client_certificate,
-    keygen_row,
     kept_outcome,
+    keygen_row,
     prepare_keygen,
 )
 from credwarden.provision.manifest import Manifest, effective_options, load_manifest

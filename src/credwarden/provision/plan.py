@@ -5,7 +5,7 @@ Per (sec_tag, type) named by the manifest:
 * `write`  — missing, different, or unverifiable with `unverifiable = "rewrite"` (the reason says which);
 * `delete` — a user type on a named tag that the manifest does not list, only when that tag is `exclusive`
              or `prune` is asked; reserved tags and modem-owned types are never touched;
-* `unverifiable` — a PRE-EXISTING entry whose content cannot be compared (placeholder digests, spec §2.8, and a
+* `unverifiable` — a PRE-EXISTING entry whose content cannot be compared (modem-behaviour.md#placeholder-digests, and a
              type that cannot be read back), with `unverifiable = "fail"` (apply refuses to go on, exit 6); with
              `"warn"` it is kept (skip, with a warning); with `"rewrite"` it is written once.
 
@@ -16,7 +16,7 @@ Two inputs from `apply` override the policy:
   right type: "written, unverifiable by this firmware" counts as done (skip), so the final check does not plan
   them again.
 
-SLM native TLS (spec §5.1-5.2): a credential (tag, type) lives in the modem at (tag*10+type, type 0).
+SLM native TLS (modem-behaviour.md#xcmng): a credential (tag, type) lives in the modem at (tag*10+type, type 0).
 """
 
 from __future__ import annotations
