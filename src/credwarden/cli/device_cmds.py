@@ -254,9 +254,14 @@ def list_cmd(
         record = not no_record and tag is None and code is None
         expiries: dict[tuple[int, int], Any] = {}
         notes: list[str] = []
+        opener = None
+        if record:  # the inventory opens while the device answers
+            from credwarden.inventory.live import InventoryOpener
+
+            opener = InventoryOpener(opts.db)
         with open_device(opts) as dev:
             entries = dev.list(sec_tag=tag, type=code)
-            identity = dev.info() if record else None
+            identity = dev.info(attest=False) if record else None
             imei = identity.imei if identity is not None else device_imei(dev)
             if with_expiry and identity is not None:
                 from credwarden.inventory.live import list_expiries
@@ -268,7 +273,7 @@ def list_cmd(
         if identity is not None:  # after the session closed: the inventory is not on the device's time
             from credwarden.inventory.live import record_list
 
-            for text in record_list(identity, entries, db=opts.db, expiries=expiries).warnings:
+            for text in record_list(identity, entries, expiries=expiries, opener=opener).warnings:
                 warn(text)
 
 

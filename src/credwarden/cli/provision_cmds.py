@@ -315,6 +315,11 @@ def _apply_single(
     try:
         loaded = _load_validated(manifest)
         keygen = prepare_keygen(loaded, out_dir)
+        opener = None
+        if record and not dry_run:  # the inventory opens while the device answers
+            from credwarden.inventory.live import InventoryOpener
+
+            opener = InventoryOpener(opts.db)
         with open_device(opts) as dev:
             try:
                 report = apply(
@@ -341,7 +346,7 @@ def _apply_single(
         from credwarden.inventory.live import record_apply_run
 
         entries = list(report.final_entries) if report.final_entries is not None else None
-        recorded = record_apply_run(report.device, report, entries, db=opts.db, manifest_path=loaded.path)
+        recorded = record_apply_run(report.device, report, entries, manifest_path=loaded.path, opener=opener)
         for text in recorded.warnings:
             warn(text)
     return report

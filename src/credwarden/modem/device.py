@@ -230,8 +230,11 @@ class Device:
         except ModemError:
             return None
 
-    def info(self) -> DeviceInfo:
-        """IMEI, model, firmware (parsed version), device UUID where offered, build UUID, CFUN, dialect."""
+    def info(self, *, attest: bool = True) -> DeviceInfo:
+        """IMEI, model, firmware (parsed version), device UUID where offered, build UUID, CFUN, dialect.
+
+        `attest=False`: no attestation token for the device UUID where `%DEVICEUUID` is missing (mfw 1.3.x; the
+        token costs the modem ~150 ms), so the UUID is then None."""
         cfun = self._guards.read_cfun()  # first: the found mode is known before anything else can restart the modem
         imei_answer = self._optional("AT+CGSN")
         model_answer = self._optional("AT+CGMM")
@@ -244,20 +247,20 @@ class Device:
             model=model_answer.lines[0].strip() if model_answer and model_answer.lines else None,
             firmware=firmware,
             firmware_version=version,
-            uuid=self._device_uuid(version),
+            uuid=self._device_uuid(version, attest),
             modem_build_uuid=build_uuid,
             cfun=cfun,
             dialect=self.dialect,
             port=self.port,
         )
 
-    def _device_uuid(self, version: tuple[int, int, int] | None) -> str | None:
+    def _device_uuid(self, version: tuple[int, int, int] | None, attest: bool = True) -> str | None:
         answer = self._optional("AT%DEVICEUUID")
         if answer is not None:
             found = parse_uuid(" ".join(answer.lines))
             if found:
                 return found
-        if version is None or version < (1, 3, 0):
+        if not attest or version is None or version < (1, 3, 0):
             return None  # no attestation token before mfw 1.3 (modem-behaviour.md#attesttoken)
         try:
             return self.attest().device_uuid
