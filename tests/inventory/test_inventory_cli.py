@@ -154,7 +154,7 @@ def test_forget_asks_names_the_device_and_what_goes(db_url: str, capture: Path) 
     assert result.exit_code == ExitCode.USAGE and "several devices" in result.stderr  # a prefix must be unique
     result = runner.invoke(app, ["inventory", "forget", "--db", db_url, "352656100000010"], input="n\n")
     assert result.exit_code == ExitCode.USAGE and "nothing was removed" in result.stderr
-    assert "Forget device 352656100000010: 2 snapshot(s) with 3 entries and 0 apply run(s)" in result.stderr
+    assert "Forget device 352656100000010: 2 snapshot(s) with 3 entries, 0 apply run(s)" in result.stderr
     code, out, _ = _run("inventory", "forget", "--db", db_url, "352656100000010", "--dry-run", "--json")
     assert code == 0 and json.loads(out) == {
         "imei": "352656100000010",
@@ -163,6 +163,8 @@ def test_forget_asks_names_the_device_and_what_goes(db_url: str, capture: Path) 
         "entries": 3,
         "apply_runs": 0,
         "apply_actions": 0,
+        "reports": 0,
+        "alerts": 0,
     }
     result = runner.invoke(app, ["inventory", "forget", "--db", db_url, "352656100000010"], input="y\n")
     assert result.exit_code == 0 and "removed 2 snapshot(s)" in result.stdout

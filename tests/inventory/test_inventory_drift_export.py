@@ -150,3 +150,25 @@ def test_export_json_and_csv(inv: Inventory) -> None:
     rows = list(csv.DictReader(io.StringIO(inv.export("csv", EXPECTED, now=NOW))))
     assert [r["imei"] for r in rows] == sorted(FLEET)
     assert rows[2]["mismatch"] == "1" and rows[2]["lost"] == "1" and rows[0]["soonest_expiry"] == "2027-03-28T00:00:00Z"
+
+
+def test_export_figures_agree_with_drift_problems(inv: Inventory) -> None:
+    """CSV / Prometheus figures are counted by the database, JSON lists the problems: both say the same."""
+    _fleet(inv)
+    listed = {d["imei"]: d for d in json.loads(inv.export("json", EXPECTED, now=NOW))["devices"]}
+    counted = {r["imei"]: r for r in csv.DictReader(io.StringIO(inv.export("csv", EXPECTED, now=NOW)))}
+    assert listed.keys() == counted.keys() == set(FLEET)
+    for imei, row in listed.items():
+        for kind in ("credentials", "missing", "mismatch", "unverifiable", "lost", "expiring", "expired"):
+            assert str(row[kind]) == counted[imei][kind], (imei, kind)
+
+
+def test_prometheus_problem_families_list_only_devices_with_problems(inv: Inventory) -> None:
+    _fleet(inv)
+    text = inv.export("prometheus", EXPECTED, now=NOW)
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+    assert [s.split()[0] for s in samples if s.startswith("credwarden_credentials_missing")] == [
+        'credwarden_credentials_missing{imei="350000000000030"}'
+    ]
+    assert len([s for s in samples if s.startswith("credwarden_credentials{")]) == 5  # every device
+    assert len([s for s in samples if s.startswith("credwarden_snapshot_age_seconds")]) == 5

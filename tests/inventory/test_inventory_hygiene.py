@@ -57,6 +57,8 @@ def test_forget_removes_one_device_and_everything_it_owns(inv: Inventory) -> Non
         "entries": 5,
         "apply_runs": 1,
         "apply_actions": 0,
+        "reports": 0,
+        "alerts": 0,
     }
     assert len(inv.devices()) == 2  # a dry run changes nothing
     done = inv.forget(doomed)

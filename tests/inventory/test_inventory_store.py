@@ -336,3 +336,57 @@ def test_default_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_db_path() == tmp_path / "home" / ".local" / "share" / "credwarden" / "inventory.db"
     assert resolve_url("postgres://u:secret@h/db").drivername == "postgresql+psycopg"
+
+
+def test_step5_entries_parent_is_not_a_checked_foreign_key(db_url: str) -> None:
+    """Upgrading from step 4 keeps every row; entries then have no per-row foreign-key check (ingest speed)."""
+    inv = Inventory.open(db_url, migrate_schema=False)
+    assert migrate(inv.engine, target=4) == 4
+    with inv.read() as conn:
+        assert [fk["referred_table"] for fk in inspect(conn).get_foreign_keys("entries")] == ["snapshots"]
+    first = inv.record_snapshot(make_info(), entries((1, 0, 1), (2, 0, 2)), source="live", taken_at=T0)
+    assert migrate(inv.engine) == LATEST_VERSION == 5
+    with inv.read() as conn:
+        assert inspect(conn).get_foreign_keys("entries") == []
+        assert {fk["referred_table"] for fk in inspect(conn).get_foreign_keys("snapshots")} == {"devices"}
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    latest = inv.latest("352656100000010")
+    assert latest is not None and latest.id == first and len(latest.entries) == 2
+    inv.record_snapshot(make_info(), entries((1, 0, 1)), source="live", taken_at=T0 + timedelta(days=1))
+    assert [(p.kind, p.sec_tag) for p in inv.drift().drifted[0].problems] == [("lost", 2)]
+    inv.close()
+    with Inventory.open(db_url) as fresh, fresh.read() as conn:  # a new database ends up the same
+        assert inspect(conn).get_foreign_keys("entries") == []
+
+
+def test_forget_and_prune_take_field_reports_along(inv: Inventory) -> None:
+    device = "352656100000010"
+    old = inv.record_snapshot(make_info(device), entries((1, 0, 1)), source="report", taken_at=T0)
+    for day in (1, 2):
+        inv.record_snapshot(make_info(device), entries((1, 0, day)), source="live", taken_at=T0 + timedelta(days=day))
+    with inv.write() as conn:
+        ts = T0 if conn.dialect.name != "sqlite" else "2026-01-01 00:00:00.000000"
+        conn.execute(
+            text(
+                "INSERT INTO reports (id, device_id, received_at, seq, list_status, snapshot_id, transport) "
+                "VALUES (1, 1, :t, 1, 'complete', :s, 'mqtt')"
+            ),
+            {"t": ts, "s": old},
+        )
+        conn.execute(text("UPDATE devices SET last_report_id = 1"))
+        conn.execute(
+            text("INSERT INTO alerts (device_id, kind, since, fired_at) VALUES (1, 'vanished', :t, :t)"), {"t": ts}
+        )
+        conn.execute(
+            text("INSERT INTO slot_states (device_id, sec_tag, type, state, since) VALUES (1, 1, 0, 'ok', :t)"),
+            {"t": ts},
+        )
+    assert inv.prune(older_than_days=1, now=T0 + timedelta(days=10)).snapshots == 1  # the reported snapshot
+    with inv.read() as conn:
+        assert conn.execute(text("SELECT snapshot_id FROM reports")).scalar() is None  # the report stays, unlinked
+    result = inv.forget(device)
+    assert (result.snapshots, result.reports, result.alerts) == (2, 1, 1)
+    with inv.read() as conn:
+        for table in ("devices", "snapshots", "entries", "reports", "alerts", "slot_states"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0, table

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from credwarden.field.explain import ExplainInputError, explain
 from credwarden.inventory.field_alerts import AlertRow, SlotRow
-from credwarden.inventory.schema import TLS_SLOT_TYPE
+from credwarden.inventory.vocabulary import TLS_SLOT_TYPE
 from credwarden.report.model import Listing, ReportEntry, TlsFailure
 from credwarden.report.sms import digest_prefix
 from credwarden.types import FACTORY_ENTRIES, MAX_USER_SEC_TAG, USER_WRITABLE_TYPES, is_placeholder_digest, type_name

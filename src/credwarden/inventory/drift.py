@@ -9,7 +9,7 @@ nothing and are reported as unverifiable, not as mismatches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -197,9 +197,12 @@ class _SlotChecks:
             for tag, code in item.slots:
                 e = aliased(Entry)
                 if postgres:
+                    # LIMIT 1 (there is at most one row per slot) keeps the planner from flattening the
+                    # subquery into a join it would then run as a hash join over every entry ever stored
                     probe = (
                         select(e.snapshot_id, e.sha256, e.placeholder)
                         .where(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
+                        .limit(1)
                         .correlate(Device)
                         .lateral()
                     )
@@ -212,9 +215,11 @@ class _SlotChecks:
             self.slots.append(columns)
 
     def join(self, query: Select[Any]) -> Select[Any]:
+        """`query` (over `devices`) with the slot probes joined."""
+        source: Any = Device.__table__
         for target, on in self.joins:
-            query = query.outerjoin(target, on)
-        return query
+            source = source.outerjoin(target, on)
+        return query.select_from(source)
 
     def has(self, i: int) -> ColumnElement[bool]:
         """The item is listed (in any of its slots)."""
@@ -279,6 +284,18 @@ class _SlotChecks:
         return missing, mismatch, unverifiable
 
 
+def _latest_taken_at() -> ColumnElement[Any]:
+    """When the device's latest snapshot was taken: a primary-key lookup per row returned (a join would let
+    PostgreSQL hash the whole snapshot history)."""
+    return (
+        select(Snapshot.taken_at)
+        .where(Snapshot.id == Device.latest_snapshot_id)
+        .correlate(Device)
+        .scalar_subquery()
+        .label("taken_at")
+    )
+
+
 def _entry_count(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
     """How many of the device's latest entries meet `conditions` (a scalar subquery: an index range per device)."""
     return (
@@ -310,11 +327,11 @@ def fleet_status(
         Device.uuid,
         Device.firmware,
         Device.latest_snapshot_id,
-        Snapshot.taken_at,
+        _latest_taken_at(),
     ]
     query = checks.join(
-        select(*head, _entry_count(), Device.soonest_expiry, *checks.item_columns()).join(
-            Snapshot, Snapshot.id == Device.latest_snapshot_id
+        select(*head, _entry_count(), Device.soonest_expiry, *checks.item_columns()).where(
+            Device.latest_snapshot_id.is_not(None)
         )
     )
     if only_problems:
@@ -346,29 +363,27 @@ def fleet_counts(
 ) -> list[DeviceCounts]:
     """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI.
 
-    All of it is counted by the database; entries are only read for the slots the manifest names, and for
-    expiry only on devices whose earliest known notAfter is within the horizon."""
+    All of it is counted by the database. SQLite probes the manifest's slots (and reads expiry only on devices
+    whose earliest known notAfter is within the horizon); PostgreSQL, where each probe costs more, aggregates
+    each device's latest entries in one LATERAL pass."""
     horizon = now + timedelta(days=days)
     _no_jit(conn)
-    checks = _SlotChecks(conn, expected)
-    soon = Device.soonest_expiry <= horizon
-    expired = case((soon, _entry_count(Entry.not_after <= now)), else_=0)
-    expiring = case((soon, _entry_count(Entry.not_after > now, Entry.not_after <= horizon)), else_=0)
-    query = checks.join(
-        select(
-            Device.imei,
-            Device.uuid,
-            Device.firmware,
-            Device.latest_snapshot_id,
-            _untyped(Snapshot.taken_at),
-            Device.lost_entries,
-            _untyped(Device.soonest_expiry),
-            _entry_count(),
-            *checks.counts(),
-            expiring,
-            expired,
-        ).join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
+    figures = (
+        _pg_figures(expected, now, horizon)
+        if conn.dialect.name == "postgresql"
+        else _probe_figures(conn, expected, now, horizon)
     )
+    head = [
+        Device.imei,
+        Device.uuid,
+        Device.firmware,
+        Device.latest_snapshot_id,
+        _untyped(_latest_taken_at()),
+        Device.lost_entries,
+        _untyped(Device.soonest_expiry),
+    ]
+    query = figures(select(*head)).where(Device.latest_snapshot_id.is_not(None))
+    rows: list[Any] = list(conn.execute(query.order_by(Device.imei)))
     return [
         DeviceCounts(
             imei=r[0],
@@ -385,8 +400,68 @@ def fleet_counts(
             expiring=int(r[11]),
             expired=int(r[12]),
         )
-        for r in conn.execute(query.order_by(Device.imei))
+        for r in rows
     ]
+
+
+_Figures = Callable[[Select[Any]], Select[Any]]
+
+
+def _probe_figures(conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
+    """Adds entries, missing, mismatch, unverifiable, expiring, expired by index probes per device."""
+    checks = _SlotChecks(conn, expected)
+    soon = Device.soonest_expiry <= horizon
+    expired = case((soon, _entry_count(Entry.not_after <= now)), else_=0)
+    expiring = case((soon, _entry_count(Entry.not_after > now, Entry.not_after <= horizon)), else_=0)
+
+    def add(query: Select[Any]) -> Select[Any]:
+        return checks.join(query.add_columns(_entry_count(), *checks.counts(), expiring, expired))
+
+    return add
+
+
+def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
+    """The same figures from one aggregate over each device's latest entries (a LATERAL index scan)."""
+
+    def count(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.count().filter(and_(*conditions)) if conditions else func.count()
+
+    missing: ColumnElement[Any] = literal(0)
+    mismatch: ColumnElement[Any] = literal(0)
+    unverifiable: ColumnElement[Any] = literal(0)
+    for item in expected:
+        hit = _match(item.slots)
+        has = count(hit) > 0
+        real = and_(hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None))
+        differs = count(real, Entry.sha256.not_in(sorted(item.digests))) > 0 if item.digests else false()
+        missing = missing + case((has, 0), else_=1)
+        mismatch = mismatch + case((and_(has, differs), 1), else_=0)
+        if item.digests:
+            unproven = count(hit, or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))) > 0
+            unverifiable = unverifiable + case((and_(has, ~differs, unproven), 1), else_=0)
+    figures = (
+        select(
+            count(),
+            missing,
+            mismatch,
+            unverifiable,
+            count(Entry.not_after > now, Entry.not_after <= horizon),
+            count(Entry.not_after <= now),
+        )
+        .where(Entry.snapshot_id == Device.latest_snapshot_id)
+        .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
+        .correlate(Device)
+        .lateral("figures")
+    )
+
+    def add(query: Select[Any]) -> Select[Any]:
+        return query.add_columns(*figures.c).join(figures, true())
+
+    return add
+
+
+def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
+    return or_(*(and_(Entry.sec_tag == tag, Entry.type == code) for tag, code in slots))
 
 
 def _no_jit(conn: Connection) -> None:
@@ -402,6 +477,7 @@ def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
         certs = (
             select(Entry.sec_tag, Entry.type, Entry.not_after)
             .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
+            .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
             .correlate(Device)
             .lateral("certs")
         )

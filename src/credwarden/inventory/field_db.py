@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from credwarden.inventory.writers import PostgresWriter, SqliteWriter, Writer
-
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 #: Values per `IN (...)` list on SQLite (well below its variable limit).
 SQLITE_CHUNK = 500
@@ -127,10 +125,6 @@ class FieldDb:
             return
         marks = ", ".join("?" for _ in columns)
         self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    def writer(self) -> Writer:
-        """The inventory's own writer on the same connection and transaction (snapshots go through it)."""
-        return PostgresWriter(self.raw) if self.postgres else SqliteWriter(self.raw)
 
     @property
     def mark(self) -> str:

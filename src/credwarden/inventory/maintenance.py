@@ -2,7 +2,9 @@
 
 Pruning never removes what the inventory's own reports stand on: each device keeps its newest snapshots (at
 least the latest two: drift compares them for lost credentials, and the history starts at the oldest kept
-one). Apply runs are small and stay: they are the record of what was done to a device.
+one). Apply runs are small and stay: they are the record of what was done to a device; field reports stay
+too (a report whose snapshot was pruned keeps its header, without the link). Forgetting a device removes
+its field reports, alerts and slot states with it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy import Connection, Select, delete, func, select, update
 
 from credwarden.errors import UsageError
 from credwarden.inventory.queries import find_device
-from credwarden.inventory.schema import ApplyAction, ApplyRun, Device, Entry, Snapshot
+from credwarden.inventory.schema import Alert, ApplyAction, ApplyRun, Device, Entry, Report, SlotState, Snapshot
 from credwarden.inventory.views import iso
 
 #: Snapshots per device that pruning always keeps (the latest and the one drift compares it with).
@@ -31,6 +33,8 @@ class ForgetResult:
     entries: int
     apply_runs: int
     apply_actions: int
+    reports: int
+    alerts: int
     dry_run: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -41,6 +45,8 @@ class ForgetResult:
             "entries": self.entries,
             "apply_runs": self.apply_runs,
             "apply_actions": self.apply_actions,
+            "reports": self.reports,
+            "alerts": self.alerts,
         }
 
 
@@ -77,15 +83,22 @@ def forget_device(conn: Connection, ref: str, *, dry_run: bool = False) -> Forge
         entries=_count(conn, select(func.count()).select_from(Entry).where(Entry.snapshot_id.in_(snapshots))),
         apply_runs=_count(conn, select(func.count()).select_from(ApplyRun).where(ApplyRun.device_id == device.id)),
         apply_actions=_count(conn, select(func.count()).select_from(ApplyAction).where(ApplyAction.run_id.in_(runs))),
+        reports=_count(conn, select(func.count()).select_from(Report).where(Report.device_id == device.id)),
+        alerts=_count(conn, select(func.count()).select_from(Alert).where(Alert.device_id == device.id)),
         dry_run=dry_run,
     )
     if dry_run:
         return result
     conn.execute(
-        update(Device).where(Device.id == device.id).values(latest_snapshot_id=None, previous_snapshot_id=None)
+        update(Device)
+        .where(Device.id == device.id)
+        .values(latest_snapshot_id=None, previous_snapshot_id=None, last_report_id=None)
     )
     conn.execute(delete(Entry).where(Entry.snapshot_id.in_(snapshots)))
     conn.execute(delete(ApplyAction).where(ApplyAction.run_id.in_(runs)))
+    conn.execute(delete(Report).where(Report.device_id == device.id))
+    conn.execute(delete(Alert).where(Alert.device_id == device.id))
+    conn.execute(delete(SlotState).where(SlotState.device_id == device.id))
     conn.execute(delete(Snapshot).where(Snapshot.device_id == device.id))
     conn.execute(delete(ApplyRun).where(ApplyRun.device_id == device.id))
     conn.execute(delete(Device).where(Device.id == device.id))
@@ -124,6 +137,7 @@ def prune_snapshots(
     doomed_ids = [r[0] for r in conn.execute(select(ids.c.id))]
     for start in range(0, len(doomed_ids), 500):
         chunk = doomed_ids[start : start + 500]
+        conn.execute(update(Report).where(Report.snapshot_id.in_(chunk)).values(snapshot_id=None))
         conn.execute(delete(Entry).where(Entry.snapshot_id.in_(chunk)))
         conn.execute(delete(Snapshot).where(Snapshot.id.in_(chunk)))
     return result

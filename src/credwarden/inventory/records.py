@@ -16,17 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from credwarden.errors import ValidationError
+from credwarden.inventory.vocabulary import REASON_LEN, SOURCES, TEXT_LEN, UUID_LEN
 from credwarden.log import redact_text
 from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.types import MAX_SEC_TAG, is_placeholder_digest, is_valid_imei, parse_type
-
-#: Where a snapshot came from (`report`: a field report the device sent itself).
-SOURCES: tuple[str, ...] = ("live", "import", "apply", "report")
-#: Column lengths (the schema and the migrations use the same numbers).
-IMEI_LEN = 32
-UUID_LEN = 64
-TEXT_LEN = 255
-REASON_LEN = 500
 
 _SHA_RE = re.compile(r"^[0-9A-Fa-f]{64}$")
 #: Device ids accepted with `any_id`: letters, digits and '-' (serial numbers, test boards).

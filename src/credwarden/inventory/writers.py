@@ -318,3 +318,12 @@ _PG_TYPES = {
 
 def _entry_view(row: Mapping[str, Any], not_after: datetime | None) -> EntryView:
     return EntryView(row["sec_tag"], row["type"], row["sha256"], bool(row["placeholder"]), not_after)
+
+
+def writer_for(conn: Any) -> Writer:
+    """A writer on the driver connection behind an open SQLAlchemy transaction (the caller's `Inventory.write()`),
+    for code that stores snapshots together with its own rows in one transaction."""
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return PostgresWriter(raw)
+    return SqliteWriter(raw)
