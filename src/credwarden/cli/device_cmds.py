@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from credwarden.cli.context import CliContext, cli_context, open_device
-from credwarden.cli.failures import cli_errors
+from credwarden.cli.failures import cli_errors, validation_json
 from credwarden.cli.output import device_name, emit, note, progress, short_digest, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.models import (
@@ -319,18 +319,23 @@ def write(
     opts = cli_context(ctx)
     with cli_errors(), _content_file(file) as path:
         code = _type(cred_type)
-        manifest = single_credential_manifest(
-            tag,
-            code,
-            path,
-            password_env=password_env,
-            label=f"credwarden write {tag} {code.cli_name} ({'stdin' if str(file) == '-' else file})",
-            allow_expired=allow_expired,
-            allow_not_yet_valid=allow_not_yet_valid,
-            allow_nrf_cloud_tag=allow_nrf_cloud_tag,
-            allow_tls_decrypt_tag=allow_tls_decrypt_tag,
-        )
-        report = _apply_one(opts, manifest, f"writing {tag}/{code.cli_name}")
+        try:
+            manifest = single_credential_manifest(
+                tag,
+                code,
+                path,
+                password_env=password_env,
+                label=f"credwarden write {tag} {code.cli_name} ({'stdin' if str(file) == '-' else file})",
+                allow_expired=allow_expired,
+                allow_not_yet_valid=allow_not_yet_valid,
+                allow_nrf_cloud_tag=allow_nrf_cloud_tag,
+                allow_tls_decrypt_tag=allow_tls_decrypt_tag,
+            )
+            report = _apply_one(opts, manifest, f"writing {tag}/{code.cli_name}")
+        except ValidationError as exc:
+            if opts.json:
+                raise validation_json(exc) from None
+            raise
         emit(_write_result(report, opts), opts.json, render_acted)
         if report.exit_code != ExitCode.OK:
             raise typer.Exit(int(report.exit_code))
@@ -384,9 +389,12 @@ def delete(ctx: typer.Context, tag: TagArg, cred_type: TypeArg) -> None:
     with cli_errors():
         code = _type(cred_type)
         if not user_deletable(tag, code):
-            raise ValidationError(
+            refused = ValidationError(
                 f"{tag}/{code.cli_name} is a reserved or modem-owned entry; the modem refuses to delete it (CME 514)"
             )
+            if opts.json:
+                raise validation_json(refused)
+            raise refused
         with open_device(opts) as dev:
             imei = device_imei(dev)
             dev.delete(tag, code)

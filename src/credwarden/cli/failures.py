@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import typer
 
-from credwarden.cli.output import fail, note
-from credwarden.errors import CredwardenError, ExitCode
+from credwarden.cli.output import fail, note, print_json
+from credwarden.errors import CredwardenError, ExitCode, ValidationError
 
 
 @contextlib.contextmanager
@@ -28,6 +28,15 @@ def cli_errors() -> Iterator[None]:
         raise interrupted() from None
     except (BrokenPipeError, ConnectionResetError) as exc:
         raise fail(f"connection lost: {exc}", ExitCode.TRANSPORT) from None
+
+
+def validation_json(exc: ValidationError) -> typer.Exit:
+    """`--json` form of a validation failure: `{"ok": false, "problems": [{"source", "reason"}]}` on stdout, exit 5."""
+    from credwarden.provision.manifest import ManifestError
+
+    problems = exc.problems if isinstance(exc, ManifestError) else [exc]
+    print_json({"ok": False, "problems": [{"source": p.source, "reason": p.reason} for p in problems]})
+    return typer.Exit(int(ExitCode.VALIDATION))
 
 
 def interrupted() -> typer.Exit:

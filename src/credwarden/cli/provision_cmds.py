@@ -26,7 +26,7 @@ from rich.table import Table
 
 from credwarden.cli import factory_cmds as fc
 from credwarden.cli.context import CliContext, cli_context, open_device
-from credwarden.cli.failures import cli_errors, interrupted
+from credwarden.cli.failures import cli_errors, interrupted, validation_json
 from credwarden.cli.output import device_name, emit, print_json, progress, stderr_console, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
@@ -58,18 +58,6 @@ STATUS_STYLE = {
     "failed": "bold red",
     "blocked": "bold red",
 }
-
-
-def _problems(exc: ValidationError) -> list[dict[str, str | None]]:
-    from credwarden.provision.manifest import ManifestError
-
-    items = exc.problems if isinstance(exc, ManifestError) else [exc]
-    return [{"source": p.source, "reason": p.reason} for p in items]
-
-
-def _validation_json(exc: ValidationError) -> typer.Exit:
-    print_json({"ok": False, "problems": _problems(exc)})
-    return typer.Exit(int(ExitCode.VALIDATION))
 
 
 def _credential_json(item: DesiredCredential) -> dict[str, Any]:
@@ -188,7 +176,7 @@ def check_cmd(
             desired = resolve_manifest(load_manifest(manifest), DeviceIdentity(imei=imei, uuid=uuid))
         except ValidationError as exc:
             if opts.json:
-                raise _validation_json(exc) from None
+                raise validation_json(exc) from None
             raise
         if opts.json:
             print_json({"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []})
@@ -221,7 +209,7 @@ def plan_cmd(
                 )
         except ValidationError as exc:
             if opts.json:
-                raise _validation_json(exc) from None
+                raise validation_json(exc) from None
             raise
         emit(result, opts.json, render_plan)
         if result.blocked:
@@ -302,7 +290,7 @@ def _apply_single(
                 report = exc.report
     except ValidationError as exc:
         if opts.json:
-            raise _validation_json(exc) from None
+            raise validation_json(exc) from None
         raise
     except KeyboardInterrupt:  # before anything was changed
         if opts.json:
