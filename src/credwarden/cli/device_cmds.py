@@ -118,7 +118,7 @@ class Listing:
 
 
 def entries_table(entries: list[StoredEntry], title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     table.add_column("sec_tag", justify="right", no_wrap=True, min_width=10)
     table.add_column("type", no_wrap=True)
     table.add_column("SHA-256 (as listed)", no_wrap=True)
@@ -161,7 +161,7 @@ def render_outcomes(result: Acted, console: Console) -> None:
     if not outcomes:
         console.print(f"no user credentials stored; nothing deleted ({escape(where)})", highlight=False)
         return
-    table = Table(title=f"delete-all — {where}")
+    table = Table(title=escape(f"delete-all — {where}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("result")
@@ -173,7 +173,9 @@ def render_outcomes(result: Acted, console: Console) -> None:
 
 
 def render_keygen(result: KeygenResult, console: Console) -> None:
-    console.print(f"key generated in sec_tag {result.sec_tag}; CSR subject {result.subject}", highlight=False)
+    console.print(
+        f"key generated in sec_tag {result.sec_tag}; CSR subject {result.subject}", highlight=False, markup=False
+    )
     if result.repaired_null_params:
         console.print("note: the modem's CSR carried a NULL signature parameter; repaired", highlight=False)
     if result.device_uuid:

@@ -75,7 +75,7 @@ def _credential_json(item: DesiredCredential) -> dict[str, Any]:
 
 def render_plan(result: Plan, console: Console) -> None:
     where = f" — {device_name(result.device.imei, result.device.port)}" if result.device else ""
-    table = Table(title=f"plan ({result.dialect}){where}")
+    table = Table(title=escape(f"plan ({result.dialect}){where}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("action", no_wrap=True)
@@ -101,7 +101,7 @@ def render_plan(result: Plan, console: Console) -> None:
 
 def render_report(report: ApplyReport, console: Console) -> None:
     what = "dry run" if report.dry_run else "apply"
-    table = Table(title=f"{what} — {device_name(report.device.imei, report.device.port)}")
+    table = Table(title=escape(f"{what} — {device_name(report.device.imei, report.device.port)}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("action", no_wrap=True)
@@ -181,7 +181,7 @@ def check_cmd(
         if opts.json:
             print_json({"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []})
             return
-        table = Table(title=f"{manifest}: {len(desired)} credential(s) valid")
+        table = Table(title=escape(f"{manifest}: {len(desired)} credential(s) valid"))
         for column in ("sec_tag", "type", "bytes", "source"):
             table.add_column(column)
         for item in desired:
