@@ -7,7 +7,10 @@ Never a traceback.
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 
 import typer
 
@@ -37,6 +40,26 @@ def validation_json(exc: ValidationError) -> typer.Exit:
     problems = exc.problems if isinstance(exc, ManifestError) else [exc]
     print_json({"ok": False, "problems": [{"source": p.source, "reason": p.reason} for p in problems]})
     return typer.Exit(int(ExitCode.VALIDATION))
+
+
+@contextlib.contextmanager
+def interrupt_after() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done (printing a report that must come out whole), then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def interrupted() -> typer.Exit:

@@ -16,6 +16,7 @@ report of what was done).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,7 +27,7 @@ from rich.table import Table
 
 from credwarden.cli import factory_cmds as fc
 from credwarden.cli.context import CliContext, cli_context, open_device
-from credwarden.cli.failures import cli_errors, interrupted, validation_json
+from credwarden.cli.failures import cli_errors, interrupt_after, interrupted, validation_json
 from credwarden.cli.output import device_name, emit, print_json, progress, stderr_console, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
@@ -259,18 +260,28 @@ def apply_cmd(
             return
         if manifest is None:
             raise UsageError("give the MANIFEST to apply")
-        report = _apply_single(opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record)
-        emit(report, opts.json, render_report)
-        if report.exit_code == ExitCode.INTERRUPTED:
+        run = _apply_single(opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir)
+        report = run.report
+        with interrupt_after():  # the report of what was done comes out whole
+            emit(report, opts.json, render_report)
+        if not no_record and not dry_run:
+            _record(opts, run)
+        if report.exit_code == ExitCode.INTERRUPTED or run.interrupted:
             raise interrupted()
         if report.exit_code != ExitCode.OK:
             raise typer.Exit(int(report.exit_code))
 
 
-def _apply_single(
-    opts: CliContext, manifest: Path, *, dry_run: bool, prune: bool, out_dir: Path | None, record: bool
-) -> ApplyReport:
-    """Validate (before the port opens), apply on one device, then record (after the session closed)."""
+@dataclass(frozen=True)
+class _SingleRun:
+    report: ApplyReport
+    manifest_path: Path
+    interrupted: bool = False  #: Ctrl-C after the apply had finished (while the session was closing)
+
+
+def _apply_single(opts: CliContext, manifest: Path, *, dry_run: bool, prune: bool, out_dir: Path | None) -> _SingleRun:
+    """Validate (before the port opens) and apply on one device; the report survives a Ctrl-C at any point after
+    the apply started (it carries what was done)."""
     from credwarden.provision.apply import ApplyInterrupted, apply
     from credwarden.provision.keygen import prepare_keygen
 
@@ -278,6 +289,7 @@ def _apply_single(
         if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
             stderr_console.print(f"  {stage}", highlight=False)
 
+    report: ApplyReport | None = None
     try:
         loaded = _load_validated(manifest)
         keygen = prepare_keygen(loaded, out_dir)
@@ -292,15 +304,26 @@ def _apply_single(
         if opts.json:
             raise validation_json(exc) from None
         raise
-    except KeyboardInterrupt:  # before anything was changed
-        if opts.json:
+    except KeyboardInterrupt:
+        if report is not None:  # the apply had finished; the session was closing
+            return _SingleRun(report, loaded.path, interrupted=True)
+        if opts.json:  # before anything was changed
             print_json({"ok": False, "interrupted": True, "message": "interrupted before any change", "actions": []})
         raise
-    if record and not dry_run:
-        from credwarden.inventory.live import record_apply_run
+    return _SingleRun(report, loaded.path)
 
-        entries = list(report.final_entries) if report.final_entries is not None else None
-        recorded = record_apply_run(report.device, report, entries, db=opts.db, manifest_path=loaded.path)
-        for text in recorded.warnings:
-            warn(text)
-    return report
+
+def _record(opts: CliContext, run: _SingleRun) -> None:
+    """Record the run and the store it left in the inventory (after the session closed and the report was shown);
+    Ctrl-C here loses only the record, never the report."""
+    from credwarden.inventory.live import record_apply_run
+
+    report = run.report
+    entries = list(report.final_entries) if report.final_entries is not None else None
+    try:
+        recorded = record_apply_run(report.device, report, entries, db=opts.db, manifest_path=run.manifest_path)
+    except KeyboardInterrupt:
+        warn("interrupted while recording: this run is not in the inventory")
+        raise interrupted() from None
+    for text in recorded.warnings:
+        warn(text)
