@@ -22,6 +22,7 @@ quick_args() {
         inventory) echo "--devices 2000" ;;
         keygen) echo "--devices 50" ;;
         sim) echo "--commands 400" ;;
+        apply) echo "--runs 1" ;;
         *) echo "" ;;
     esac
 }

@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="credwarden",
     cls=GlobalOptionsGroup,
     help="Keep the TLS credentials inside nRF91 modems correct and alive.\n\n"
@@ -92,10 +93,3 @@ def global_options(
 
 for _module in COMMAND_MODULES:
     app.add_typer(importlib.import_module(_module).commands)
-
-
-def main() -> None:
-    """Console-script entry point (see also `credwarden.__main__`, which guards the imports against Ctrl-C)."""
-    from credwarden.__main__ import main as guarded
-
-    guarded()

@@ -37,8 +37,10 @@ if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported wher
     from credwarden.provision.plan import Plan
     from credwarden.provision.resolve import DesiredCredential
 
-commands = typer.Typer()
-manifest_app = typer.Typer(help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True)
+commands = typer.Typer(rich_markup_mode=None)
+manifest_app = typer.Typer(
+    rich_markup_mode=None, help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True
+)
 commands.add_typer(manifest_app, name="manifest", rich_help_panel="Provisioning")
 PANEL = "Provisioning"
 
@@ -90,6 +92,8 @@ def render_plan(result: Plan, console: Console) -> None:
         style = "green" if row.decision == "skip" else "yellow"
         table.add_row(str(row.sec_tag), "keygen", f"[{style}]{row.decision}[/]", escape(row.reason))
     console.print(table)
+    for note in result.notes:  # e.g. a store too large for one list: what could not be seen
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
     else:
