@@ -1,9 +1,15 @@
-"""Fixtures of the CLI tests: no CLI environment variables leak in; simulated boards on ptys (`make_board`)."""
+"""Fixtures of the CLI tests: no CLI environment variables leak in; simulated boards on ptys (`make_board`).
+
+The provisioning tests' throwaway PKI (`provision_pki`) and bad-input corpus (`test_provision_bad_inputs`) are
+shared with these tests: tests/provision is not a package, so its directory goes on the import path here.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +17,10 @@ from tests.cli.helpers import CLI_ENV, Board, luhn_imei
 from tests.conftest import MakeSim
 
 BoardFactory = Callable[..., Board]
+
+PROVISION_TESTS = str(Path(__file__).resolve().parents[1] / "provision")
+if PROVISION_TESTS not in sys.path:
+    sys.path.insert(0, PROVISION_TESTS)
 
 
 @pytest.fixture(autouse=True)

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from provision_pki import Pki, manifest_text
 from tests.cli.conftest import BoardFactory
 from tests.cli.helpers import Board, cli_process
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "provision"))
-from provision_pki import Pki, manifest_text
 
 HEX_RUN = re.compile(r"[0-9A-Fa-f]{6,}")
 ELLIPSIS = "\u2026"

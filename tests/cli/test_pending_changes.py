@@ -6,17 +6,14 @@ Against a simulated board on a real pty; a dry run never changes the board.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from provision_pki import Pki, manifest_text
 from tests.cli.conftest import BoardFactory
 from tests.cli.helpers import Board, cli_process, run_cli
 
 from credwarden.errors import ExitCode
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "provision"))
-from provision_pki import Pki, manifest_text
 
 PENDING = 9  #: "changes pending" (ExitCode.CHANGES_PENDING)
 

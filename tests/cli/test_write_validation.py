@@ -13,7 +13,6 @@ Cloud JSON) have no `write` form; `NOT_A_WRITE` lists them with the reason, and 
 from __future__ import annotations
 
 import json
-import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,13 +23,11 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from provision_pki import Pki, der, key_pem, make_cert, pem
+from test_provision_bad_inputs import CASES, ENV, Case
 from tests.cli.helpers import Board, cli_process, luhn_imei, run_cli
 
 from credwarden.sim import SimConfig, SimModem
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "provision"))
-from provision_pki import Pki, der, key_pem, make_cert, pem
-from test_provision_bad_inputs import CASES, ENV, Case
 
 #: Corpus cases that have no `write` form, with the reason.
 NOT_A_WRITE = {
