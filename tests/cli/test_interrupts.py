@@ -10,12 +10,13 @@ command logs to pick the moment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,3 +233,63 @@ def test_ctrl_c_in_a_batch(make_board: BoardFactory, tmp_path: Path, moment: str
     assert all(row["ok"] is False or row["status"] in ("applied", "unchanged") for row in rows)
     summary = json.loads([line for line in run.err.splitlines() if line.startswith("{")][-1])
     assert summary["interrupted"] is True and summary["summary"]["total"] == len(boards)
+
+
+# -- a batch of `credwarden sim` processes, CFUN read back by connecting afterwards -------------------------------
+
+
+@contextlib.contextmanager
+def _sim_processes(directory: Path, count: int) -> Iterator[list[tuple[str, Path]]]:
+    """`count` x `credwarden sim --boot-cfun 1` (own state file, realistic delays, a command log); yields
+    (device path, log file) per board and stops them afterwards."""
+    latencies = [arg for key, ms in LATENCIES.items() for arg in (f"--{key.replace('_', '-')}", str(ms))]
+    processes: list[subprocess.Popen[str]] = []
+    boards: list[tuple[str, Path]] = []
+    try:
+        for index in range(count):
+            log = directory / f"sim-{index}.jsonl"
+            command = ["sim", "--pty", "--profile", "2.0.2", "--boot-cfun", "1", *latencies]
+            command += ["--state", str(directory / f"sim-{index}.json"), "--log", str(log)]
+            process = subprocess.Popen(
+                [*credwarden_program(), *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            path = process.stdout.readline().strip()
+            assert path.startswith("/dev/"), f"simulator did not start: {path!r}"
+            boards.append((path, log))
+        yield boards
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait(timeout=20)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _logged(log: Path) -> list[str]:
+    if not log.exists():
+        return []
+    return [json.loads(line)["kind"] for line in log.read_text().splitlines() if line.endswith("}")]
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_write_in_a_batch_of_simulator_processes(tmp_path: Path) -> None:
+    from tests.sim.rawclient import RawPort
+
+    manifest = _manifest(tmp_path)
+    with _sim_processes(tmp_path, 3) as boards:
+        ports = [arg for path, _ in boards for arg in ("--port", path)]
+        run = Running.start(*ports, "apply", str(manifest), "--json", "--no-record")
+        run.interrupt_when(lambda: sum(_logged(log).count("%CMNG=0") for _, log in boards) >= 3)
+        assert run.wait() == INTERRUPTED, run.err
+        assert "Traceback" not in run.err
+        rows = [json.loads(line) for line in run.out.splitlines()]
+        assert sorted(row["port"] for row in rows) == sorted(path for path, _ in boards)
+        assert any(row["error"] and "interrupted" in row["error"] for row in rows)
+        for path, log in boards:
+            assert "+CFUN=" in _logged(log)  # each board was taken offline for the writes ...
+            with RawPort(path) as port:  # ... and is back online
+                answer = port.command("AT+CFUN?")
+            assert b"+CFUN: 1" in answer, (path, answer)
