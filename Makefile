@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format install interop bench clean
+.PHONY: demo fleet-demo test lint format install interop bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 ##       doctor and audit, repaired by apply, the inventory history (everything in .demo/)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+## fleet-demo: a broker, three simulated devices reporting over MQTT, the collector, an alert when one loses a credential
+fleet-demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/with-mosquitto.sh bash scripts/fleet-demo.sh
 
 ## test: the whole suite (starts a throwaway PostgreSQL server for the inventory tests)
 test: $(STAMP)
@@ -51,4 +55,4 @@ bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash bench/run-all.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo .fleet-demo

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from credwarden.inventory import EntryRecord, Inventory, SnapshotRecord
 from credwarden.inventory.drift import ExpectedSlot
+from credwarden.types import luhn_check_digit
 
 INGEST_TARGET = 5_000.0  # snapshots per second
 DRIFT_TARGET = 1.0  # seconds
@@ -39,13 +40,22 @@ EXPECTED = [
 ]
 
 
+def _imei(serial: int) -> str:
+    body = f"35{serial:012d}"
+    return body + luhn_check_digit(body)
+
+
+IMEIS: list[str] = []
+
+
 def snapshots(devices: int, rounds: int, entries: int, now: datetime) -> Iterator[SnapshotRecord]:
     """Round-major check-ins: every device once per round (realistic arrival order)."""
+    IMEIS[:] = [_imei(d) for d in range(devices)]
     for r in range(rounds):
         taken = T0 + timedelta(hours=r)
         last = r == rounds - 1
         for d in range(devices):
-            imei = f"35{d:013d}"
+            imei = IMEIS[d] if d < len(IMEIS) else _imei(d)
             ca = OTHER_CA_SHA if last and d % 100 == 1 else CA_SHA
             expiry = now + timedelta(days=10) if last and d % 100 == 2 else now + timedelta(days=365)
             rows = [
@@ -123,8 +133,12 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, floa
     }
 
 
-def _pg_url() -> str | None:
-    return os.environ.get("CREDWARDEN_BENCH_PG_URL") or os.environ.get("CREDWARDEN_TEST_PG_URL")
+def _pg_urls() -> dict[str, str]:
+    urls = {
+        "postgres": os.environ.get("CREDWARDEN_BENCH_PG_URL") or os.environ.get("CREDWARDEN_TEST_PG_URL"),
+        "pg-durable": os.environ.get("CREDWARDEN_TEST_PG_DURABLE_URL"),
+    }
+    return {k: v for k, v in urls.items() if v}
 
 
 def _fresh_pg_schema(base: str) -> tuple[str, str]:
@@ -164,14 +178,14 @@ def main() -> int:
             results["sqlite"]["db_mib"] = (
                 sum(p.stat().st_size for p in Path(tmp).iterdir() if p.name.startswith("inventory.db")) / 2**20
             )
-    pg = _pg_url()
     if args.backend in ("postgres", "both"):
-        if pg is None:
+        pgs = _pg_urls()
+        if not pgs:
             print("postgres: skipped (no CREDWARDEN_TEST_PG_URL; run under scripts/with-postgres.sh)", file=sys.stderr)
-        else:
+        for name, pg in pgs.items():
             url, schema = _fresh_pg_schema(pg)
             try:
-                results["postgres"] = run_backend("postgres", url, args)
+                results[name] = run_backend(name, url, args)
             finally:
                 _drop_pg_schema(pg, schema)
 

@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "credwarden.cli.inventory_cmds",
     "credwarden.cli.factory_cmds",
     "credwarden.cli.sim_cmds",
+    "credwarden.cli.collect_cmds",
 )
 
 app = typer.Typer(

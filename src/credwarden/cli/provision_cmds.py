@@ -32,6 +32,7 @@ from credwarden.cli.output import device_name, emit, print_json, progress, stder
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
 if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported where used
+    from credwarden.inventory.live import InventoryOpener
     from credwarden.provision.apply import ApplyReport
     from credwarden.provision.manifest import Manifest
     from credwarden.provision.plan import Plan
@@ -229,6 +230,14 @@ def apply_cmd(
     manifest: fc.OptionalManifestArg = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: read the device, write nothing.")] = False,
     prune: PruneOption = False,
+    read_back: Annotated[
+        bool,
+        typer.Option(
+            "--read-back",
+            help="Also read root CAs and PSK identities back after writing them (a listed SHA-256 already proves "
+            "them; placeholder-digest firmware is always read back).",
+        ),
+    ] = False,
     ports_glob: fc.PortsGlobOption = None,
     station: fc.StationOption = None,
     watch: fc.WatchOption = False,
@@ -259,17 +268,22 @@ def apply_cmd(
                 out_dir=out_dir,
                 nrfcloud_csv=nrfcloud_csv,
                 no_record=no_record,
+                read_back=read_back,
             )
             fc.run_batch_command(opts, request)
             return
         if manifest is None:
             raise UsageError("give the MANIFEST to apply")
-        run = _apply_single(opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir)
+        run = _apply_single(
+            opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record, read_back=read_back
+        )
         report = run.report
         with interrupt_after():  # the report of what was done comes out whole
             emit(report, opts.json, render_report)
-        if not no_record and not dry_run:
-            _record(opts, run)
+        if run.opener is not None and not run.interrupted:
+            _record(run, run.opener)
+        elif run.opener is not None:
+            warn("interrupted: this run is not in the inventory")
         if report.exit_code == ExitCode.INTERRUPTED or run.interrupted:
             raise interrupted()
         if report.exit_code != ExitCode.OK:
@@ -280,12 +294,22 @@ def apply_cmd(
 class _SingleRun:
     report: ApplyReport
     manifest_path: Path
+    opener: InventoryOpener | None = None  #: the inventory, opening while the device answered (None: no record)
     interrupted: bool = False  #: Ctrl-C after the apply had finished (while the session was closing)
 
 
-def _apply_single(opts: CliContext, manifest: Path, *, dry_run: bool, prune: bool, out_dir: Path | None) -> _SingleRun:
+def _apply_single(
+    opts: CliContext,
+    manifest: Path,
+    *,
+    dry_run: bool,
+    prune: bool,
+    out_dir: Path | None,
+    record: bool,
+    read_back: bool = False,
+) -> _SingleRun:
     """Validate (before the port opens) and apply on one device; the report survives a Ctrl-C at any point after
-    the apply started (it carries what was done)."""
+    the apply started (it carries what was done). With `record`, the inventory opens meanwhile (`_record`)."""
     from credwarden.provision.apply import ApplyInterrupted, apply
     from credwarden.provision.keygen import prepare_keygen
 
@@ -297,10 +321,22 @@ def _apply_single(opts: CliContext, manifest: Path, *, dry_run: bool, prune: boo
     try:
         loaded = _load_validated(manifest)
         keygen = prepare_keygen(loaded, out_dir)
+        opener = None
+        if record and not dry_run:  # the inventory opens while the device answers
+            from credwarden.inventory.live import InventoryOpener
+
+            opener = InventoryOpener(opts.db)
         with open_device(opts) as dev:
             try:
                 report = apply(
-                    dev, loaded, dry_run=dry_run, prune=prune, observer=observer, keygen=keygen, offline_checked=True
+                    dev,
+                    loaded,
+                    dry_run=dry_run,
+                    prune=prune,
+                    observer=observer,
+                    keygen=keygen,
+                    offline_checked=True,
+                    read_back=read_back,
                 )
             except ApplyInterrupted as exc:
                 report = exc.report
@@ -310,14 +346,14 @@ def _apply_single(opts: CliContext, manifest: Path, *, dry_run: bool, prune: boo
         raise
     except KeyboardInterrupt:
         if report is not None:  # the apply had finished; the session was closing
-            return _SingleRun(report, loaded.path, interrupted=True)
+            return _SingleRun(report, loaded.path, opener, interrupted=True)
         if opts.json:  # before anything was changed
             print_json({"ok": False, "interrupted": True, "message": "interrupted before any change", "actions": []})
         raise
-    return _SingleRun(report, loaded.path)
+    return _SingleRun(report, loaded.path, opener)
 
 
-def _record(opts: CliContext, run: _SingleRun) -> None:
+def _record(run: _SingleRun, opener: InventoryOpener) -> None:
     """Record the run and the store it left in the inventory (after the session closed and the report was shown);
     Ctrl-C here loses only the record, never the report."""
     from credwarden.inventory.live import record_apply_run
@@ -325,7 +361,7 @@ def _record(opts: CliContext, run: _SingleRun) -> None:
     report = run.report
     entries = list(report.final_entries) if report.final_entries is not None else None
     try:
-        recorded = record_apply_run(report.device, report, entries, db=opts.db, manifest_path=run.manifest_path)
+        recorded = record_apply_run(report.device, report, entries, manifest_path=run.manifest_path, opener=opener)
     except KeyboardInterrupt:
         warn("interrupted while recording: this run is not in the inventory")
         raise interrupted() from None

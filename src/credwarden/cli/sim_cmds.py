@@ -130,6 +130,17 @@ def serve(
         float, typer.Option("--urc-probability", min=0.0, max=1.0, help="Fault: probability of injected URCs.")
     ] = 0.0,
     pofwarn: Annotated[bool, typer.Option("--pofwarn", help="Fault: power-off warning latched at start.")] = False,
+    report_mqtt: Annotated[
+        str | None,
+        typer.Option("--report-mqtt", help="Act as a field device: publish CW/1 reports of the store to this broker."),
+    ] = None,
+    report_interval: Annotated[
+        float, typer.Option("--report-interval", min=0.05, help="Seconds between reports.")
+    ] = 60.0,
+    report_tls_tag: Annotated[
+        list[int] | None,
+        typer.Option("--report-tls-tag", help="sec_tag the simulated application connects with (TLS errors)."),
+    ] = None,
     **latency_ms: float | None,
 ) -> None:
     """Serve the simulated modem until interrupted; the first stdout line is the port to open."""
@@ -172,10 +183,18 @@ def serve(
         faults.wipe_tag, faults.wipe_after = wipe_tag, wipe_after
         faults.lose_results, faults.lose_probability = lose_results, lose_probability
         faults.urc_probability, faults.pofwarn = urc_probability, pofwarn
-        _serve_until_signal(sim, address, cli_context(ctx).json)
+        reporter = None
+        if report_mqtt is not None:
+            from credwarden.sim.field_reporter import FieldReporter
+
+            try:
+                reporter = FieldReporter(sim, report_mqtt, interval_s=report_interval, tls_tags=report_tls_tag or ())
+            except ValueError as exc:
+                raise fail(str(exc), ExitCode.USAGE) from None
+        _serve_until_signal(sim, address, cli_context(ctx).json, reporter)
 
 
-def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: bool) -> None:
+def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: bool, reporter: Any = None) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -187,11 +206,15 @@ def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: boo
         with serving as port:
             sys.stdout.write(port + "\n")
             sys.stdout.flush()
+            if reporter is not None:
+                reporter.start()
             while not stop.wait(0.5):
                 pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if reporter is not None:
+            reporter.stop()
         sim.stop()
     if json_out:
         document = {
@@ -201,6 +224,8 @@ def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: boo
             "identity": sim.identity.to_json(),
             "summary": sim.accounting.summary(sim.config.baud),
         }
+        if reporter is not None:
+            document["reports_published"] = reporter.published
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         sys.stdout.flush()
 

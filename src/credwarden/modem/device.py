@@ -230,8 +230,11 @@ class Device:
         except ModemError:
             return None
 
-    def info(self) -> DeviceInfo:
-        """IMEI, model, firmware (parsed version), device UUID where offered, build UUID, CFUN, dialect."""
+    def info(self, *, attest: bool = True) -> DeviceInfo:
+        """IMEI, model, firmware (parsed version), device UUID where offered, build UUID, CFUN, dialect.
+
+        `attest=False`: no attestation token for the device UUID where `%DEVICEUUID` is missing (mfw 1.3.x; the
+        token costs the modem ~150 ms), so the UUID is then None."""
         cfun = self._guards.read_cfun()  # first: the found mode is known before anything else can restart the modem
         imei_answer = self._optional("AT+CGSN")
         model_answer = self._optional("AT+CGMM")
@@ -244,20 +247,20 @@ class Device:
             model=model_answer.lines[0].strip() if model_answer and model_answer.lines else None,
             firmware=firmware,
             firmware_version=version,
-            uuid=self._device_uuid(version),
+            uuid=self._device_uuid(version, attest),
             modem_build_uuid=build_uuid,
             cfun=cfun,
             dialect=self.dialect,
             port=self.port,
         )
 
-    def _device_uuid(self, version: tuple[int, int, int] | None) -> str | None:
+    def _device_uuid(self, version: tuple[int, int, int] | None, attest: bool = True) -> str | None:
         answer = self._optional("AT%DEVICEUUID")
         if answer is not None:
             found = parse_uuid(" ".join(answer.lines))
             if found:
                 return found
-        if version is None or version < (1, 3, 0):
+        if not attest or version is None or version < (1, 3, 0):
             return None  # no attestation token before mfw 1.3 (modem-behaviour.md#attesttoken)
         try:
             return self.attest().device_uuid
@@ -317,10 +320,9 @@ class Device:
         with self.offline():
             self._session.command(command)
 
-    def delete_all(self, tags: Iterable[int] | None = None) -> builtins.list[DeleteOutcome]:
-        """Delete every user entry (tags 0..2147483647), or only those on `tags` (listed one tag at a time, which
-        also works when the full list does not fit the shell's buffer); continues past refusals, reports each
-        entry. Modem-owned entries are never touched."""
+    def user_entries(self, tags: Iterable[int] | None = None) -> builtins.list[StoredEntry]:
+        """Every user entry (tags 0..2147483647), or those on `tags` (listed one tag at a time, which also works
+        when the full list does not fit the shell's buffer). Modem-owned entries are never included."""
         if tags is None:
             listed = self.list()
         else:
@@ -331,12 +333,16 @@ class Device:
                         f"sec_tag {tag} is not a user tag (0..2147483647): its entries belong to the modem"
                     )
             listed = [entry for tag in wanted for entry in self.list(tag)]
-        entries = [e for e in listed if is_user_tag(e.sec_tag)]
+        return [e for e in listed if is_user_tag(e.sec_tag)]
+
+    def delete_entries(self, entries: Iterable[StoredEntry]) -> builtins.list[DeleteOutcome]:
+        """Delete the given user entries in one offline window; continues past refusals, reports each entry."""
+        chosen = [e for e in entries if is_user_tag(e.sec_tag)]
         outcomes: builtins.list[DeleteOutcome] = []
-        if not entries:
+        if not chosen:
             return outcomes
         with self.offline():
-            for entry in entries:
+            for entry in chosen:
                 try:
                     self._session.command(cmng.delete_command(entry.sec_tag, entry.type))
                 except ModemError as exc:
@@ -344,6 +350,10 @@ class Device:
                 else:
                     outcomes.append(DeleteOutcome(entry.sec_tag, entry.type, True))
         return outcomes
+
+    def delete_all(self, tags: Iterable[int] | None = None) -> builtins.list[DeleteOutcome]:
+        """Delete every user entry, or only those on `tags` (see `user_entries`)."""
+        return self.delete_entries(self.user_entries(tags))
 
     # -- keys, tokens, expiry ------------------------------------------------------------------------------
     def keygen(self, sec_tag: int, attributes: str | None = None) -> KeygenResult:
