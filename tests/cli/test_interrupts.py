@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -179,7 +180,8 @@ def test_ctrl_c_on_one_board(make_board: BoardFactory, tmp_path: Path, moment: s
 
 @pytest.mark.slow
 def test_ctrl_c_while_recording_still_reports_the_finished_apply(make_board: BoardFactory, tmp_path: Path) -> None:
-    """The apply finished (CFUN restored, session closed); Ctrl-C lands while the run is written to the inventory."""
+    """The apply finished (CFUN restored, session closed); Ctrl-C lands while the report is printed or the run is
+    written to the inventory: the report comes out whole, the record completes, and the exit code is 130."""
     board = _board(make_board, tmp_path)
     manifest = _manifest(tmp_path)
     run = Running.start("--port", board.port, "apply", str(manifest), "--json")
@@ -191,11 +193,16 @@ def test_ctrl_c_while_recording_still_reports_the_finished_apply(make_board: Boa
     run.interrupt_when(session_closed)
     code = run.wait()
     assert code == INTERRUPTED or (code == 0 and "interrupted" not in run.err), run.err
-    assert "Traceback" not in run.err
+    assert "Traceback" not in run.err, run.err
     assert run.out.strip(), run.err
     report = json.loads(run.out)  # the report of the finished apply is printed in any case
     assert report["ok"] is True and [a["status"] for a in report["actions"]] == ["written"] * 5
     assert board.cfun == 1
+    from credwarden.inventory.store import Inventory
+
+    with Inventory.open(os.environ["CREDWARDEN_DB"]) as inventory:  # one Ctrl-C waits for the record
+        _, runs = inventory.history(board.imei)
+    assert [r.ok for r in runs] == [True]
 
 
 # -- a batch -----------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from credwarden.cli.context import CliContext, cli_context, open_device
-from credwarden.cli.failures import cli_errors, validation_json
+from credwarden.cli.failures import cli_errors, interrupt_after, validation_json
 from credwarden.cli.output import device_name, emit, note, progress, short_digest, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.models import (
@@ -275,7 +275,9 @@ def list_cmd(
         if identity is not None:  # after the session closed: the inventory is not on the device's time
             from credwarden.inventory.live import record_list
 
-            for text in record_list(identity, entries, expiries=expiries, opener=opener).warnings:
+            with interrupt_after():  # one short transaction: Ctrl-C waits for it, a second one gives it up
+                recorded = record_list(identity, entries, expiries=expiries, opener=opener)
+            for text in recorded.warnings:
                 warn(text)
 
 

@@ -44,13 +44,16 @@ def validation_json(exc: ValidationError) -> typer.Exit:
 
 @contextlib.contextmanager
 def interrupt_after() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done (printing a report that must come out whole), then raise it."""
+    """Hold Ctrl-C until the block is done (a report that must come out whole, a short database transaction),
+    then raise it; a second Ctrl-C stops the block at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
+        if caught:
+            raise KeyboardInterrupt
         caught.append(signum)
 
     previous = signal.signal(signal.SIGINT, hold)

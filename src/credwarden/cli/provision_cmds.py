@@ -278,12 +278,17 @@ def apply_cmd(
             opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record, read_back=read_back
         )
         report = run.report
-        with interrupt_after():  # the report of what was done comes out whole
-            emit(report, opts.json, render_report)
-        if run.opener is not None and not run.interrupted:
-            _record(run, run.opener)
-        elif run.opener is not None:
-            warn("interrupted: this run is not in the inventory")
+        recorded = run.opener is None
+        try:
+            with interrupt_after():  # one Ctrl-C: what was done is shown whole and recorded, then exit 130
+                emit(report, opts.json, render_report)
+                if run.opener is not None:
+                    _record(run, run.opener)
+                    recorded = True
+        except KeyboardInterrupt:  # (a second Ctrl-C stops at once)
+            if not recorded:
+                warn("interrupted: this run is not in the inventory")
+            raise interrupted() from None
         if report.exit_code == ExitCode.INTERRUPTED or run.interrupted:
             raise interrupted()
         if report.exit_code != ExitCode.OK:
@@ -295,7 +300,7 @@ class _SingleRun:
     report: ApplyReport
     manifest_path: Path
     opener: InventoryOpener | None = None  #: the inventory, opening while the device answered (None: no record)
-    interrupted: bool = False  #: Ctrl-C after the apply had finished (while the session was closing)
+    interrupted: bool = False  #: Ctrl-C after the apply had finished (while the session was closing): exit 130
 
 
 def _apply_single(
@@ -354,16 +359,11 @@ def _apply_single(
 
 
 def _record(run: _SingleRun, opener: InventoryOpener) -> None:
-    """Record the run and the store it left in the inventory (after the session closed and the report was shown);
-    Ctrl-C here loses only the record, never the report."""
+    """Record the run and the store it left in the inventory (after the session closed and the report was shown)."""
     from credwarden.inventory.live import record_apply_run
 
     report = run.report
     entries = list(report.final_entries) if report.final_entries is not None else None
-    try:
-        recorded = record_apply_run(report.device, report, entries, manifest_path=run.manifest_path, opener=opener)
-    except KeyboardInterrupt:
-        warn("interrupted while recording: this run is not in the inventory")
-        raise interrupted() from None
+    recorded = record_apply_run(report.device, report, entries, manifest_path=run.manifest_path, opener=opener)
     for text in recorded.warnings:
         warn(text)
