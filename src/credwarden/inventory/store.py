@@ -233,10 +233,11 @@ class Inventory:
             return len(write_snapshots(writer, batch))
 
     def optimize(self) -> None:
-        """Refresh the query planner's statistics (after a large import; PostgreSQL's autovacuum also does it)."""
+        """After a large import: refresh the planner's statistics (and on PostgreSQL the visibility map, so
+        fleet queries read the indexes alone) - what autovacuum does on its own some time later."""
         with self._translate(), self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM (ANALYZE)")
             else:
                 conn.exec_driver_sql("ANALYZE")
                 conn.commit()

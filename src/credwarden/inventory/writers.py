@@ -200,9 +200,14 @@ class PostgresWriter:
         self._dict_row = dict_row
 
     def begin(self) -> None:
-        """psycopg opens the transaction with the first statement: this one. The batch statements are cheap per
-        row but estimated as costly over a large fleet, which would make the server JIT-compile them (slower)."""
+        """psycopg opens the transaction with the first statement: this one.
+
+        Every statement of a batch touches the batch's few thousand devices and snapshots of tables holding the
+        whole fleet and its history: index lookups, never a hash of the whole table (which the planner picks for
+        a few thousand keys) nor JIT compilation (which their estimated cost would trigger)."""
         self.conn.execute("SET LOCAL jit = off")
+        self.conn.execute("SET LOCAL enable_hashjoin = off")
+        self.conn.execute("SET LOCAL enable_mergejoin = off")
 
     def commit(self) -> None:
         self.conn.commit()
