@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "credwarden.cli.field_cmds",
     "credwarden.cli.inventory_cmds",
     "credwarden.cli.factory_cmds",
+    "credwarden.cli.serve_cmds",
 )
 
 app = typer.Typer(

@@ -1,0 +1,416 @@
+"""`Dashboard`: builds the overview and device views from the inventory (read-only), using `credwarden.web.sql`.
+
+Fleet-wide numbers come from the database in one pass (`sql.fleet_rows`); Python only sums its few grouped rows
+and classifies the slots of the devices on the requested queue page (at most `page_size` devices).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from credwarden.inventory.drift import ExpectedSlot
+from credwarden.types import MAX_USER_SEC_TAG
+from credwarden.web import sql
+from credwarden.web.health import GROUP_LABELS, GROUPS, KIND_GROUP, HealthSettings, repair_command, severity_rank
+from credwarden.web.history import HistoryCache
+from credwarden.web.views import (
+    Breakdown,
+    DeviceDetail,
+    FleetOverview,
+    GroupCount,
+    QueueItem,
+    SlotChange,
+    SlotStatus,
+    TimelineEvent,
+    WeekCount,
+)
+
+Slot = tuple[int, int]
+#: Weeks of the expiry histogram (12 months).
+EXPIRY_WEEKS = 53
+#: Slot states that are problems, in the order a device page lists them.
+PROBLEM_STATES = ("vanished", "missing", "expired", "changed", "unexpected", "expiring", "unverifiable")
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    sec_tag: int
+    type: int
+    sha256: str | None
+    placeholder: bool
+    not_after: datetime | None
+
+
+def classify_slots(
+    entries: Sequence[EntryRow],
+    lost: Sequence[tuple[int, int, str | None]],
+    expected: Sequence[ExpectedSlot],
+    now: datetime,
+    settings: HealthSettings,
+) -> list[tuple[int, int, str, str | None, tuple[str, ...], bool, datetime | None]]:
+    """Each slot's state now: (sec_tag, type, state, sha256, expected digests, in manifest, not_after).
+
+    The same rules as the fleet pass: manifest presence / digest (placeholder digests prove nothing), lost against
+    the previous snapshot, certificate expiry, and slots a manifest does not name (user sec_tags only).
+    """
+    horizon = now + timedelta(days=settings.expiring_days)
+    by_slot = {(e.sec_tag, e.type): e for e in entries}
+    rows: list[tuple[int, int, str, str | None, tuple[str, ...], bool, datetime | None]] = []
+    claimed: set[Slot] = set()
+    for item in expected:
+        present = [s for s in item.slots if s in by_slot]
+        claimed.update(item.slots)
+        digests = tuple(sorted(item.digests or ()))
+        if not present:
+            state = "vanished" if any((t, c) == s for t, c, _ in lost for s in item.slots) else "missing"
+            rows.append((item.sec_tag, item.type, state, None, digests, True, None))
+            continue
+        entry = by_slot[present[0]]
+        rows.append((entry.sec_tag, entry.type, _entry_state(entry, item.digests, now, horizon), entry.sha256,
+                     digests, True, entry.not_after))
+    for entry in entries:
+        if (entry.sec_tag, entry.type) in claimed:
+            continue
+        state = "unexpected" if expected and entry.sec_tag <= MAX_USER_SEC_TAG else _entry_state(entry, None, now,
+                                                                                                  horizon)
+        if state == "unverifiable" and expected:
+            state = "ok"  # outside the manifest nothing is checked by digest
+        rows.append((entry.sec_tag, entry.type, state, entry.sha256, (), False, entry.not_after))
+    for tag, code, sha in lost:
+        if (tag, code) not in claimed:
+            rows.append((tag, code, "vanished", sha, (), False, None))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def _entry_state(entry: EntryRow, digests: frozenset[str] | None, now: datetime, horizon: datetime) -> str:
+    if entry.not_after is not None and entry.not_after <= now:
+        return "expired"
+    unproven = entry.placeholder or entry.sha256 is None
+    if digests and not unproven and entry.sha256 not in digests:
+        return "changed"
+    if entry.not_after is not None and entry.not_after <= horizon:
+        return "expiring"
+    if unproven and (digests or digests is None):
+        return "unverifiable"
+    return "ok"
+
+
+def _streak_start(observations: Sequence[tuple[datetime, dict[Slot, str | None]]], slot: Slot) -> datetime | None:
+    """Since when the slot has held what it holds in the newest observation (same digest, or absent)."""
+    if not observations:
+        return None
+    current = observations[-1][1].get(slot, "<absent>")
+    since = observations[-1][0]
+    for taken_at, slots in reversed(observations):
+        if slots.get(slot, "<absent>") != current:
+            break
+        since = taken_at
+    return since
+
+
+class Dashboard:
+    """The dashboard's data: one instance per server, thread-safe (every call uses its own read transaction)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        expected: Sequence[ExpectedSlot] = (),
+        manifest: str | None = None,
+        settings: HealthSettings | None = None,
+        has_reports: bool = False,
+        page_size: int = 50,
+        history_days: int = 90,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.expected = tuple(expected)
+        self.manifest = manifest
+        self.settings = settings or HealthSettings()
+        self.has_reports = has_reports
+        self.page_size = page_size
+        self.history_days = history_days
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.history = HistoryCache(
+            engine, self.expected, days=history_days, expiring_days=self.settings.expiring_days, clock=self.clock
+        )
+
+    # -- overview ------------------------------------------------------------------------------------------------
+
+    def overview(self, page: int = 1) -> FleetOverview:
+        """The overview; `page` (1-based) selects the page of the needs-action queue."""
+        started = time.perf_counter()
+        now = self.clock()
+        query = sql.FleetQuery(
+            expected=self.expected,
+            now=now,
+            expiring_days=self.settings.expiring_days,
+            silent_after=self.settings.silent_after,
+            page_size=self.page_size,
+            page=max(page, 1) - 1,
+            has_reports=self.has_reports,
+        )
+        with self.engine.connect() as conn, conn.begin():
+            rows = sql.fleet_rows(conn, query)
+            weeks = sql.expiry_weeks(conn, now, EXPIRY_WEEKS)
+            page_rows = [r for r in rows if r[0] == "page"]
+            queue = self._queue_items(conn, page_rows, now)
+        counts: dict[str, int] = defaultdict(int)
+        firmware: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        station: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for section, fw, st, grp, n, *_ in rows:
+            if section != "count":
+                continue
+            counts[grp] += int(n)
+            firmware[fw][grp] += int(n)
+            station[st][grp] += int(n)
+        total = sum(counts.values())
+        queue_total = total - counts.get("ok", 0)
+        status, history = self.history.get()
+        groups = []
+        for group in GROUPS:
+            count = counts.get(group, 0)
+            if history is not None:
+                past = history.counts[group]
+                groups.append(GroupCount(group, GROUP_LABELS[group], count, count - past[-1], (*past, count)))
+            else:
+                groups.append(GroupCount(group, GROUP_LABELS[group], count, None, ()))
+        today = now.date()
+        return FleetOverview(
+            generated_at=now,
+            manifest=self.manifest,
+            total=total,
+            groups=tuple(groups),
+            history_days=self.history_days,
+            history_status=status,
+            queue_total=queue_total,
+            page=query.page,
+            pages=max(1, math.ceil(queue_total / self.page_size)),
+            queue=tuple(queue),
+            expired_devices=sum(n for w, n in weeks if w < 0),
+            expiry_weeks=tuple(
+                WeekCount(w, today + timedelta(weeks=w), dict(weeks).get(w, 0)) for w in range(EXPIRY_WEEKS)
+            ),
+            by_firmware=_breakdowns(firmware),
+            by_station=_breakdowns(station),
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _queue_items(self, conn: Connection, page_rows: Sequence[Any], now: datetime) -> list[QueueItem]:
+        """The problems of the page's devices, in the page's order (devices) and by severity (slots)."""
+        ids = [int(r[5]) for r in page_rows]
+        details = self._slot_details(conn, ids, now)
+        items: list[QueueItem] = []
+        for _, fw, st, grp, _n, device_id, imei, seen_at in page_rows:
+            problems = details.get(int(device_id), [])
+            for kind, tag, code, since in problems:
+                items.append(
+                    QueueItem(
+                        imei=imei,
+                        group=grp,
+                        kind=kind,
+                        sec_tag=tag,
+                        type=code,
+                        since=since,
+                        seen_at=sql.to_utc(seen_at),
+                        firmware=fw,
+                        station=st,
+                        tls_error=None,
+                        tls_explain=None,
+                        repair=repair_command(kind, imei, self.manifest),
+                    )
+                )
+        return items
+
+    def _slot_details(
+        self, conn: Connection, device_ids: Sequence[int], now: datetime
+    ) -> dict[int, list[tuple[str, int | None, int | None, datetime | None]]]:
+        """Per device: (kind, sec_tag, type, since) of each problem, most severe first."""
+        if not device_ids:
+            return {}
+        entries: dict[int, list[EntryRow]] = defaultdict(list)
+        for dev, tag, code, sha, placeholder, not_after in sql.latest_entries(conn, device_ids):
+            entries[dev].append(EntryRow(int(tag), int(code), sha, bool(placeholder), sql.to_utc(not_after)))
+        lost: dict[int, list[tuple[int, int, str | None]]] = defaultdict(list)
+        for dev, tag, code, sha, _since in sql.lost_entries(conn, device_ids):
+            lost[dev].append((int(tag), int(code), sha))
+        observations: dict[int, list[tuple[datetime, dict[Slot, str | None]]]] = defaultdict(list)
+        for dev, taken_at, tag, code, sha in sql.slot_history(conn, device_ids):
+            at = sql.to_utc(taken_at)
+            assert at is not None
+            seq = observations[dev]
+            if not seq or seq[-1][0] != at:
+                seq.append((at, {}))
+            if tag is not None:
+                seq[-1][1][(int(tag), int(code))] = sha
+        result: dict[int, list[tuple[str, int | None, int | None, datetime | None]]] = {}
+        for dev in device_ids:
+            slots = classify_slots(entries.get(dev, []), lost.get(dev, []), self.expected, now, self.settings)
+            problems: list[tuple[str, int | None, int | None, datetime | None]] = []
+            for tag, code, state, _sha, _exp, _in, not_after in slots:
+                if state == "ok":
+                    continue
+                if state == "expired":
+                    since = not_after
+                elif state == "expiring" and not_after is not None:
+                    since = not_after - timedelta(days=self.settings.expiring_days)
+                else:
+                    since = _streak_start(observations.get(dev, []), (tag, code))
+                problems.append((state, tag, code, since))
+            problems.sort(key=lambda p: (severity_rank(KIND_GROUP[p[0]]), p[1] or 0, p[2] or 0))
+            result[dev] = problems
+        return result
+
+    # -- one device ----------------------------------------------------------------------------------------------
+
+    def device(self, imei: str) -> DeviceDetail | None:
+        """The device page's data, or None for an IMEI the inventory does not know."""
+        now = self.clock()
+        with self.engine.connect() as conn, conn.begin():
+            row = sql.device_row(conn, imei, self.has_reports)
+            if row is None:
+                return None
+            device_id = int(row[0])
+            snapshots = sql.device_snapshots(conn, device_id)
+            entry_rows = sql.device_entries(conn, device_id)
+            runs = sql.device_apply_runs(conn, device_id)
+            actions = sql.apply_actions(conn, [int(r[0]) for r in runs])
+            details = self._slot_details(conn, [device_id], now)
+            lost = [(int(t), int(c), s) for _d, t, c, s, _ in sql.lost_entries(conn, [device_id])]
+        by_snapshot: dict[int, list[EntryRow]] = defaultdict(list)
+        for snap_id, tag, code, sha, placeholder, not_after in entry_rows:
+            by_snapshot[int(snap_id)].append(
+                EntryRow(int(tag), int(code), sha, bool(placeholder), sql.to_utc(not_after))
+            )
+        latest_id = row[7]
+        latest = by_snapshot.get(int(latest_id), []) if latest_id is not None else []
+        since_by_slot = {(p[1], p[2]): p[3] for p in details.get(device_id, [])}
+        slots = tuple(
+            SlotStatus(tag, code, state, sha, exp, in_manifest, not_after, since_by_slot.get((tag, code)))
+            for tag, code, state, sha, exp, in_manifest, not_after in classify_slots(
+                latest, lost, self.expected, now, self.settings
+            )
+        )
+        problems = tuple(
+            QueueItem(
+                imei=row[1],
+                group=KIND_GROUP[kind],
+                kind=kind,
+                sec_tag=tag,
+                type=code,
+                since=since,
+                seen_at=sql.to_utc(row[6]),
+                firmware=row[4],
+                station=None,
+                tls_error=None,
+                tls_explain=None,
+                repair=repair_command(kind, row[1], self.manifest),
+            )
+            for kind, tag, code, since in details.get(device_id, [])
+        )
+        group = min((p.group for p in problems), key=severity_rank, default="ok")
+        timeline = _timeline(snapshots, by_snapshot, runs, actions)
+        return DeviceDetail(
+            imei=row[1],
+            uuid=row[2],
+            model=row[3],
+            firmware=row[4],
+            first_seen=sql.to_utc(row[5]) or now,
+            last_seen=sql.to_utc(row[6]) or now,
+            last_report_at=sql.to_utc(row[11]),
+            group=group,
+            manifest=self.manifest,
+            slots=slots,
+            problems=problems,
+            timeline=tuple(timeline),
+        )
+
+
+_SOURCE_KIND = {"apply": "apply", "live": "list", "import": "import", "report": "report"}
+
+
+def _timeline(
+    snapshots: Sequence[Any], entries: dict[int, list[EntryRow]], runs: Sequence[Any], actions: Sequence[Any]
+) -> list[TimelineEvent]:
+    """Every observation of the device, newest first: snapshots with their slot changes, and apply runs."""
+    events: list[TimelineEvent] = []
+    before: dict[Slot, str | None] | None = None
+    firmware: str | None = None
+    for snap_id, taken_at, source, station, host, fw in snapshots:
+        now_slots = {(e.sec_tag, e.type): e.sha256 for e in entries.get(int(snap_id), [])}
+        changes: list[SlotChange] = []
+        if before is not None:
+            for slot in sorted(before.keys() | now_slots.keys()):
+                if slot not in now_slots:
+                    changes.append(SlotChange(slot[0], slot[1], "vanished", before[slot], None))
+                elif slot not in before:
+                    changes.append(SlotChange(slot[0], slot[1], "appeared", None, now_slots[slot]))
+                elif before[slot] != now_slots[slot]:
+                    changes.append(SlotChange(slot[0], slot[1], "changed", before[slot], now_slots[slot]))
+        else:
+            changes = [SlotChange(t, c, "appeared", None, sha) for (t, c), sha in sorted(now_slots.items())]
+        at = sql.to_utc(taken_at)
+        assert at is not None
+        events.append(
+            TimelineEvent(
+                at=at,
+                kind=_SOURCE_KIND.get(source, source),
+                source=source,
+                station=station,
+                firmware=fw,
+                firmware_before=firmware if fw and firmware and fw != firmware else None,
+                reboot=False,
+                entries=len(now_slots),
+                changes=tuple(changes),
+                detail={"snapshot_id": int(snap_id), "host": host},
+            )
+        )
+        before = now_slots
+        firmware = fw or firmware
+    by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for run_id, tag, code, action, status, reason in actions:
+        by_run[int(run_id)].append(
+            {"sec_tag": int(tag), "type": int(code), "action": action, "status": status, "reason": reason}
+        )
+    for run_id, station, host, started_at, finished_at, ok in runs:
+        at = sql.to_utc(started_at)
+        assert at is not None
+        events.append(
+            TimelineEvent(
+                at=at,
+                kind="apply-run",
+                source="apply_run",
+                station=station,
+                firmware=None,
+                firmware_before=None,
+                reboot=False,
+                entries=None,
+                detail={
+                    "run_id": int(run_id),
+                    "host": host,
+                    "ok": bool(ok),
+                    "finished_at": _iso(sql.to_utc(finished_at)),
+                    "actions": by_run.get(int(run_id), []),
+                },
+            )
+        )
+    events.sort(key=lambda e: e.at, reverse=True)
+    return events
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _breakdowns(table: dict[str | None, dict[str, int]]) -> tuple[Breakdown, ...]:
+    """Rows sorted by drifted devices (most first), then by name."""
+    rows = [Breakdown(key or None, sum(g.values()), dict(g)) for key, g in table.items()]
+    return tuple(sorted(rows, key=lambda b: (-b.drift, -b.problems, b.key or "")))
