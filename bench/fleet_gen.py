@@ -101,7 +101,9 @@ def observations(devices: int, rounds: int, extra_entries: int, now: datetime) -
             )
 
 
-def populate(inv: Inventory, devices: int, rounds: int = 10, extra_entries: int = 3, now: datetime | None = None) -> int:
+def populate(
+    inv: Inventory, devices: int, rounds: int = 10, extra_entries: int = 3, now: datetime | None = None
+) -> int:
     """Write the fleet into `inv` (5,000 snapshots per transaction); return the number of snapshots."""
     now = now or datetime.now(UTC)
     stored = 0

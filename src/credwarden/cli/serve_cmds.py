@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         manifest: Annotated[
-            Path | None, typer.Option("--manifest", help="What every device must hold (missing / changed / unexpected).")
+            Path | None,
+            typer.Option("--manifest", help="What every device must hold (missing / changed / unexpected)."),
         ] = None,
         host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,

@@ -111,7 +111,9 @@ def _environment() -> Environment:
     env.filters["ago"] = _ago
     env.filters["type_name"] = type_name
     env.filters["short"] = lambda sha: "-" if not sha else f"{sha[:12]}…"
-    env.globals.update(svg=svg, group_labels=GROUP_LABELS, groups=GROUPS, expiry_chart=_expiry_chart, group_bar=_group_bar)
+    env.globals.update(
+        svg=svg, group_labels=GROUP_LABELS, groups=GROUPS, expiry_chart=_expiry_chart, group_bar=_group_bar
+    )
     return env
 
 

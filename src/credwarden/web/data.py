@@ -74,13 +74,23 @@ def classify_slots(
             rows.append((item.sec_tag, item.type, state, None, digests, True, None))
             continue
         entry = by_slot[present[0]]
-        rows.append((entry.sec_tag, entry.type, _entry_state(entry, item.digests, now, horizon), entry.sha256,
-                     digests, True, entry.not_after))
+        rows.append(
+            (
+                entry.sec_tag,
+                entry.type,
+                _entry_state(entry, item.digests, now, horizon),
+                entry.sha256,
+                digests,
+                True,
+                entry.not_after,
+            )
+        )
     for entry in entries:
         if (entry.sec_tag, entry.type) in claimed:
             continue
-        state = "unexpected" if expected and entry.sec_tag <= MAX_USER_SEC_TAG else _entry_state(entry, None, now,
-                                                                                                  horizon)
+        state = (
+            "unexpected" if expected and entry.sec_tag <= MAX_USER_SEC_TAG else _entry_state(entry, None, now, horizon)
+        )
         if state == "unverifiable" and expected:
             state = "ok"  # outside the manifest nothing is checked by digest
         rows.append((entry.sec_tag, entry.type, state, entry.sha256, (), False, entry.not_after))

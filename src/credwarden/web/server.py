@@ -154,10 +154,7 @@ def serve(options: ServeOptions, *, on_ready: Callable[[Started], None] | None =
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     url_host = f"[{options.host.strip('[]')}]" if ":" in options.host else options.host
-    if token is not None:
-        auth = "bearer"
-    else:
-        auth = "none-loopback" if is_loopback(options.host) else "none-insecure"
+    auth = "bearer" if token is not None else ("none-loopback" if is_loopback(options.host) else "none-insecure")
     started = Started(f"http://{url_host}:{port}/", location, dashboard.manifest, auth)
     dashboard.history.get()  # start the daily history in the background
     config = uvicorn.Config(

@@ -70,6 +70,10 @@ class _Params:
         return f":{name}"
 
 
+def _marks(params: _Params, values: Sequence[Any]) -> str:
+    return ", ".join(params.add(v) for v in values)
+
+
 def _slot_key(alias: str = "e") -> str:
     """One integer per (sec_tag, type): cheap to compare and to look up in an IN list."""
     return f"({alias}.sec_tag * 256 + {alias}.type)"
@@ -103,7 +107,7 @@ def _aggregate(expected: Sequence[ExpectedSlot], params: _Params) -> _Aggregate:
         if checked:
             checked_keys = ", ".join(params.add(k) for k, _ in checked)
             branches = " ".join(
-                f"WHEN {params.add(k)} THEN CASE WHEN e.sha256 IN ({', '.join(params.add(d) for d in sorted(ds or ()))}) "
+                f"WHEN {params.add(k)} THEN CASE WHEN e.sha256 IN ({_marks(params, sorted(ds or ()))}) "
                 "THEN 0 ELSE 1 END"
                 for k, ds in checked
             )
@@ -118,7 +122,9 @@ def _aggregate(expected: Sequence[ExpectedSlot], params: _Params) -> _Aggregate:
         else:
             cols += ["0 AS changed_n", "0 AS unproven_n"]
         user = params.add(MAX_USER_SEC_TAG)
-        cols.append(f"SUM(CASE WHEN e.sec_tag <= {user} AND {key} NOT IN ({all_keys}) THEN 1 ELSE 0 END) AS unexpected_n")
+        cols.append(
+            f"SUM(CASE WHEN e.sec_tag <= {user} AND {key} NOT IN ({all_keys}) THEN 1 ELSE 0 END) AS unexpected_n"
+        )
     else:
         cols += ["0 AS present_n", "0 AS changed_n", "0 AS unexpected_n"]
         cols.append("SUM(CASE WHEN e.placeholder THEN 1 ELSE 0 END) AS unproven_n")
@@ -133,8 +139,17 @@ def _aggregate(expected: Sequence[ExpectedSlot], params: _Params) -> _Aggregate:
     )
 
 
-def _state_case(vanished: str, missing: str, changed: str, unexpected: str, unverifiable: str, soonest: str,
-                silent: str, now: str, horizon: str) -> str:
+def _state_case(
+    vanished: str,
+    missing: str,
+    changed: str,
+    unexpected: str,
+    unverifiable: str,
+    soonest: str,
+    silent: str,
+    now: str,
+    horizon: str,
+) -> str:
     """SQL CASE: the device's group, most severe problem first (health.SEVERITY)."""
     return (
         f"CASE WHEN {vanished} > 0 OR {missing} > 0 THEN '{_MISSING}' "
@@ -198,8 +213,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
                 continue
             tag, code = item.slots[0]
             joins.append(
-                f"LEFT JOIN entries c{i} ON c{i}.snapshot_id = d.latest_snapshot_id AND c{i}.sec_tag = {params.add(tag)} "
-                f"AND c{i}.type = {params.add(code)}"
+                f"LEFT JOIN entries c{i} ON c{i}.snapshot_id = d.latest_snapshot_id "
+                f"AND c{i}.sec_tag = {params.add(tag)} AND c{i}.type = {params.add(code)}"
             )
             allowed = ", ".join(params.add(x) for x in sorted(item.digests))
             changed.append(
@@ -207,7 +222,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
                 "THEN 1 ELSE 0 END"
             )
             unproven.append(
-                f"CASE WHEN c{i}.snapshot_id IS NOT NULL AND (c{i}.placeholder OR c{i}.sha256 IS NULL) THEN 1 ELSE 0 END"
+                f"CASE WHEN c{i}.snapshot_id IS NOT NULL AND (c{i}.placeholder OR c{i}.sha256 IS NULL) "
+                "THEN 1 ELSE 0 END"
             )
         missing = f"({len(q.expected)} - COALESCE(a.present_n, 0))"
         unexpected = "COALESCE(a.unexpected_n, 0)"
@@ -250,8 +266,7 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     seen = "COALESCE(d.last_report_at, d.last_seen)" if q.has_reports else "d.last_seen"
     limit, offset = params.add(q.page_size), params.add(q.page * q.page_size)
     rank = " ".join(
-        f"WHEN '{g}' THEN {i}"
-        for i, g in enumerate((_MISSING, _EXPIRED, _DRIFT, _EXPIRING, _SILENT, _UNVERIFIABLE))
+        f"WHEN '{g}' THEN {i}" for i, g in enumerate((_MISSING, _EXPIRED, _DRIFT, _EXPIRING, _SILENT, _UNVERIFIABLE))
     )
     sql = f"""
 WITH a AS MATERIALIZED ({per_device}),
@@ -423,14 +438,6 @@ def apply_actions(conn: Connection, run_ids: Sequence[int]) -> list[Any]:
             params.values,
         )
     )
-
-
-def device_ids(conn: Connection, imeis: Sequence[str]) -> dict[str, int]:
-    if not imeis:
-        return {}
-    params = _Params()
-    marks = ", ".join(params.add(i) for i in imeis)
-    return {r[1]: r[0] for r in conn.execute(text(f"SELECT id, imei FROM devices WHERE imei IN ({marks})"), params.values)}
 
 
 def latest_entries(conn: Connection, device_ids: Sequence[int]) -> list[Any]:

@@ -21,7 +21,7 @@ def _fmt(value: float) -> str:
 def sparkline(values: Sequence[int], *, label: str, width: int = 160, height: int = 36) -> Markup:
     """A line of daily values with the last point marked; an empty sequence gives a placeholder."""
     title_id = f"sl{next(_ids)}"
-    title = f"<title id=\"{title_id}\">{escape(label)}</title>"
+    title = f'<title id="{title_id}">{escape(label)}</title>'
     head = (
         f'<svg class="spark" role="img" aria-labelledby="{title_id}" viewBox="0 0 {width} {height}" '
         f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">{title}'

@@ -91,8 +91,13 @@ class Breakdown:
         return sum(n for g, n in self.groups.items() if g not in ("ok", "silent", "unverifiable"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "total": self.total, "problems": self.problems, "drift": self.drift,
-                "groups": dict(self.groups)}
+        return {
+            "key": self.key,
+            "total": self.total,
+            "problems": self.problems,
+            "drift": self.drift,
+            "groups": dict(self.groups),
+        }
 
 
 @dataclass(frozen=True)
