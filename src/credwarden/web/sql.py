@@ -241,6 +241,9 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         silent = "(1 = 0)"
     if _pg(conn):
         conn.exec_driver_sql("SET LOCAL jit = off")
+    if not q.expected:  # without a manifest the slot sets are not needed
+        per_device = f"SELECT d.id AS device_id, {slot_cols} FROM devices d"
+    elif _pg(conn):
         per_device = (
             f"SELECT d.id AS device_id, a.* FROM devices d CROSS JOIN LATERAL "
             f"(SELECT {slot_cols} FROM entries e WHERE e.snapshot_id = d.latest_snapshot_id) a"
@@ -274,11 +277,12 @@ dev AS MATERIALIZED (
   SELECT d.id AS device_id, d.imei, d.firmware, {station} AS station, {seen} AS seen_at, {state} AS grp
   FROM devices d JOIN a ON a.device_id = d.id {" ".join(joins)}
 )
-SELECT 'count' AS section, firmware, station, grp, COUNT(*) AS n, NULL AS device_id, NULL AS imei,
-       NULL AS seen_at FROM dev GROUP BY firmware, station, grp
+SELECT 'count' AS section, firmware, station, grp, COUNT(*) AS n, CAST(NULL AS INTEGER) AS device_id,
+       CAST(NULL AS VARCHAR(32)) AS imei, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS seen_at
+FROM dev GROUP BY firmware, station, grp
 UNION ALL
 SELECT * FROM (
-  SELECT 'page', firmware, station, grp, NULL, device_id, imei, seen_at FROM dev WHERE grp <> '{_OK}'
+  SELECT 'page', firmware, station, grp, CAST(NULL AS BIGINT), device_id, imei, seen_at FROM dev WHERE grp <> '{_OK}'
   ORDER BY CASE grp {rank} ELSE 9 END, seen_at DESC, imei LIMIT {limit} OFFSET {offset}
 ) page
 """
@@ -294,7 +298,7 @@ def expiry_weeks(conn: Connection, now: datetime, weeks: int) -> list[tuple[int,
     start = params.add(db_time(conn, now))
     end = params.add(db_time(conn, now + timedelta(weeks=weeks)))
     if _pg(conn):
-        week = f"GREATEST(-1, FLOOR(EXTRACT(EPOCH FROM (soonest_expiry - {start}::timestamptz)) / 604800))::int"
+        week = f"GREATEST(-1, FLOOR(EXTRACT(EPOCH FROM (soonest_expiry - CAST({start} AS timestamptz))) / 604800))::int"
     else:
         week = f"MAX(-1, CAST(FLOOR((julianday(soonest_expiry) - julianday({start})) / 7.0) AS INTEGER))"
     sql = (
@@ -320,7 +324,7 @@ def daily_deltas(
     last = params.add(days)
     if _pg(conn):
         conn.exec_driver_sql("SET LOCAL jit = off")
-        day = f"GREATEST(0, FLOOR(EXTRACT(EPOCH FROM ({{t}} - {org}::timestamptz)) / 86400))::int"
+        day = f"GREATEST(0, FLOOR(EXTRACT(EPOCH FROM ({{t}} - CAST({org} AS timestamptz))) / 86400))::int"
         shift = f"(min_na - make_interval(days => {params.add(expiring_days)}))"
     else:
         day = f"MAX(0, CAST(FLOOR(julianday({{t}}) - julianday({org})) AS INTEGER))"
