@@ -23,6 +23,7 @@ import credwarden.api as cw
 from credwarden.errors import DeviceTimeout, ProtocolError
 from credwarden.modem.dialect import detect_dialect
 from credwarden.sim import SimConfig, SimModem
+from credwarden.transport.simulated import inprocess
 
 CA_LINE = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
 FIXED_SLEEP_PER_LINE = 0.100
@@ -33,7 +34,7 @@ def populate(state: Path, entries: int) -> None:
     """Write `entries` root CAs into a state file (fast in-process sim)."""
     sim = SimModem(SimConfig(fast=True, state_file=state))
     try:
-        with cw.Device.over(sim.open_inprocess(), mode="at_client") as dev, dev.offline():
+        with cw.Device.over(inprocess(sim), mode="at_client") as dev, dev.offline():
             for index in range(entries - 3):  # the 3 modem-owned entries are always listed
                 dev.write(1000 + index, 0, CA_LINE.replace("AAAA", f"{index:04d}").encode())
     finally:

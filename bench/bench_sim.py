@@ -4,7 +4,7 @@ Pacing: a credential write of 1 kB and 4 kB (content bytes) is sent at each baud
 latencies but its UART throttled (`SimConfig(baud=...)`); the wall time from the first byte written to the final
 `OK` is printed next to the bound `bytes * 10 / baud` (command + answer, 10 bits per byte) and their ratio
 (1.00 = exactly a real UART; above: overhead). Throughput: `AT`, `AT+CGSN` and 1 kB writes through
-`SimModem.open_inprocess()`, commands per second. Run with `.venv/bin/python bench/bench_sim.py [--commands N]`.
+`inprocess(SimModem)`, commands per second. Run with `.venv/bin/python bench/bench_sim.py [--commands N]`.
 Nothing here asserts a time.
 """
 
@@ -17,7 +17,8 @@ import select
 import time
 
 from credwarden.sim import SimConfig, SimModem
-from credwarden.sim.inprocess import InprocessTransport
+from credwarden.transport.base import Transport
+from credwarden.transport.simulated import inprocess
 
 BAUDS = (9600, 115200, 1_000_000)
 SIZES = (1024, 4096)
@@ -71,7 +72,7 @@ def pacing(baud: int, size: int) -> tuple[int, float, float]:
     return wire, wall, wire * 10 / baud
 
 
-def _exchange(transport: InprocessTransport, command: bytes) -> bytes:
+def _exchange(transport: Transport, command: bytes) -> bytes:
     transport.write(command)
     received = b""
     deadline = time.monotonic() + 5.0
@@ -85,7 +86,7 @@ def _exchange(transport: InprocessTransport, command: bytes) -> bytes:
 def throughput(count: int) -> list[tuple[str, float]]:
     """(label, commands per second) through one in-process simulator with `fast=True`."""
     sim = SimModem(SimConfig(profile="1.3.5", fast=True))
-    transport = sim.open_inprocess()
+    transport = inprocess(sim)
     write = b'AT%CMNG=0,4243,0,"' + _content(1024) + b'"\r'
     rows = [("AT", b"AT\r", count), ("AT+CGSN", b"AT+CGSN\r", count), ("%CMNG=0 1 kB write", write, count // 4 or 1)]
     results = []
@@ -123,7 +124,7 @@ def main() -> None:
             wire, wall, bound = pacing(baud, size)
             print(f"{baud:>9} {size:>7}B {wire:>11} {bound:>9.4f} {wall:>9.4f} {wall / bound:>10.2f}x")
     print()
-    print(f"in-process throughput (fast=True, SimModem.open_inprocess), {args.commands} commands per row")
+    print(f"in-process throughput (fast=True, inprocess(SimModem)), {args.commands} commands per row")
     print(f"{'command':<22} {'commands/s':>11} {'ratio to AT':>12}")
     base = None
     for label, rate in throughput(args.commands):

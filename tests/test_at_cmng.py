@@ -19,7 +19,7 @@ from credwarden.at.cmng import (
     write_command,
 )
 from credwarden.errors import ProtocolError, ValidationError
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 
 TRANSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "transcripts"
 SHA = "2C43952EE9E000FF2ACC4E2ED0897C0A72AD5FA72C3D934E81741CBD54F05BD1"

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from credwarden.cli.app import app
 from credwarden.sim.config import SimConfig
+from credwarden.transport.simulated import inprocess
 
 DEVICE_UUID = SimConfig().device_uuid
 
@@ -45,7 +46,7 @@ def test_keygen_repairs_the_null_parameter_defect(tmp_path: Path) -> None:
     try:
         from credwarden.modem.device import Device
 
-        with Device.over(sim.open_inprocess(), mode="at_client") as dev:
+        with Device.over(inprocess(sim), mode="at_client") as dev:
             result = dev.keygen(7, attributes="CN=dev-7,O=ACME")
     finally:
         sim.stop()

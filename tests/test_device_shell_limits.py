@@ -7,6 +7,7 @@ from tests.conftest import MakeSim
 
 from credwarden.errors import ExitCode, ProtocolError
 from credwarden.modem.device import Device
+from credwarden.transport.simulated import inprocess
 
 CA = "-----BEGIN CERTIFICATE-----\\nMIIB{index:04d}\\n-----END CERTIFICATE-----\\n"
 
@@ -15,7 +16,7 @@ def test_overflowing_shell_list_is_a_clear_error_and_per_tag_lists_work(make_sim
     sim = make_sim(frontend="shell")
     for index in range(40):  # 40 entries + 3 factory ones: ~4 KB of list output
         assert sim.execute(f'AT%CMNG=0,{1000 + index},0,"{CA.format(index=index)}"').endswith("OK\r\n")
-    with Device.over(sim.open_inprocess(), mode="auto") as dev:
+    with Device.over(inprocess(sim), mode="auto") as dev:
         assert dev.dialect == "shell"
         with pytest.raises(ProtocolError, match=r"2700 bytes.*--tag") as caught:
             dev.list()

@@ -28,6 +28,7 @@ from credwarden.field.campaign import CampaignSettings, run_campaign
 from credwarden.field.doctor import run_doctor
 from credwarden.modem.device import Device
 from credwarden.sim import SimConfig, SimModem
+from credwarden.transport.simulated import inprocess
 
 WINDOW = 16
 
@@ -232,7 +233,7 @@ def test_api_error_and_fault_paths_never_show_secrets(
     )
     texts: list[tuple[str, str]] = []
     try:
-        dev = Device.over(sim.open_inprocess(), mode="at_client", timeout=1.0)
+        dev = Device.over(inprocess(sim), mode="at_client", timeout=1.0)
         dev.session.timeouts = TimeoutPolicy(base=1.0, cfun_set=1.0, list_base=1.0, per_kib=0.1)
         with dev:
             dev.write(60, 2, canary.key_pem)

@@ -16,6 +16,7 @@ from credwarden.modem.dialect import Dialect
 from credwarden.modem.session import AtSession
 from credwarden.sim import SimConfig, SimModem
 from credwarden.transport.scripted import ScriptedTransport
+from credwarden.transport.simulated import inprocess
 
 FAST = TimeoutPolicy.uniform(0.5).scaled(0.5)
 LISTING = '%CMNG: 42,0,"AA"\r\nOK\r\n'
@@ -43,7 +44,7 @@ def test_other_lines_are_not_banners(line: str) -> None:
 def _sim(frontend: str) -> tuple[SimModem, Device]:
     sim = SimModem(SimConfig(profile="2.0.2", frontend=frontend, fast=True))  # type: ignore[arg-type]
     sim.execute("AT+CFUN=1")  # found online: the session must leave it online
-    return sim, Device.over(sim.open_inprocess(), mode=frontend, timeouts=FAST)
+    return sim, Device.over(inprocess(sim), mode=frontend, timeouts=FAST)
 
 
 @pytest.mark.parametrize("frontend", ["shell", "slm"])

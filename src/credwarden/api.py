@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from credwarden.at.response import AtResponse
 from credwarden.at.timeouts import TimeoutPolicy
-from credwarden.modem.device import Device
-from credwarden.modem.models import (
+from credwarden.models import (
     AttestationToken,
     CertExpiry,
     DeleteOutcome,
@@ -24,6 +23,7 @@ from credwarden.modem.models import (
     SessionStats,
     StoredEntry,
 )
+from credwarden.modem.device import Device
 from credwarden.provision import ApplyReport, Manifest, Plan, apply, load_manifest, plan
 from credwarden.transport.base import Transport, open_transport
 

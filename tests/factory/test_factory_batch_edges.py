@@ -85,7 +85,7 @@ def test_an_abandoned_board_never_writes_to_a_closed_inventory(tmp_path: Path) -
     from credwarden.factory.job import DeviceJob
     from credwarden.factory.results import DeviceResult
     from credwarden.factory.runner import JobContext
-    from credwarden.modem.models import DeviceInfo
+    from credwarden.models import DeviceInfo
 
     manifest = tmp_path / "m.toml"
     manifest.write_text('[[credential]]\nsec_tag = 7\ntype = "psk-identity"\nvalue = "dev-1"\n')

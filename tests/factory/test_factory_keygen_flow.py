@@ -25,7 +25,7 @@ from credwarden.factory.keygen import (
     issued_cert_path,
     load_keygen_specs,
 )
-from credwarden.modem.models import KeygenResult, StoredEntry
+from credwarden.models import KeygenResult, StoredEntry
 from credwarden.sim.keygen import make_keygen_response
 
 IMEI = "352656100367872"

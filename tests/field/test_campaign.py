@@ -8,6 +8,7 @@ import pytest
 
 from credwarden.errors import UsageError
 from credwarden.field.campaign import KINDS, CampaignSettings, Start, run_campaign
+from credwarden.transport.simulated import inprocess
 
 
 def test_twenty_points_per_kind_meet_the_targets(manifest: Path) -> None:
@@ -169,7 +170,7 @@ def test_shell_reboot_between_commands_is_detected() -> None:
     from credwarden.sim import SimConfig, SimModem
 
     sim = SimModem(SimConfig(profile="2.0.2", frontend="shell", fast=True))
-    transport = sim.open_inprocess()
+    transport = inprocess(sim)
     try:
         device = Device.over(transport, mode="shell", timeouts=TimeoutPolicy.uniform(0.5))
         device.list()

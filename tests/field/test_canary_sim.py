@@ -6,6 +6,7 @@ from credwarden.api import connect
 from credwarden.errors import ExitCode
 from credwarden.field.canary import SCRATCH_TYPE, plan_canary, run_canary
 from credwarden.modem.device import Device
+from credwarden.transport.simulated import inprocess
 
 from .conftest_types import MakeSim
 from .pki import cert_pem, ec_key
@@ -36,7 +37,7 @@ def test_canary_catches_the_wipe_fault_on_a_pty(make_sim: MakeSim) -> None:
 
 def test_clean_canary_writes_every_cycle_and_cleans_up(make_sim: MakeSim) -> None:
     sim = make_sim(profile="1.3.5")
-    dev = Device.over(sim.open_inprocess(), mode="at_client", timeout=2.0)
+    dev = Device.over(inprocess(sim), mode="at_client", timeout=2.0)
     with dev:
         _seed(dev)
         result = run_canary(dev, plan_canary(900, (42, 43), 12))

@@ -10,7 +10,7 @@ import pytest
 from credwarden.creds.encoding import sha256_hex
 from credwarden.errors import ExitCode, UsageError
 from credwarden.field.canary import SCRATCH_TYPE, parse_watch, plan_canary, run_canary
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 
 
 class MemoryDevice:

@@ -17,7 +17,7 @@ from credwarden.field.findings import (
     Severity,
 )
 from credwarden.field.firmware import firmware_facts
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 SHA = "2C43952EE9E000FF2ACC4E2ED0897C0A72AD5FA72C3D934E81741CBD54F05BD1"

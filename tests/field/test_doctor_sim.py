@@ -10,6 +10,7 @@ from credwarden.errors import ExitCode
 from credwarden.field.doctor import run_doctor
 from credwarden.modem.device import Device
 from credwarden.sim import SimModem
+from credwarden.transport.simulated import inprocess
 
 from .conftest_types import MakeSim
 from .pki import cert_pem, ec_key, key_pem
@@ -17,7 +18,7 @@ from .pki import cert_pem, ec_key, key_pem
 
 @contextmanager
 def _device(sim: SimModem) -> Iterator[Device]:
-    device = Device.over(sim.open_inprocess(), mode="at_client", timeout=2.0)
+    device = Device.over(inprocess(sim), mode="at_client", timeout=2.0)
     try:
         yield device
     finally:
@@ -81,7 +82,7 @@ def test_old_firmware_and_truncated_read(make_sim: MakeSim, tmp_path: Path) -> N
 
 @contextmanager
 def _device_mode(sim: SimModem, mode: str) -> Iterator[Device]:
-    device = Device.over(sim.open_inprocess(), mode=mode, timeout=0.5)
+    device = Device.over(inprocess(sim), mode=mode, timeout=0.5)
     try:
         yield device
     finally:

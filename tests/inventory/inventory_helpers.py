@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 
 
 def make_info(

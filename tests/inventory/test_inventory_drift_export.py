@@ -12,7 +12,7 @@ from inventory_helpers import make_info, sha
 
 from credwarden.inventory import Inventory
 from credwarden.inventory.drift import ExpectedSlot
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CA = sha(0xCA)

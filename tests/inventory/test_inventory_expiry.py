@@ -19,7 +19,7 @@ from credwarden.inventory import Inventory
 from credwarden.inventory.expiry import certificate_not_after, device_expiries, supports_certexpiry
 from credwarden.inventory.live import record_list
 from credwarden.inventory.records import SnapshotRecord
-from credwarden.modem.models import CertExpiry, DeviceInfo, StoredEntry
+from credwarden.models import CertExpiry, DeviceInfo, StoredEntry
 from credwarden.sim import SimModem
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 
 from credwarden.inventory import Inventory
 from credwarden.inventory.importer import REPORT_WIDTH, clean_line, parse_capture, parse_log_time
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "transcripts"
 LINK_MONITOR = FIXTURES / "link-monitor-log-cmng-list.txt"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from credwarden.cli.app import app
 from credwarden.inventory import Inventory
 from credwarden.inventory.live import record_apply_run
-from credwarden.modem.models import DeviceInfo
+from credwarden.models import DeviceInfo
 from credwarden.sim import SimModem
 
 

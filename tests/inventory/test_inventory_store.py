@@ -14,7 +14,7 @@ from credwarden.inventory import Inventory, SnapshotRecord, UnknownDevice, Unkno
 from credwarden.inventory.migrations import LATEST_VERSION, migrate
 from credwarden.inventory.records import EntryRecord
 from credwarden.inventory.schema import Base
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from credwarden.cli.device_cmds import render_entries
 from credwarden.cli.inventory_cmds import HistoryResult, render_devices, render_drift, render_history, render_snapshot
 from credwarden.inventory import Inventory
 from credwarden.inventory.drift import ExpectedSlot
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 
 IMEI = "352656100123456"
 UUID = "50503041-3633-4261-803d-1e2b8f70111a"

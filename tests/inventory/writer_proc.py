@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import event
 
 from credwarden.inventory import Inventory
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 
 
 def info(imei: str) -> DeviceInfo:

@@ -13,6 +13,7 @@ from credwarden.errors import DeviceRebooted
 from credwarden.modem.device import Device
 from credwarden.provision import apply
 from credwarden.sim import SimConfig, SimModem
+from credwarden.transport.simulated import inprocess
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ class RebootBefore:
 def test_reboot_while_planning_plans_again(manifest: Path, frontend: str, prefix: str) -> None:
     sim = SimModem(SimConfig(profile="2.0.2", frontend=frontend, fast=True))  # type: ignore[arg-type]
     sim.execute("AT+CFUN=1")
-    dev = Device.over(sim.open_inprocess(), mode=frontend, timeouts=TimeoutPolicy.uniform(0.5))
+    dev = Device.over(inprocess(sim), mode=frontend, timeouts=TimeoutPolicy.uniform(0.5))
     try:
         dev.add_observer(RebootBefore(sim, prefix))
         report = apply(dev, manifest)
@@ -52,7 +53,7 @@ def test_reboot_while_planning_plans_again(manifest: Path, frontend: str, prefix
 
 def test_second_reboot_while_planning_stops(manifest: Path) -> None:
     sim = SimModem(SimConfig(profile="2.0.2", frontend="slm", fast=True))
-    dev = Device.over(sim.open_inprocess(), mode="slm", timeouts=TimeoutPolicy.uniform(0.5))
+    dev = Device.over(inprocess(sim), mode="slm", timeouts=TimeoutPolicy.uniform(0.5))
     try:
         dev.add_observer(RebootBefore(sim, "AT%CMNG=1", times=2))
         with pytest.raises(DeviceRebooted):

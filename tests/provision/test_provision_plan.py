@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from provision_pki import Pki, manifest_text
 
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 from credwarden.provision.manifest import load_manifest
 from credwarden.provision.plan import make_plan, readback_slots
 from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest

@@ -8,6 +8,7 @@ import serial
 from tests.sim.rawclient import RawPort
 
 from credwarden.sim import SimModem
+from credwarden.transport.simulated import inprocess
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -70,7 +71,7 @@ def test_pyserial_client_reconnects(sim_pty: tuple[SimModem, str]) -> None:
 
 
 def test_inprocess_transport(sim: SimModem) -> None:
-    transport = sim.open_inprocess()
+    transport = inprocess(sim)
     try:
         transport.write(b"AT+CFUN?\r")
         data = b""

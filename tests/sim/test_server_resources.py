@@ -8,6 +8,7 @@ import time
 
 from credwarden.sim import SimModem
 from credwarden.sim.server import wait_fds
+from credwarden.transport.simulated import inprocess
 
 CONNECTIONS = 200
 
@@ -24,14 +25,14 @@ def _wait_detached(sim: SimModem, timeout: float = 5.0) -> None:
 
 
 def test_closed_connections_release_their_descriptors(sim: SimModem) -> None:
-    warm = sim.open_inprocess()
+    warm = inprocess(sim)
     warm.write(b"AT\r")
     assert warm.read(64, 2.0) == b"OK\r\n"
     warm.close()
     _wait_detached(sim)
     baseline = _open_fds()
     for _ in range(CONNECTIONS):
-        transport = sim.open_inprocess()
+        transport = inprocess(sim)
         transport.write(b"AT\r")
         answer = b""
         while not answer.endswith(b"\r\n"):

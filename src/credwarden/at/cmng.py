@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from credwarden.errors import ProtocolError, ValidationError
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 from credwarden.types import MAX_AT_COMMAND_BYTES, MAX_SEC_TAG
 
 #: Prefixes of list lines: the modem's `%CMNG:` and the SLM native-TLS `#XCMNG:` (spec §5).

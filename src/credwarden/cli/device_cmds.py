@@ -28,7 +28,7 @@ from credwarden.cli.common import (
 )
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.log import redaction_marker
-from credwarden.modem.models import (
+from credwarden.models import (
     AttestationToken,
     CertExpiry,
     DeleteOutcome,

@@ -278,9 +278,9 @@ def campaign_cmd(
         kinds = tuple(dict.fromkeys(kind or KINDS))
         settings = CampaignSettings(
             manifest,
-            kinds=kinds,
+            kinds=kinds,  # type: ignore[arg-type]
             points=points,
-            seed=seed,  # type: ignore[arg-type]
+            seed=seed,
             profile=profile,
             frontend=frontend,
             timeout=timeout,

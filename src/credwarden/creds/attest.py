@@ -14,7 +14,7 @@ from credwarden.creds.b64url import b64url_decode, split_token
 from credwarden.creds.cbor import CborTag, loads
 from credwarden.creds.cose import decode_cose_sign1, verify_cose_sign1
 from credwarden.errors import ProtocolError
-from credwarden.modem.models import AttestationToken, CoseSign1
+from credwarden.models import AttestationToken, CoseSign1
 
 __all__ = ["DEVICE_IDENTITY_MESSAGE_V1", "DEVICE_TYPE_NAMES", "decode_attestation", "device_type_name"]
 

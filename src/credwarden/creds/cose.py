@@ -1,6 +1,6 @@
 """COSE_Sign1 (RFC 9052) decoding and ES256 verification for `%KEYGEN` / `%ATTESTTOKEN` answers.
 
-`decode_cose_sign1` turns the CBOR bytes into `credwarden.modem.models.CoseSign1` (malformed → ProtocolError).
+`decode_cose_sign1` turns the CBOR bytes into `credwarden.models.CoseSign1` (malformed → ProtocolError).
 `verify_cose_sign1` checks an ES256 (ECDSA P-256 / SHA-256, raw 64-byte r||s) signature over the Sig_structure
 `["Signature1", protected bytes as received, external_aad, payload]`; a detached payload (nil in the message,
 as in `%ATTESTTOKEN`) is passed by the caller. A signature that does not verify raises VerificationError.
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from credwarden.creds.cbor import CborTag, dumps, loads
 from credwarden.errors import ProtocolError, VerificationError
-from credwarden.modem.models import CoseSign1
+from credwarden.models import CoseSign1
 
 __all__ = ["COSE_SIGN1_TAG", "ES256", "decode_cose_sign1", "verify_cose_sign1"]
 

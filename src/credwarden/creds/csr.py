@@ -20,7 +20,7 @@ from credwarden.creds.b64url import b64url_decode, split_token
 from credwarden.creds.cbor import CborTag, loads
 from credwarden.creds.cose import decode_cose_sign1, verify_cose_sign1
 from credwarden.errors import ProtocolError
-from credwarden.modem.models import CoseSign1, KeygenResult
+from credwarden.models import CoseSign1, KeygenResult
 
 __all__ = ["CSR_MESSAGE_V1", "PUBKEY_MESSAGE_V2", "csr_to_pem", "parse_keygen_response", "repair_csr_der"]
 

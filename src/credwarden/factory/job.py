@@ -34,9 +34,9 @@ from credwarden.factory.results import DeviceResult, Stage, Status
 from credwarden.factory.runner import JobContext
 from credwarden.factory.station import NrfCloudOptions, Station
 from credwarden.inventory.expiry import apply_expiries
+from credwarden.models import DeviceInfo
 from credwarden.modem.device import Device
 from credwarden.modem.dialect import detect_dialect
-from credwarden.modem.models import DeviceInfo
 from credwarden.provision.apply import apply
 from credwarden.provision.manifest import Manifest, ManifestError, ManifestSpec, load_manifest
 from credwarden.tomlfile import parse_toml, read_file

@@ -38,7 +38,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from credwarden.creds.encoding import Dialect, canonical_pem, match_digest, predicted_sha256
 from credwarden.errors import ProtocolError, UsageError, ValidationError, VerificationError
-from credwarden.modem.models import KeygenResult, StoredEntry
+from credwarden.models import KeygenResult, StoredEntry
 from credwarden.provision.manifest import KeygenTable
 from credwarden.tomlfile import load_toml
 from credwarden.types import CredType

@@ -42,6 +42,7 @@ from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, reso
 from credwarden.sim import SimConfig, SimModem
 from credwarden.sim.accounting import command_kind
 from credwarden.transport.base import Transport
+from credwarden.transport.simulated import inprocess
 
 Kind = Literal["power-cut", "hang", "lost-result", "noise", "reboot", "power-off"]
 #: What the device holds before the first apply: only the unrelated tag, or an older version of every credential.
@@ -264,8 +265,8 @@ def _new_sim(settings: CampaignSettings, seed: int, desired: list[DesiredCredent
     sim = SimModem(
         SimConfig(
             profile=settings.profile,
-            frontend=settings.frontend,
-            fast=True,  # type: ignore[arg-type]
+            frontend=settings.frontend,  # type: ignore[arg-type]
+            fast=True,
             seed=seed,
         )
     )
@@ -330,7 +331,7 @@ class _Line:
     real UART). A session's `close()` leaves it open; `shut()` closes it once, while the simulator still serves."""
 
     def __init__(self, sim: SimModem) -> None:
-        self._transport: Transport = sim.open_inprocess()
+        self._transport: Transport = inprocess(sim)
         self.name = self._transport.name
 
     def write(self, data: bytes) -> None:

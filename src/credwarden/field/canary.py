@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from credwarden.creds.encoding import sha256_hex
 from credwarden.errors import CredwardenError, ExitCode, UsageError
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 from credwarden.types import MAX_USER_SEC_TAG, CredType, type_name
 
 Mode = Literal["alternate", "delete-write"]

@@ -26,7 +26,7 @@ from credwarden.field.findings import (
     ReadCheck,
 )
 from credwarden.field.firmware import firmware_facts
-from credwarden.modem.models import CertExpiry, DeviceInfo, ReadResult, StoredEntry
+from credwarden.models import CertExpiry, DeviceInfo, ReadResult, StoredEntry
 from credwarden.types import READABLE_TYPES, CredType, is_user_tag
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from credwarden.errors import ExitCode
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.types import type_name
 
 

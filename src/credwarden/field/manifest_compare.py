@@ -11,7 +11,7 @@ from typing import cast
 
 from credwarden.creds.encoding import Dialect, equivalent_forms
 from credwarden.field.findings import ManifestCheck
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.manifest import load_manifest
 from credwarden.provision.plan import PlannedAction, make_plan
 from credwarden.provision.resolve import DeviceIdentity, resolve_manifest

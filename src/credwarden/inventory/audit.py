@@ -13,7 +13,7 @@ from typing import Any
 
 from credwarden.errors import UsageError
 from credwarden.inventory.views import SnapshotView, iso
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 
 DIALECTS = ("at_client", "shell", "slm")
 

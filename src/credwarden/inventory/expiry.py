@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from credwarden.errors import CredwardenError, DeviceTimeout, ModemError
-from credwarden.modem.models import CertExpiry, StoredEntry
+from credwarden.models import CertExpiry, StoredEntry
 from credwarden.types import CredType
 
 log = logging.getLogger(__name__)

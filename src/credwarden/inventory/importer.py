@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from credwarden.at.cmng import parse_list_line
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 from credwarden.types import MAX_USER_SEC_TAG
 
 #: Unreadable line text is cut to this many characters in reports.

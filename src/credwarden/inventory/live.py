@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from credwarden.errors import CredwardenError
-from credwarden.modem.models import CertExpiry, DeviceInfo, StoredEntry
+from credwarden.models import CertExpiry, DeviceInfo, StoredEntry
 
 log = logging.getLogger(__name__)
 #: Environment variable naming this station in recorded snapshots / runs.

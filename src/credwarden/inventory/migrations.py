@@ -10,6 +10,7 @@ Never edit a released step: add a new one at the end of `STEPS`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +24,10 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
@@ -158,6 +161,109 @@ def _step3_device_summary(conn: Connection) -> None:
     )
 
 
+def _v4_metadata() -> MetaData:
+    """The field-report tables as released in version 4 (devices / snapshots only as foreign-key targets)."""
+    md = MetaData()
+    ts = DateTime(timezone=True)
+    Table("devices", md, Column("id", Integer, primary_key=True))
+    Table("snapshots", md, Column("id", Integer, primary_key=True))
+    Table(
+        "reports",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("received_at", ts, nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        Column("uptime_s", BigInteger),
+        Column("app_version", String(TEXT_LEN)),
+        Column("firmware", String(TEXT_LEN)),
+        Column("tls_errors", String(TEXT_LEN)),
+        Column("list_status", String(16), nullable=False),
+        Column("list_error", String(64)),
+        Column("snapshot_id", Integer, ForeignKey("snapshots.id")),
+        Column("transport", String(16), nullable=False),
+        Column("extra_fields", String(TEXT_LEN)),
+        CheckConstraint("list_status IN ('complete', 'incomplete', 'absent')", name="ck_reports_list_status"),
+        CheckConstraint("transport IN ('mqtt', 'http', 'sms', 'import')", name="ck_reports_transport"),
+        Index("ix_reports_device_received", "device_id", "received_at"),
+    )
+    Table(
+        "alerts",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False, index=True),
+        Column("kind", String(16), nullable=False),
+        Column("sec_tag", BigInteger),
+        Column("type", Integer),
+        Column("since", ts, nullable=False),
+        Column("fired_at", ts, nullable=False),
+        Column("resolved_at", ts, index=True),
+        Column("detail", String(REASON_LEN)),
+        Column("notified_at", ts),
+        Column("resolve_notified_at", ts),
+        CheckConstraint(
+            "kind IN ('vanished', 'changed', 'appeared', 'unexpected', 'expiring', 'expired', 'silent', 'tls-error')",
+            name="ck_alerts_kind",
+        ),
+    )
+    Table(
+        "slot_states",
+        md,
+        Column("device_id", Integer, ForeignKey("devices.id"), nullable=False),
+        Column("sec_tag", BigInteger, nullable=False, autoincrement=False),
+        Column("type", Integer, nullable=False, autoincrement=False),
+        Column("state", String(16), nullable=False),
+        Column("since", ts, nullable=False),
+        Column("sha256", String(64)),
+        Column("pending_state", String(16)),
+        Column("pending_count", Integer, nullable=False, server_default=text("0")),
+        Column("pending_since", ts),
+        PrimaryKeyConstraint("device_id", "sec_tag", "type", name="pk_slot_states"),
+    )
+    return md
+
+
+_OLD_SOURCE_CHECK = re.compile(r"CHECK \(source IN \('live', 'import', 'apply'\)\)")
+_NEW_SOURCE_CHECK = "CHECK (source IN ('live', 'import', 'apply', 'report'))"
+
+
+def _step4_field_reports(conn: Connection) -> None:
+    """Field reports, alerts and the collector's per-slot states; snapshots may come from a report."""
+    md = _v4_metadata()
+    md.create_all(conn, tables=[md.tables[name] for name in ("reports", "alerts", "slot_states")])
+    postgres = conn.dialect.name == "postgresql"
+    timestamp = "TIMESTAMP WITH TIME ZONE" if postgres else "DATETIME"
+    conn.execute(text(f"ALTER TABLE devices ADD COLUMN last_report_at {timestamp}"))
+    conn.execute(text("ALTER TABLE devices ADD COLUMN last_report_id INTEGER REFERENCES reports(id)"))
+    conn.execute(text("CREATE INDEX ix_devices_last_report_at ON devices (last_report_at)"))
+    if postgres:
+        conn.execute(text("ALTER TABLE snapshots DROP CONSTRAINT ck_snapshots_source"))
+        conn.execute(text(f"ALTER TABLE snapshots ADD CONSTRAINT ck_snapshots_source {_NEW_SOURCE_CHECK}"))
+    else:
+        _sqlite_widen_source_check(conn)
+
+
+def _sqlite_widen_source_check(conn: Connection) -> None:
+    """SQLite cannot alter a CHECK constraint. A table rebuild is impossible inside the migration transaction
+    (snapshots is the parent of two foreign keys and `foreign_keys` cannot be switched off in a transaction),
+    so the stored table definition is edited in place, the procedure SQLite documents for loosening a
+    constraint: every existing row satisfies the wider check, so no data needs to be looked at."""
+    sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'snapshots'").scalar()
+    new_sql, count = _OLD_SOURCE_CHECK.subn(_NEW_SOURCE_CHECK, str(sql or ""))
+    if count != 1:
+        raise InventoryError("inventory schema step 4: the snapshots table is not the one this credwarden created")
+    version = int(conn.exec_driver_sql("PRAGMA schema_version").scalar() or 0)
+    conn.exec_driver_sql("PRAGMA writable_schema = ON")
+    try:
+        conn.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'snapshots'", (new_sql,))
+        conn.exec_driver_sql(f"PRAGMA schema_version = {version + 1}")  # other connections re-read the schema
+    finally:
+        conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+    check = conn.exec_driver_sql("PRAGMA quick_check").scalar()
+    if check != "ok":
+        raise InventoryError(f"inventory schema step 4: integrity check failed after the change ({check})")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema: devices, snapshots, entries, apply runs and actions", _step1_initial),
     Step(
@@ -166,6 +272,11 @@ STEPS: tuple[Step, ...] = (
         _step2_latest_snapshot,
     ),
     Step(3, "devices.lost_entries / soonest_expiry (fleet drift without scanning entries)", _step3_device_summary),
+    Step(
+        4,
+        "field reports: reports, alerts, slot_states, devices.last_report_at / last_report_id, source 'report'",
+        _step4_field_reports,
+    ),
 )
 LATEST_VERSION = STEPS[-1].version
 

@@ -18,7 +18,7 @@ from typing import Any
 from credwarden.errors import ValidationError
 from credwarden.inventory.schema import IMEI_LEN, REASON_LEN, SOURCES, TEXT_LEN, UUID_LEN
 from credwarden.log import redact_text
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.types import MAX_SEC_TAG, is_placeholder_digest, parse_type
 
 _SHA_RE = re.compile(r"^[0-9A-Fa-f]{64}$")

@@ -24,13 +24,45 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: Where a snapshot came from.
-SOURCES: tuple[str, ...] = ("live", "import", "apply")
+#: Where a snapshot came from (`report`: a field report sent by the device itself).
+SOURCES: tuple[str, ...] = ("live", "import", "apply", "report")
+#: How a field report reached the inventory.
+REPORT_TRANSPORTS: tuple[str, ...] = ("mqtt", "http", "sms", "import")
+#: What a field report said about the credential list: a full list ending OK, a list cut short by an error,
+#: or no list at all.
+LIST_STATUSES: tuple[str, ...] = ("complete", "incomplete", "absent")
+#: Alert kinds (a `resolved` notification is an alert row getting `resolved_at`, not a kind of its own).
+ALERT_KINDS: tuple[str, ...] = (
+    "vanished",
+    "changed",
+    "appeared",
+    "unexpected",
+    "expiring",
+    "expired",
+    "silent",
+    "tls-error",
+)
+#: Per-slot states kept by the collector (`slot_states.state`); `tls-error` only on TLS rows (type -1).
+SLOT_STATES: tuple[str, ...] = (
+    "ok",
+    "missing",
+    "vanished",
+    "changed",
+    "unexpected",
+    "expiring",
+    "expired",
+    "unverifiable",
+    "tls-error",
+)
+#: `slot_states.type` of the row that tracks TLS connect failures on a whole sec_tag.
+TLS_SLOT_TYPE = -1
 #: Length limits shared with the migrations (keep them equal).
 IMEI_LEN = 32
 UUID_LEN = 64
 TEXT_LEN = 255
 REASON_LEN = 500
+STATE_LEN = 16
+DIGEST_LEN = 64
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -87,6 +119,10 @@ class Device(Base):
     lost_entries: Mapped[int] = mapped_column(Integer, default=0)
     #: earliest known notAfter among the latest snapshot's entries
     soonest_expiry: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: when the newest field report arrived (kept by every report ingest; `silent` devices are found by it)
+    last_report_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    #: the newest field report
+    last_report_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("reports.id", use_alter=True))
 
 
 class Snapshot(Base):
@@ -94,7 +130,7 @@ class Snapshot(Base):
 
     __tablename__ = "snapshots"
     __table_args__ = (
-        CheckConstraint("source IN ('live', 'import', 'apply')", name="ck_snapshots_source"),
+        CheckConstraint("source IN ('live', 'import', 'apply', 'report')", name="ck_snapshots_source"),
         Index("ix_snapshots_device_taken", "device_id", "taken_at"),
     )
 
@@ -149,3 +185,84 @@ class ApplyAction(Base):
     action: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(REASON_LEN))
+
+
+class Report(Base):
+    """One field report a device sent about itself (CW/1 or its SMS form): header fields, never content.
+
+    A report whose credential list is complete and differs from the device's latest snapshot created
+    `snapshot_id`; an unchanged list confirms the latest snapshot (a heartbeat: no entry rows); an
+    incomplete or absent list has no snapshot.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("list_status IN ('complete', 'incomplete', 'absent')", name="ck_reports_list_status"),
+        CheckConstraint("transport IN ('mqtt', 'http', 'sms', 'import')", name="ck_reports_transport"),
+        Index("ix_reports_device_received", "device_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(Integer, ForeignKey("devices.id"))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    uptime_s: Mapped[int | None] = mapped_column(BigInteger)
+    app_version: Mapped[str | None] = mapped_column(String(TEXT_LEN))
+    firmware: Mapped[str | None] = mapped_column(String(TEXT_LEN))
+    #: TLS connect failures the device reported, normalised `sec_tag:error,...` (e.g. `1000:-95`)
+    tls_errors: Mapped[str | None] = mapped_column(String(TEXT_LEN))
+    list_status: Mapped[str] = mapped_column(String(STATE_LEN))
+    #: why an incomplete list ended (`-7`, `CME 513`, `ERROR`), None otherwise
+    list_error: Mapped[str | None] = mapped_column(String(STATE_LEN * 4))
+    snapshot_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("snapshots.id"))
+    transport: Mapped[str] = mapped_column(String(STATE_LEN))
+    #: header keys this version does not interpret, `key=value ...` (kept, clipped)
+    extra_fields: Mapped[str | None] = mapped_column(String(TEXT_LEN))
+
+
+class Alert(Base):
+    """A confirmed transition of one slot (or of a whole device: `silent`) into a state that needs action."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('vanished', 'changed', 'appeared', 'unexpected', 'expiring', 'expired', 'silent', 'tls-error')",
+            name="ck_alerts_kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(Integer, ForeignKey("devices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(STATE_LEN))
+    sec_tag: Mapped[int | None] = mapped_column(BigInteger)
+    type: Mapped[int | None] = mapped_column(Integer)
+    #: when the condition started (the first report that showed it)
+    since: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: when it was confirmed (`--confirm N` reports later) and the alert raised
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    detail: Mapped[str | None] = mapped_column(String(REASON_LEN))
+    #: when the alert was handed to the notifiers (webhooks delivered or dead-lettered); None = still to send
+    notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: the same for its `resolved` notification
+    resolve_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SlotState(Base):
+    """The collector's confirmed state of one slot of one device, and the transition it is confirming.
+
+    `type` -1 rows track TLS connect failures on the whole sec_tag (`ok` / `tls-error`).
+    """
+
+    __tablename__ = "slot_states"
+
+    device_id: Mapped[int] = mapped_column(Integer, ForeignKey("devices.id"), primary_key=True)
+    sec_tag: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(STATE_LEN))
+    since: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: the digest the confirmed state refers to (the reference for `changed` when there is no manifest)
+    sha256: Mapped[str | None] = mapped_column(String(DIGEST_LEN))
+    pending_state: Mapped[str | None] = mapped_column(String(STATE_LEN))
+    pending_count: Mapped[int] = mapped_column(Integer, default=0)
+    pending_since: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -26,7 +26,7 @@ from credwarden.inventory.migrations import LATEST_VERSION, current_version, mig
 from credwarden.inventory.recording import write_apply, write_snapshots
 from credwarden.inventory.records import ApplyRecord, SnapshotRecord, check_digest, check_imei, hostname
 from credwarden.inventory.views import ApplyRunView, DeviceSummary, HistoryItem, SnapshotDiff, SnapshotView
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 
 #: Snapshots per transaction in `record_snapshots_bulk`.
 DEFAULT_BATCH = 2000

@@ -32,9 +32,7 @@ from credwarden.errors import (
     ValidationError,
 )
 from credwarden.log import looks_secret, redaction_marker
-from credwarden.modem.dialect import DIALECTS, Dialect, detect_dialect, dialect_named
-from credwarden.modem.guards import Guards
-from credwarden.modem.models import (
+from credwarden.models import (
     AttestationToken,
     CertExpiry,
     DeleteOutcome,
@@ -44,6 +42,8 @@ from credwarden.modem.models import (
     SessionStats,
     StoredEntry,
 )
+from credwarden.modem.dialect import DIALECTS, Dialect, detect_dialect, dialect_named
+from credwarden.modem.guards import Guards
 from credwarden.modem.session import AtSession, Observer
 from credwarden.transport.base import Transport, open_transport
 from credwarden.types import READABLE_TYPES, SECRET_TYPES, CredType, is_user_tag, parse_type, type_name

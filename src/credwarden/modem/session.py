@@ -27,8 +27,8 @@ from credwarden.at.response import (
 from credwarden.at.timeouts import TimeoutPolicy
 from credwarden.errors import DeviceRebooted, DeviceTimeout, ProtocolError, modem_error
 from credwarden.log import ALREADY_REDACTED, WIRE_LOGGER, StreamRedactor, describe_command
+from credwarden.models import SessionStats
 from credwarden.modem.dialect import Dialect
-from credwarden.modem.models import SessionStats
 from credwarden.transport.base import Transport
 
 Observer = Callable[[str, dict[str, Any]], None]

@@ -42,7 +42,7 @@ from credwarden.errors import (
     UsageError,
     ValidationError,
 )
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.journal import WriteJournal
 from credwarden.provision.manifest import KeygenTable, Manifest, effective_options, load_manifest
 from credwarden.provision.plan import (

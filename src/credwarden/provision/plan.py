@@ -32,7 +32,7 @@ from credwarden.creds.encoding import (
     predicted_sha256,
     same_credential,
 )
-from credwarden.modem.models import StoredEntry
+from credwarden.models import StoredEntry
 from credwarden.provision.manifest import KeygenTable
 from credwarden.provision.resolve import DesiredCredential
 from credwarden.types import (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from credwarden.sim.config import TIMING_OPTIONS, FirmwareProfile, SimConfig, Timing, profile_for, timing_from_ms
 from credwarden.sim.faults import Faults
-from credwarden.sim.inprocess import InprocessTransport
 from credwarden.sim.simulator import SimModem
 from credwarden.sim.store import CredentialStore, Entry
 
@@ -18,7 +17,6 @@ __all__ = [
     "Entry",
     "Faults",
     "FirmwareProfile",
-    "InprocessTransport",
     "SimConfig",
     "SimModem",
     "Timing",

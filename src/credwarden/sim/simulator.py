@@ -15,7 +15,6 @@ from credwarden.sim.config import SimConfig
 from credwarden.sim.engine import ModemEngine, RamState, Reply
 from credwarden.sim.faults import Faults
 from credwarden.sim.frontends import Frontend, make_frontend
-from credwarden.sim.inprocess import InprocessTransport
 from credwarden.sim.server import Channel, PtyChannel, SocketChannel, TcpListener
 from credwarden.sim.store import CredentialStore
 
@@ -168,11 +167,12 @@ class SimModem:
         except RuntimeError:
             sock.close()
 
-    def open_inprocess(self) -> InprocessTransport:
-        """A `Transport` connected to this simulator through a socketpair (same serving loop as a pty)."""
+    def open_socket(self) -> socket.socket:
+        """The client end of a socketpair served by this simulator (same serving loop as a pty); the client side
+        wraps it in a Transport (`credwarden.transport.simulated.inprocess`)."""
         ours, theirs = socket.socketpair()
         self._attach(SocketChannel(ours, self.config.baud))
-        return InprocessTransport(theirs, name=f"sim://inprocess?profile={self.profile_name}")
+        return theirs
 
     def stop(self) -> None:
         """Stop serving everything, save the state, close the log (idempotent)."""

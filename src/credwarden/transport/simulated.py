@@ -80,7 +80,14 @@ def open_sim(url: str) -> Transport:
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{url}: {exc}") from exc
     modem = sim_modem(config)
-    return SimTransport(modem.open_inprocess(), modem, url)
+    return SimTransport(inprocess(modem), modem, url)
+
+
+def inprocess(modem: Any) -> Transport:
+    """A Transport connected to a running `SimModem` through a socketpair (the simulator serves the other end)."""
+    from credwarden.transport.socketpair import SocketTransport
+
+    return SocketTransport(modem.open_socket(), name=f"sim://inprocess?profile={modem.profile_name}")
 
 
 class SimTransport:

@@ -1,4 +1,4 @@
-"""The client end of an in-process simulator connection: a `Transport` over one end of a socketpair."""
+"""A `Transport` over one end of a connected stream socket (the in-process simulator's socketpair)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import socket
 from credwarden.errors import TransportError
 
 
-class InprocessTransport:
-    """Satisfies `credwarden.transport.base.Transport`; the other end is served by `SimModem`."""
+class SocketTransport:
+    """Satisfies `credwarden.transport.base.Transport`; the other end is served by e.g. `SimModem`."""
 
     def __init__(self, sock: socket.socket, name: str = "sim://inprocess") -> None:
         self.name = name
@@ -24,7 +24,7 @@ class InprocessTransport:
             self._sock.setblocking(True)
             self._sock.sendall(data)
         except OSError as exc:
-            raise TransportError(f"{self.name}: the simulator connection is closed ({exc})") from None
+            raise TransportError(f"{self.name}: the connection is closed ({exc})") from None
         finally:
             self._sock.setblocking(False)
 
@@ -40,9 +40,9 @@ class InprocessTransport:
         except BlockingIOError:
             return b""
         except OSError as exc:
-            raise TransportError(f"{self.name}: the simulator connection failed ({exc})") from None
+            raise TransportError(f"{self.name}: the connection failed ({exc})") from None
         if not data:
-            raise TransportError(f"{self.name}: the simulator closed the connection")
+            raise TransportError(f"{self.name}: the other end closed the connection")
         return data
 
     def reset_input(self) -> None:
@@ -65,7 +65,7 @@ class InprocessTransport:
         if self._closed:
             raise TransportError(f"{self.name}: already closed")
 
-    def __enter__(self) -> InprocessTransport:
+    def __enter__(self) -> SocketTransport:
         return self
 
     def __exit__(self, *exc: object) -> None:
