@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from credwarden.inventory import Inventory
 from credwarden.inventory.drift import ExpectedSlot
-from credwarden.modem.models import DeviceInfo, StoredEntry
+from credwarden.models import DeviceInfo, StoredEntry
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TAG = 42

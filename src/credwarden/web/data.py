@@ -113,6 +113,27 @@ def _entry_state(entry: EntryRow, digests: frozenset[str] | None, now: datetime,
     return "ok"
 
 
+def explain_tls(errors: str | None) -> tuple[str | None, str | None]:
+    """(the first `sec_tag:error` of a report's TLS errors, what `credwarden explain` says about the error)."""
+    if not errors:
+        return None, None
+    from credwarden.field.explain import ExplainInputError, explain
+
+    first = errors.split(",")[0].strip()
+    code = first.partition(":")[2].strip() or first
+    try:
+        found = explain(code)
+    except ExplainInputError:
+        return first, None
+    if not found.interpretations:
+        return first, None
+    best = next((i for i in found.interpretations if i.credential_related), found.interpretations[0])
+    text = f"{best.name} ({best.scheme_label}): {best.credential_cause or best.meaning}"
+    if len(found.interpretations) > 1:
+        text += f" [{len(found.interpretations)} readings: credwarden explain {code}]"
+    return first, text
+
+
 def _streak_start(observations: Sequence[tuple[datetime, dict[Slot, str | None]]], slot: Slot) -> datetime | None:
     """Since when the slot has held what it holds in the newest observation (same digest, or absent)."""
     if not observations:
@@ -218,9 +239,11 @@ class Dashboard:
         """The problems of the page's devices, in the page's order (devices) and by severity (slots)."""
         ids = [int(r[5]) for r in page_rows]
         details = self._slot_details(conn, ids, now)
+        tls = self._tls(conn, ids)
         items: list[QueueItem] = []
         for _, fw, st, grp, _n, device_id, imei, seen_at in page_rows:
             problems = details.get(int(device_id), [])
+            tls_error, tls_explain = tls.get(int(device_id), (None, None))
             for kind, tag, code, since in problems:
                 items.append(
                     QueueItem(
@@ -233,12 +256,18 @@ class Dashboard:
                         seen_at=sql.to_utc(seen_at),
                         firmware=fw,
                         station=st,
-                        tls_error=None,
-                        tls_explain=None,
+                        tls_error=tls_error,
+                        tls_explain=tls_explain,
                         repair=repair_command(kind, imei, self.manifest),
                     )
                 )
         return items
+
+    def _tls(self, conn: Connection, device_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+        """The newest reported TLS error of each device, with its explanation (field reports only)."""
+        if not self.has_reports:
+            return {}
+        return {int(dev): explain_tls(errors) for dev, _at, errors in sql.last_tls_errors(conn, device_ids)}
 
     def _slot_details(
         self, conn: Connection, device_ids: Sequence[int], now: datetime
@@ -261,9 +290,33 @@ class Dashboard:
                 seq.append((at, {}))
             if tag is not None:
                 seq[-1][1][(int(tag), int(code))] = sha
+        alerts: dict[int, dict[tuple[str, int | None, int | None], datetime | None]] = defaultdict(dict)
+        last_report: dict[int, datetime | None] = {}
+        if self.has_reports:
+            for dev, kind, tag, code, since, _detail in sql.open_alerts(conn, device_ids):
+                key = (str(kind), None if tag is None else int(tag), None if code is None else int(code))
+                alerts[int(dev)].setdefault(key, sql.to_utc(since))
+            for dev, received_at, _errors in sql.last_reports(conn, device_ids):
+                last_report[int(dev)] = sql.to_utc(received_at)
         result: dict[int, list[tuple[str, int | None, int | None, datetime | None]]] = {}
         for dev in device_ids:
-            slots = classify_slots(entries.get(dev, []), lost.get(dev, []), self.expected, now, self.settings)
+            dev_alerts = alerts.get(dev, {})
+            present = {(e.sec_tag, e.type) for e in entries.get(dev, [])}
+            vanished_alerts = [
+                (t, c, None)
+                for kind, t, c in dev_alerts
+                if kind == "vanished" and t is not None and c is not None and (t, c) not in present
+            ]
+            slots = classify_slots(
+                entries.get(dev, []),
+                [
+                    *lost.get(dev, []),
+                    *((t, c, sha) for t, c, sha in vanished_alerts if t is not None and c is not None),
+                ],
+                self.expected,
+                now,
+                self.settings,
+            )
             problems: list[tuple[str, int | None, int | None, datetime | None]] = []
             for tag, code, state, _sha, _exp, _in, not_after in slots:
                 if state == "ok":
@@ -273,8 +326,19 @@ class Dashboard:
                 elif state == "expiring" and not_after is not None:
                     since = not_after - timedelta(days=self.settings.expiring_days)
                 else:
-                    since = _streak_start(observations.get(dev, []), (tag, code))
+                    since = dev_alerts.get((state, tag, code)) or _streak_start(observations.get(dev, []), (tag, code))
                 problems.append((state, tag, code, since))
+            for (
+                kind,
+                tag,
+                code,
+            ) in dev_alerts:  # the collector's changed / unexpected the latest snapshot no longer shows
+                if kind in ("changed", "unexpected") and not any(p[1:3] == (tag, code) for p in problems):
+                    problems.append((kind, tag, code, dev_alerts[(kind, tag, code)]))
+            reported = last_report.get(dev)
+            silent_after = self.settings.silent_after
+            if reported is not None and silent_after is not None and reported < now - silent_after:
+                problems.append(("silent", None, None, reported))
             problems.sort(key=lambda p: (severity_rank(KIND_GROUP[p[0]]), p[1] or 0, p[2] or 0))
             result[dev] = problems
         return result
@@ -295,6 +359,8 @@ class Dashboard:
             actions = sql.apply_actions(conn, [int(r[0]) for r in runs])
             details = self._slot_details(conn, [device_id], now)
             lost = [(int(t), int(c), s) for _d, t, c, s, _ in sql.lost_entries(conn, [device_id])]
+            tls_error, tls_explain = self._tls(conn, [device_id]).get(device_id, (None, None))
+            reports = sql.device_reports(conn, device_id) if self.has_reports else []
         by_snapshot: dict[int, list[EntryRow]] = defaultdict(list)
         for snap_id, tag, code, sha, placeholder, not_after in entry_rows:
             by_snapshot[int(snap_id)].append(
@@ -320,14 +386,14 @@ class Dashboard:
                 seen_at=sql.to_utc(row[6]),
                 firmware=row[4],
                 station=None,
-                tls_error=None,
-                tls_explain=None,
+                tls_error=tls_error,
+                tls_explain=tls_explain,
                 repair=repair_command(kind, row[1], self.manifest),
             )
             for kind, tag, code, since in details.get(device_id, [])
         )
         group = min((p.group for p in problems), key=severity_rank, default="ok")
-        timeline = _timeline(snapshots, by_snapshot, runs, actions)
+        timeline = _timeline(snapshots, by_snapshot, runs, actions, reports)
         return DeviceDetail(
             imei=row[1],
             uuid=row[2],
@@ -348,9 +414,14 @@ _SOURCE_KIND = {"apply": "apply", "live": "list", "import": "import", "report": 
 
 
 def _timeline(
-    snapshots: Sequence[Any], entries: dict[int, list[EntryRow]], runs: Sequence[Any], actions: Sequence[Any]
+    snapshots: Sequence[Any],
+    entries: dict[int, list[EntryRow]],
+    runs: Sequence[Any],
+    actions: Sequence[Any],
+    reports: Sequence[Any] = (),
 ) -> list[TimelineEvent]:
-    """Every observation of the device, newest first: snapshots with their slot changes, and apply runs."""
+    """Every observation of the device, newest first: snapshots with their slot changes, apply runs, and field
+    reports (a report that created a snapshot carries that snapshot's changes; uptime going down is a reboot)."""
     events: list[TimelineEvent] = []
     before: dict[Slot, str | None] | None = None
     firmware: str | None = None
@@ -412,8 +483,57 @@ def _timeline(
                 },
             )
         )
+    events = _merge_reports(events, reports)
     events.sort(key=lambda e: e.at, reverse=True)
     return events
+
+
+def _merge_reports(events: list[TimelineEvent], reports: Sequence[Any]) -> list[TimelineEvent]:
+    """Report events (reboots, firmware changes, TLS errors), absorbing the snapshots the reports created."""
+    if not reports:
+        return events
+    by_snapshot = {e.detail.get("snapshot_id"): e for e in events if e.source == "report"}
+    absorbed: set[int] = set()
+    out: list[TimelineEvent] = []
+    uptime: int | None = None
+    firmware: str | None = None
+    for rid, received_at, seq, up, app, fw, tls, status, list_error, snap_id, transport in reports:
+        at = sql.to_utc(received_at)
+        assert at is not None
+        snapshot = by_snapshot.get(snap_id) if snap_id is not None else None
+        created = snapshot is not None and snapshot.detail.get("snapshot_id") not in absorbed
+        if created and snapshot is not None:
+            absorbed.add(int(snap_id))
+        reboot = up is not None and uptime is not None and int(up) < uptime
+        out.append(
+            TimelineEvent(
+                at=at,
+                kind="report",
+                source="report",
+                station=None,
+                firmware=fw,
+                firmware_before=firmware if fw and firmware and fw != firmware else None,
+                reboot=reboot,
+                entries=snapshot.entries if created and snapshot is not None else None,
+                changes=snapshot.changes if created and snapshot is not None else (),
+                detail={
+                    "report_id": int(rid),
+                    "seq": None if seq is None else int(seq),
+                    "uptime_s": None if up is None else int(up),
+                    "app_version": app,
+                    "tls_errors": tls,
+                    "list_status": status,
+                    "list_error": list_error,
+                    "snapshot_id": None if snap_id is None else int(snap_id),
+                    "new_snapshot": created,
+                    "transport": transport,
+                },
+            )
+        )
+        uptime = None if up is None else int(up)
+        firmware = fw or firmware
+    kept = [e for e in events if not (e.source == "report" and e.detail.get("snapshot_id") in absorbed)]
+    return kept + out
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -239,6 +239,16 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         silent = f"(d.last_report_at IS NOT NULL AND d.last_report_at < {cutoff})"
     else:
         silent = "(1 = 0)"
+    vanished = "d.lost_entries"
+    if q.has_reports:
+        # the collector's open alerts persist a vanished / changed / unexpected slot beyond one observation
+        joins.append(
+            "LEFT JOIN (SELECT device_id, SUM(CASE WHEN kind = 'vanished' THEN 1 ELSE 0 END) AS vanished_n, "
+            "SUM(CASE WHEN kind IN ('changed', 'unexpected') THEN 1 ELSE 0 END) AS drift_n FROM alerts "
+            "WHERE resolved_at IS NULL GROUP BY device_id) al ON al.device_id = d.id"
+        )
+        vanished = "(d.lost_entries + COALESCE(al.vanished_n, 0))"
+        changed.append("COALESCE(al.drift_n, 0)")
     if _pg(conn):
         conn.exec_driver_sql("SET LOCAL jit = off")
     if not q.expected:  # without a manifest the slot sets are not needed
@@ -254,7 +264,7 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
             f"LEFT JOIN entries e ON e.snapshot_id = d.latest_snapshot_id GROUP BY d.id"
         )
     state = _state_case(
-        "d.lost_entries",
+        vanished,
         missing,
         " + ".join(changed) or "0",
         unexpected,
@@ -498,6 +508,69 @@ def slot_history(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
                 "ORDER BY s.device_id, s.taken_at, s.id"
             ),
             params.values,
+        )
+    )
+
+
+def open_alerts(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
+    """(device_id, kind, sec_tag, type, since, detail) of the devices' unresolved alerts (the collector's)."""
+    if not device_ids:
+        return []
+    params = _Params()
+    return list(
+        conn.execute(
+            text(
+                "SELECT device_id, kind, sec_tag, type, since, detail FROM alerts WHERE resolved_at IS NULL "
+                f"AND device_id IN ({_marks(params, device_ids)}) ORDER BY device_id, since"
+            ),
+            params.values,
+        )
+    )
+
+
+def last_reports(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
+    """(device_id, received_at, tls_errors) of each device's newest field report."""
+    if not device_ids:
+        return []
+    params = _Params()
+    return list(
+        conn.execute(
+            text(
+                "SELECT d.id, r.received_at, r.tls_errors FROM devices d JOIN reports r ON r.id = d.last_report_id "
+                f"WHERE d.id IN ({_marks(params, device_ids)})"
+            ),
+            params.values,
+        )
+    )
+
+
+def last_tls_errors(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
+    """(device_id, received_at, tls_errors) of each device's newest report that carried TLS errors."""
+    if not device_ids:
+        return []
+    params = _Params()
+    return list(
+        conn.execute(
+            text(
+                "SELECT r.device_id, r.received_at, r.tls_errors FROM reports r WHERE r.id IN (SELECT MAX(x.id) "
+                f"FROM reports x WHERE x.device_id IN ({_marks(params, device_ids)}) AND x.tls_errors IS NOT NULL "
+                "AND x.tls_errors <> '' GROUP BY x.device_id)"
+            ),
+            params.values,
+        )
+    )
+
+
+def device_reports(conn: Connection, device_id: int) -> list[Any]:
+    """(id, received_at, seq, uptime_s, app_version, firmware, tls_errors, list_status, list_error, snapshot_id,
+    transport) of every field report of a device, oldest first."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT id, received_at, seq, uptime_s, app_version, firmware, tls_errors, list_status, list_error, "
+                "snapshot_id, transport FROM reports WHERE device_id = :d ORDER BY received_at, id"
+            ),
+            {"d": device_id},
         )
     )
 
