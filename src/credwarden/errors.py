@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     VERIFICATION = 6  #: the device state differs from what was written / expected
     TIMEOUT = 7  #: the device did not answer in time
     NONE_REACHED = 8  #: batch: no device could be reached
+    CHANGES_PENDING = 9  #: `plan` / `apply --dry-run`: the device differs from the manifest (nothing was changed)
+    INTERRUPTED = 130  #: Ctrl-C (SIGINT); devices were left in the CFUN they were found in
 
 
 class CredwardenError(Exception):

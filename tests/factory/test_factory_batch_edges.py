@@ -106,8 +106,8 @@ def test_an_abandoned_board_never_writes_to_a_closed_inventory(tmp_path: Path) -
     row = DeviceResult("/dev/x", Status.TIMEOUT)
     ctx = JobContext("/dev/x", 5.0, lambda _event: None)
     ctx.cancel()
-    job._record(None, info, row, list_now=False, ctx=ctx)  # type: ignore[arg-type]
+    job._record(None, info, row, None, list_now=False, ctx=ctx)  # type: ignore[arg-type]
     assert calls == []  # cancelled: not recorded
     job.close()
-    job._record(None, info, row, list_now=False)  # type: ignore[arg-type]
+    job._record(None, info, row, None, list_now=False)  # type: ignore[arg-type]
     assert calls == ["close"]  # closed: not recorded either

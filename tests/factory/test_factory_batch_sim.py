@@ -22,15 +22,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from credwarden.creds.ca import LocalCA
+from credwarden.creds.ca import LocalCA, chains_to
 from credwarden.errors import ExitCode
 from credwarden.factory.batch import run_batch
 from credwarden.factory.job import DeviceJob
-from credwarden.factory.keygen import chains_to, issued_cert_path
 from credwarden.factory.results import Status
 from credwarden.factory.station import Station
 from credwarden.factory.view import JsonLinesView, PlainLineView
 from credwarden.inventory.store import Inventory
+from credwarden.provision.keygen import issued_cert_path
 from credwarden.sim import SimConfig, SimModem
 from credwarden.sim import engine as sim_engine
 from credwarden.sim.config import luhn_check_digit

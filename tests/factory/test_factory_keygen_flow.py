@@ -15,17 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from credwarden.creds.ca import LocalCA
+from credwarden.creds.ca import LocalCA, chains_to
 from credwarden.creds.csr import parse_keygen_response
 from credwarden.errors import UsageError, ValidationError, VerificationError
-from credwarden.factory.keygen import (
-    KeygenSpec,
-    chains_to,
-    ensure_client_certificate,
-    issued_cert_path,
-    load_keygen_specs,
-)
 from credwarden.models import KeygenResult, StoredEntry
+from credwarden.provision.keygen import ensure_client_certificate, issued_cert_path
+from credwarden.provision.manifest import KeygenTable, load_manifest
 from credwarden.sim.keygen import make_keygen_response
 
 IMEI = "352656100367872"
@@ -80,7 +75,7 @@ def ca(tmp_path: Path) -> LocalCA:
     return LocalCA.generate(tmp_path / "ca", "Factory Test CA")
 
 
-def _spec(tmp_path: Path, **kw: object) -> KeygenSpec:
+def _spec(tmp_path: Path, **kw: object) -> KeygenTable:
     values: dict[str, object] = {
         "sec_tag": 42,
         "ca_cert": tmp_path / "ca/ca.pem",
@@ -88,7 +83,7 @@ def _spec(tmp_path: Path, **kw: object) -> KeygenSpec:
         "subject": "CN=nrf-{imei}",
     }
     values.update(kw)
-    return KeygenSpec.model_validate(values)
+    return KeygenTable.model_validate(values)
 
 
 def _public_der(key: object) -> bytes:
@@ -169,16 +164,17 @@ def test_keygen_tables_load_from_the_manifest(tmp_path: Path) -> None:
         '[[keygen]]\nsec_tag = 42\nca_cert = "ca/ca.pem"\nca_key = "ca/ca-key.pem"\n'
         'validity_days = 30\nsubject = "CN={imei}"\n'
     )
-    (spec,) = load_keygen_specs(manifest)
+    loaded = load_manifest(manifest)
+    (spec,) = (t.resolved(loaded.base_dir) for t in loaded.spec.keygen)
     assert spec.ca_cert == tmp_path / "ca/ca.pem" and spec.validity_days == 30
     manifest.write_text("[[keygen]]\nsec_tag = 42\nca_cert = 'a'\n")
     with pytest.raises(ValidationError, match=r"keygen\[0\]\.ca_key"):
-        load_keygen_specs(manifest)
+        load_manifest(manifest)
     manifest.write_text(
         "[[keygen]]\nsec_tag = 1\nca_cert = 'a'\nca_key = 'b'\n[[keygen]]\nsec_tag = 1\nca_cert = 'a'\nca_key = 'b'\n"
     )
-    with pytest.raises(ValidationError, match="same sec_tag"):
-        load_keygen_specs(manifest)
+    with pytest.raises(ValidationError, match="names sec_tag 1"):
+        load_manifest(manifest)
 
 
 def test_issued_certificate_is_a_client_certificate(tmp_path: Path, ca: LocalCA) -> None:

@@ -90,7 +90,8 @@ def test_plan_reads_once_and_changes_nothing(manifest: Path) -> None:
         assert kinds.count("%CMNG=1") == 1 and "%CMNG=0" not in kinds and "+CFUN=" not in kinds
         assert [a.action for a in result.actions] == ["write"] * 3
         dry = apply(dev, manifest, dry_run=True)
-        assert dry.ok and [r.status for r in dry.results] == ["planned"] * 3 and sim.store.nvm_writes == 0
+        assert not dry.ok and dry.exit_code == ExitCode.CHANGES_PENDING  # a dry run with pending writes is not "ok"
+        assert [r.status for r in dry.results] == ["planned"] * 3 and sim.store.nvm_writes == 0
         assert sim.ram.cfun == 1
 
 

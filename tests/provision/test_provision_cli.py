@@ -46,7 +46,7 @@ def test_apply_then_reapply_via_cli(tmp_path: Path) -> None:
     port = f"sim://{tmp_path / 'state.json'}?profile=2.0.2&frontend=at_client"
     manifest = str(tmp_path / "ex" / "manifest.toml")
     code, out = invoke("plan", manifest, "--port", port, "--json")
-    assert code == 0 and json.loads(out)["counts"]["write"] == 5
+    assert code == int(ExitCode.CHANGES_PENDING) and json.loads(out)["counts"]["write"] == 5
     code, out = invoke("apply", manifest, "--port", port, "--json")
     first = json.loads(out)
     assert code == 0 and first["ok"] and [a["status"] for a in first["actions"]] == ["written"] * 5
@@ -92,7 +92,7 @@ def test_single_board_keygen_apply_json_and_plan_rows(tmp_path: Path) -> None:
     port = f"sim://{tmp_path / 'state.json'}?profile=2.0.2&frontend=at_client"
     code, out = invoke("plan", str(manifest), "--port", port, "--json")
     shown = json.loads(out)
-    assert code == 0 and not shown["in_sync"]
+    assert code == int(ExitCode.CHANGES_PENDING) and not shown["in_sync"]
     assert shown["keygen"] == [
         {"sec_tag": 42, "decision": "generate", "reason": "keygen: no key on this sec_tag -> generate"}
     ]
@@ -104,7 +104,9 @@ def test_single_board_keygen_apply_json_and_plan_rows(tmp_path: Path) -> None:
         (42, "keygen", "generated"),
         (42, "write", "written"),
     ]
-    assert all(set(a) == {"sec_tag", "type", "type_name", "action", "status", "reason"} for a in first["actions"])
+    base = {"sec_tag", "type", "type_name", "action", "status", "reason"}
+    assert all(base <= set(a) <= base | {"sha256", "serial", "file"} for a in first["actions"])
+    assert set(first["actions"][2]) == base | {"sha256", "serial", "file"}  # the issued certificate, where it is kept
     code, out = invoke("plan", str(manifest), "--port", port, "--json")
     shown = json.loads(out)
     assert code == 0 and shown["in_sync"] and shown["keygen"][0]["decision"] == "skip"

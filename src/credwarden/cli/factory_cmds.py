@@ -124,21 +124,8 @@ def is_batch(
     watch: bool,
     manifest: Path | None = None,
 ) -> bool:
-    """True when `apply` must run as a batch: several ports, a glob, a station, watch mode, or [[keygen]] tables."""
-    if station or ports_glob or watch or (ports and len(ports) > 1):
-        return True
-    return manifest is not None and has_keygen_tables(manifest)
-
-
-def has_keygen_tables(manifest: Path) -> bool:
-    """True when the manifest has `[[keygen]]` tables (they run through the factory job, even for one board)."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # the single-device path reports the problem in its own words
-    return bool(data.get("keygen"))
+    """True when `apply` must run as a batch: several ports, a glob, a station or watch mode."""
+    return bool(station or ports_glob or watch or (ports and len(ports) > 1))
 
 
 def batch_apply(

@@ -44,7 +44,6 @@ from credwarden.creds.encoding import sha256_hex
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
 if TYPE_CHECKING:  # provision pulls in pydantic and cryptography, factory pydantic: imported where used
-    from credwarden.factory.station import Station
     from credwarden.provision.apply import ApplyReport
     from credwarden.provision.plan import Plan
     from credwarden.provision.resolve import DesiredCredential
@@ -63,6 +62,7 @@ _STATUS_STYLE = {
     "planned": "yellow",
     "failed": "bold red",
     "blocked": "bold red",
+    "generated": "green",
 }
 
 
@@ -112,70 +112,6 @@ def render_plan(result: Plan, console: Console) -> None:
 def _default_out_dir(manifest: Path) -> Path:
     """Where the factory job keeps issued certificates when no --out-dir is given (see factory.job)."""
     return manifest.parent / "issued"
-
-
-#: Exit code of a one-board run through the factory job, by its device status.
-_STATUS_EXIT = {
-    "applied": ExitCode.OK,
-    "unchanged": ExitCode.OK,
-    "no_answer": ExitCode.TIMEOUT,
-    "unreachable": ExitCode.TRANSPORT,
-    "timeout": ExitCode.TIMEOUT,
-    "refused": ExitCode.MODEM_REFUSED,
-    "verify_failed": ExitCode.VERIFICATION,
-    "invalid": ExitCode.VALIDATION,
-    "failed": ExitCode.FAILURE,
-}
-
-
-def _apply_one_with_keygen(
-    station: Station, port: str, *, json_out: bool, mode: str, flow_control: bool, command_timeout: float | None
-) -> ExitCode:
-    """`apply` on one board whose manifest has [[keygen]] tables: the factory job runs it; the output is the
-    single-board apply object (not batch JSON lines) and the exit code follows ExitCode."""
-    from credwarden.factory.job import DeviceJob
-    from credwarden.factory.runner import JobContext
-
-    job = DeviceJob.from_station(station, mode=mode, flow_control=flow_control, command_timeout=command_timeout)
-    try:
-        with progress("provisioning (with on-device keygen)"):
-            row = job(port, JobContext(port, station.timeout, lambda _event: None))
-    finally:
-        job.close()
-    actions: list[dict[str, Any]] = [
-        {k: a.get(k) for k in ("sec_tag", "type", "type_name", "action", "status", "reason")} for a in row.actions
-    ]
-    data: dict[str, Any] = {
-        "ok": row.ok,
-        "dry_run": False,
-        "message": row.error,
-        "device": {"port": row.port, "imei": row.imei, "uuid": row.uuid},
-        "actions": actions,
-        "warnings": [],
-        "commands": None,
-        "nvm_operations": row.writes,
-        "status": row.status.value,
-    }
-    if json_out:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    else:
-        console = Console()
-        table = Table(title=f"apply on {port} (IMEI {row.imei or '-'})")
-        for column in ("sec_tag", "type", "action", "status", "reason"):
-            table.add_column(column, justify="right" if column == "sec_tag" else "left")
-        for action in actions:
-            style = _STATUS_STYLE.get(str(action["status"]), "")
-            table.add_row(
-                str(action["sec_tag"]),
-                str(action["type_name"]),
-                str(action["action"]),
-                f"[{style}]{action['status']}[/]",
-                str(action["reason"]),
-            )
-        console.print(table)
-        verdict = "[green]ok[/]" if row.ok else f"[bold red]FAILED[/] ({row.status.value}): {row.error}"
-        console.print(verdict)
-    return _STATUS_EXIT.get(row.status.value, ExitCode.FAILURE)
 
 
 def render_report(report: ApplyReport, console: Console) -> None:
@@ -289,6 +225,10 @@ def register(app: typer.Typer) -> None:
                     raise _validation_json(exc) from None
                 raise
             emit(result, opts.json, render_plan)
+            if result.blocked:
+                raise typer.Exit(int(ExitCode.VERIFICATION))
+            if not result.in_sync:
+                raise typer.Exit(int(ExitCode.CHANGES_PENDING))
 
     @app.command("apply")
     def apply_cmd(
@@ -319,42 +259,6 @@ def register(app: typer.Typer) -> None:
         Several --port, --ports GLOB, --station or --watch run a parallel batch (README "Factory line").
         """
         with cli_errors():
-            single = not (station or ports_glob or watch or (port and len(port) > 1))
-            if single and manifest is not None and fc.has_keygen_tables(manifest):
-                opts = connection_options(
-                    ctx,
-                    port=port[0] if port else None,
-                    baud=baud,
-                    mode=mode,
-                    flow_control=flow_control,
-                    timeout=timeout,
-                    debug=debug,
-                    json_out=json_out,
-                )
-                if dry_run or prune:
-                    raise UsageError("--dry-run and --prune do not run [[keygen]] tables; use `credwarden plan`")
-                station_settings = fc.build_station(
-                    manifest=manifest,
-                    ports=[opts.port],
-                    baud=opts.baud,
-                    out_dir=out_dir,
-                    nrfcloud_csv=nrfcloud_csv,
-                    no_record=no_record,
-                    inventory=inventory,
-                    device_timeout=device_timeout,
-                    detect_timeout=detect_timeout,
-                )
-                code = _apply_one_with_keygen(
-                    station_settings,
-                    opts.port,
-                    json_out=opts.json,
-                    mode=opts.mode,
-                    flow_control=opts.flow_control,
-                    command_timeout=opts.timeout,
-                )
-                if code != ExitCode.OK:
-                    raise typer.Exit(int(code))
-                return
             if fc.is_batch(port, ports_glob, station, watch, manifest):
                 fc.batch_apply(
                     ctx,
@@ -398,12 +302,14 @@ def register(app: typer.Typer) -> None:
                     stderr_console.print(f"  {stage}", highlight=False)
 
             from credwarden.provision.apply import apply
+            from credwarden.provision.keygen import prepare_keygen
             from credwarden.provision.manifest import load_manifest
 
             try:
                 loaded = load_manifest(manifest)
+                keygen = prepare_keygen(loaded, out_dir)
                 with open_device(opts) as dev:
-                    report = apply(dev, loaded, dry_run=dry_run, prune=prune, observer=observer)
+                    report = apply(dev, loaded, dry_run=dry_run, prune=prune, observer=observer, keygen=keygen)
                     if not dry_run and not no_record:
                         from credwarden.inventory.live import list_after_apply, record_apply_run
 

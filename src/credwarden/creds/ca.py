@@ -15,21 +15,60 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from credwarden.creds.csr import repair_csr_der
+from credwarden.creds.encoding import canonical_pem
 from credwarden.errors import ProtocolError, ValidationError
 
-__all__ = ["CA_CERT_FILENAME", "CA_KEY_FILENAME", "LocalCA", "SubjectPolicy"]
+__all__ = [
+    "CA_CERT_FILENAME",
+    "CA_KEY_FILENAME",
+    "LocalCA",
+    "SubjectPolicy",
+    "certificate_pem",
+    "chains_to",
+    "common_name",
+    "valid_at",
+]
 
 SubjectPolicy = Literal["keep", "cn-only"]
 CA_CERT_FILENAME = "ca.pem"
 CA_KEY_FILENAME = "ca-key.pem"
 _SUBJECT_POLICIES: tuple[str, ...] = ("keep", "cn-only")
 _SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+
+
+def chains_to(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """True when `cert` was issued and signed by `ca`."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def certificate_pem(cert: x509.Certificate) -> bytes:
+    """The certificate in credwarden's canonical PEM form (what is written and hashed)."""
+    return canonical_pem(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def common_name(cert: x509.Certificate) -> str | None:
+    """The subject CN (nRF Cloud's device id), None when there is none."""
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        return None
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def valid_at(cert: x509.Certificate, moment: dt.datetime) -> bool:
+    """True when `moment` lies within the certificate's validity."""
+    return cert.not_valid_before_utc <= moment < cert.not_valid_after_utc
 
 
 def _hash_for(key: _SigningKey) -> hashes.SHA256 | None:

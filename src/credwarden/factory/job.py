@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError as PydanticValidationError
-
-from credwarden.creds.ca import LocalCA
+from credwarden.creds.ca import certificate_pem
 from credwarden.errors import (
     CredwardenError,
     DeviceTimeout,
@@ -29,7 +27,6 @@ from credwarden.errors import (
     VerificationError,
 )
 from credwarden.factory import nrfcloud
-from credwarden.factory.keygen import KeygenSpec, cert_pem, ensure_client_certificate, parse_keygen_tables
 from credwarden.factory.results import DeviceResult, Stage, Status
 from credwarden.factory.runner import JobContext
 from credwarden.factory.station import NrfCloudOptions, Station
@@ -37,9 +34,10 @@ from credwarden.inventory.expiry import apply_expiries
 from credwarden.models import DeviceInfo
 from credwarden.modem.device import Device
 from credwarden.modem.dialect import detect_dialect
-from credwarden.provision.apply import apply
-from credwarden.provision.manifest import Manifest, ManifestError, ManifestSpec, load_manifest
-from credwarden.tomlfile import parse_toml, read_file
+from credwarden.provision.apply import ActionResult, apply
+from credwarden.provision.keygen import KeygenSetup, prepare_keygen
+from credwarden.provision.manifest import Manifest, load_manifest
+from credwarden.tomlfile import read_file
 from credwarden.transport.base import Transport, open_transport
 from credwarden.types import type_name
 
@@ -57,57 +55,22 @@ class DeviceFailure(CredwardenError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class FactoryManifest:
-    """A manifest as the factory reads it: the provisioning part (may be None) and the `[[keygen]]` tables."""
-
-    path: Path
-    manifest: Manifest | None
-    keygen: tuple[KeygenSpec, ...]
-    digest: str  #: SHA-256 of the manifest file (recorded with each apply run)
-
-
-def load_factory_manifest(path: Path) -> FactoryManifest:
-    """Read a manifest with optional `[[keygen]]` tables; every problem is reported before anything is sent."""
-    raw = read_file(path, "manifest")
-    data = parse_toml(raw, str(path))
-    keygen = parse_keygen_tables(data, base_dir=path.parent, source=str(path))
-    rest = {k: v for k, v in data.items() if k != "keygen"}
-    manifest: Manifest | None = None
-    if rest.get("credential") or rest.get("nrfcloud") or not keygen:
-        # without keygen tables the provisioning loader reports problems in its own words
-        manifest = Manifest(_validate_spec(rest, str(path)), path) if keygen else load_manifest(path)
-    return FactoryManifest(path, manifest, tuple(keygen), hashlib.sha256(raw).hexdigest())
-
-
-def _validate_spec(data: dict[str, Any], name: str) -> ManifestSpec:
-    try:
-        return ManifestSpec.model_validate(data)
-    except PydanticValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(ValidationError(message, source=f"{name}: {where or '(top level)'}"))
-        raise ManifestError(problems, source=name) from None
-
-
 @dataclass
 class DeviceJob:
     """Provision one port (called from the runner's device threads)."""
 
-    manifest: FactoryManifest
+    manifest: Manifest  #: parsed and validated once for the whole batch
     station: str
+    manifest_digest: str | None = None  #: SHA-256 of the manifest file (recorded with each apply run)
+    keygen: KeygenSetup | None = None  #: CAs and issued-certificate folder of the `[[keygen]]` tables
     baud: int = 115200
     mode: str = "auto"
     flow_control: bool = False
     detect_timeout: float = 5.0
     command_timeout: float | None = None  #: base per-command timeout (None: the session's defaults)
-    out_dir: Path | None = None
     nrfcloud_csv: Path | None = None
     nrfcloud_options: NrfCloudOptions = field(default_factory=NrfCloudOptions)
     inventory: Any = None  #: credwarden.inventory.Inventory, or None for --no-record
-    issuers: dict[int, LocalCA] = field(default_factory=dict)  #: sec_tag -> CA of its [[keygen]] table
     _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)  #: set under `_record_lock` by close()
 
@@ -118,18 +81,13 @@ class DeviceJob:
         """Validate everything up front (manifest, keygen tables, CA keys, inventory) and build the job."""
         if station.manifest is None:
             raise UsageError("no manifest: give MANIFEST or `manifest = ...` in the station file")
-        loaded = load_factory_manifest(station.manifest)
-        issuers: dict[int, LocalCA] = {}
-        for spec in loaded.keygen:
-            issuers[spec.sec_tag] = LocalCA.load(spec.ca_cert, spec.ca_key, spec.ca_key_password_env)
-        if station.nrfcloud_csv is not None and not loaded.keygen:
+        loaded = load_manifest(station.manifest)
+        keygen = prepare_keygen(loaded, station.out_dir)
+        if station.nrfcloud_csv is not None and keygen is None:
             raise UsageError(
                 "--nrfcloud-csv needs [[keygen]] tables in the manifest (the CSV lists the device "
                 "certificates they issue)"
             )
-        out_dir = station.out_dir
-        if loaded.keygen and out_dir is None:
-            out_dir = loaded.path.parent / "issued"
         inventory = None
         if station.record:
             from credwarden.inventory.store import Inventory
@@ -138,16 +96,16 @@ class DeviceJob:
         return cls(
             manifest=loaded,
             station=station.name,
+            manifest_digest=hashlib.sha256(read_file(loaded.path, "manifest")).hexdigest(),
+            keygen=keygen,
             baud=station.baud,
             mode=mode,
             flow_control=flow_control,
             detect_timeout=station.detect_timeout,
             command_timeout=command_timeout,
-            out_dir=out_dir,
             nrfcloud_csv=station.nrfcloud_csv,
             nrfcloud_options=station.nrfcloud,
             inventory=inventory,
-            issuers=issuers,
         )
 
     def close(self) -> None:
@@ -215,15 +173,12 @@ class DeviceJob:
     def _provision(self, dev: Device, ctx: JobContext, result: DeviceResult) -> None:
         info: DeviceInfo | None = None
         session_usable = True
+        entries = None
         try:
             info = dev.info()
             result.imei, result.uuid = info.imei, info.uuid
-            changed = False
-            if self.manifest.manifest is not None:
-                changed |= self._apply_manifest(dev, ctx, result)
-            if self.manifest.keygen:
-                changed |= self._keygen(dev, ctx, result, info)
-            result.status = Status.APPLIED if changed else Status.UNCHANGED
+            report = self._apply(dev, ctx, result, info)
+            entries = list(report.final_entries) if report.final_entries is not None else None
         except CredwardenError as exc:
             result.status, result.error = _status_for(exc), str(exc)
             session_usable = not isinstance(exc, DeviceTimeout | TransportError)
@@ -231,29 +186,37 @@ class DeviceJob:
             return  # a board without IMEI cannot be filed in the inventory
         ctx.report(Stage.RECORD)
         try:
-            self._record(dev, info, result, list_now=session_usable, ctx=ctx)
+            self._record(dev, info, result, entries, list_now=session_usable, ctx=ctx)
         except CredwardenError as exc:
             log.error("%s: recording in the inventory failed: %s", result.port, exc)
             result.error = f"{result.status.value} on the device, but not recorded in the inventory: {exc}"
             result.status = Status.FAILED
 
-    def _apply_manifest(self, dev: Device, ctx: JobContext, result: DeviceResult) -> bool:
-        assert self.manifest.manifest is not None
+    def _apply(self, dev: Device, ctx: JobContext, result: DeviceResult, info: DeviceInfo) -> Any:
+        """Apply the manifest (its `[[keygen]]` tables included); fills the row; DeviceFailure when not ok."""
         ctx.report(Stage.PLAN)
 
-        def observer(stage: str, _info: Any) -> None:
+        def observer(stage: str, info: Any) -> None:
             verb, _, detail = stage.partition(" ")
             if verb in ("write", "delete"):
                 ctx.report(Stage.WRITE, detail if verb == "write" else f"{detail} (delete)")
+            elif verb == "keygen":
+                ctx.report(Stage.KEYGEN, f"sec_tag {info}")
+            elif verb.startswith("keygen-"):
+                step = verb.removeprefix("keygen-")
+                stage_of = {"delete": Stage.WRITE, "write": Stage.WRITE, "verify": Stage.VERIFY}
+                ctx.report(stage_of.get(step, Stage.KEYGEN), f"sec_tag {info}")
             elif verb == "verify":
                 ctx.report(Stage.VERIFY, ctx.detail if ctx.stage is Stage.WRITE else "")
             elif verb == "plan":
                 ctx.report(Stage.PLAN)
 
-        report = apply(dev, self.manifest.manifest, observer=observer)
+        report = apply(dev, self.manifest, observer=observer, keygen=self.keygen, identity=info)
         result.expiries.update(apply_expiries(report))
         actions = [_apply_action(r) for r in report.results]
         result.actions.extend(actions)
+        if self.nrfcloud_csv is not None:
+            self._onboard(report)
         if not report.ok:
             message = report.message or "the device state differs from the manifest"
             failed = [a for a in actions if a["status"] == "failed"]
@@ -265,51 +228,42 @@ class DeviceJob:
                 ExitCode.VALIDATION: Status.INVALID,
             }.get(report.exit_code, Status.FAILED)
             raise DeviceFailure(status, message)
-        return any(a["status"] in ("written", "deleted") for a in actions)
+        changed = any(a["status"] in ("written", "deleted", "generated") for a in actions)
+        result.status = Status.APPLIED if changed else Status.UNCHANGED
+        return report
 
-    def _keygen(self, dev: Device, ctx: JobContext, result: DeviceResult, info: DeviceInfo) -> bool:
-        assert self.out_dir is not None
-        changed = False
-        stage_of = {"keygen": Stage.KEYGEN, "delete": Stage.WRITE, "write": Stage.WRITE, "verify": Stage.VERIFY}
-        for spec in self.manifest.keygen:
-
-            def progress(step: str, tag: int = spec.sec_tag) -> None:
-                ctx.report(stage_of.get(step, Stage.KEYGEN), f"sec_tag {tag}")
-
-            outcome = ensure_client_certificate(
-                dev,
-                spec,
-                self.issuers[spec.sec_tag],
-                imei=info.imei,
-                uuid=info.uuid,
-                out_dir=self.out_dir,
-                progress=progress,
-            )
-            result.actions.extend(_keygen_action(a) for a in outcome.actions)
-            changed |= outcome.changed
-            if self.nrfcloud_csv is not None:
-                device_id = outcome.device_id
-                if device_id is None:
-                    raise ValidationError(
-                        f"sec_tag {spec.sec_tag}: the certificate has no CN to use as the nRF Cloud device id",
-                        source="nrfcloud",
-                    )
-                row = nrfcloud.onboarding_row(
-                    device_id,
-                    cert_pem(outcome.certificate).decode("ascii"),
-                    subtype=self.nrfcloud_options.subtype,
-                    tags=self.nrfcloud_options.tags,
-                    fw_types=self.nrfcloud_options.fw_types,
+    def _onboard(self, report: Any) -> None:
+        """Add each certificate a `[[keygen]]` table issued or kept to the nRF Cloud onboarding CSV."""
+        assert self.nrfcloud_csv is not None
+        for outcome in report.keygen:
+            device_id = outcome.device_id
+            if device_id is None:
+                raise ValidationError(
+                    f"sec_tag {outcome.sec_tag}: the certificate has no CN to use as the nRF Cloud device id",
+                    source="nrfcloud",
                 )
-                nrfcloud.add_device(self.nrfcloud_csv, row)
-        return changed
+            row = nrfcloud.onboarding_row(
+                device_id,
+                certificate_pem(outcome.certificate).decode("ascii"),
+                subtype=self.nrfcloud_options.subtype,
+                tags=self.nrfcloud_options.tags,
+                fw_types=self.nrfcloud_options.fw_types,
+            )
+            nrfcloud.add_device(self.nrfcloud_csv, row)
 
     def _record(
-        self, dev: Device, info: DeviceInfo, result: DeviceResult, *, list_now: bool, ctx: JobContext | None = None
+        self,
+        dev: Device,
+        info: DeviceInfo,
+        result: DeviceResult,
+        entries: list[Any] | None,
+        *,
+        list_now: bool,
+        ctx: JobContext | None = None,
     ) -> None:
-        """The apply run (every row) and a snapshot of the store as it is now (when the session still works)."""
-        entries = None
-        if list_now:
+        """The apply run (every row) and a snapshot of the store as it is now (the apply's final list, or a fresh
+        list when the run ended early and the session still works)."""
+        if entries is None and list_now:
             try:
                 entries = dev.list()
             except CredwardenError as exc:
@@ -317,7 +271,7 @@ class DeviceJob:
         run = {
             "ok": result.ok,
             "actions": [_inventory_action(a) for a in result.actions],
-            "manifest_digest": self.manifest.digest,
+            "manifest_digest": self.manifest_digest,
         }
         with self._record_lock:  # one writer at a time keeps SQLite free of lock contention
             if self._closed or (ctx is not None and ctx.cancelled.is_set()):
@@ -330,40 +284,12 @@ class DeviceJob:
                 )
 
 
-def _apply_action(result: Any) -> dict[str, Any]:
+def _apply_action(result: ActionResult) -> dict[str, Any]:
     """An apply `ActionResult` as a row action (integer type code plus its name)."""
     data = result.to_json()
-    code = int(result.action.type)
-    return {
-        "sec_tag": data["sec_tag"],
-        "type": code,
-        "type_name": type_name(code),
-        "action": data["action"],
-        "status": data["status"],
-        "reason": data["reason"],
-    }
-
-
-def _keygen_action(action: dict[str, Any]) -> dict[str, Any]:
-    """Keygen flow actions in the same shape as apply's (`sec_tag`, `type`, `action`, `status`, `reason`)."""
-    op = action["op"]
-    status = {"skip": "unchanged", "keygen": "generated", "write": "written", "delete": "deleted"}[op]
-    reason = action.get("reason") or {
-        "keygen": f"%KEYGEN, CSR subject {action.get('subject')}",
-        "write": "certificate issued by the local CA, verified by digest",
-    }.get(op, "")
-    out = {
-        "sec_tag": action["sec_tag"],
-        "type": action["type"],
-        "type_name": type_name(action["type"]),
-        "action": op,
-        "status": status,
-        "reason": reason,
-    }
-    for extra in ("sha256", "serial", "file"):
-        if extra in action:
-            out[extra] = action[extra]
-    return out
+    data["type"] = int(result.action.type)
+    data["type_name"] = type_name(data["type"])
+    return data
 
 
 def _inventory_action(action: dict[str, Any]) -> dict[str, Any]:

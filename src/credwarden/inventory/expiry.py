@@ -61,6 +61,8 @@ def apply_expiries(report: Any) -> Expiries:
         not_after = min(c.not_valid_after_utc for c in certs) if certs else certificate_not_after(credential.content)
         if not_after is not None:
             found[(int(action.sec_tag), int(action.type))] = not_after.astimezone(UTC)
+    for outcome in getattr(report, "keygen", ()) or ():  # certificates issued for on-device keys
+        found[(int(outcome.sec_tag), 1)] = outcome.certificate.not_valid_after_utc.astimezone(UTC)
     return found
 
 

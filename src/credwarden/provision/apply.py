@@ -27,9 +27,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from credwarden.at.info import parse_firmware_version, parse_imei
 from credwarden.creds.encoding import Dialect, predicted_sha256, same_credential
@@ -44,14 +44,20 @@ from credwarden.errors import (
 )
 from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.journal import WriteJournal
-from credwarden.provision.manifest import KeygenTable, Manifest, effective_options, load_manifest
+from credwarden.provision.keygen import (
+    KeygenOutcome,
+    KeygenSetup,
+    default_out_dir,
+    ensure_client_certificate,
+    keygen_row,
+    prepare_keygen,
+)
+from credwarden.provision.manifest import Manifest, effective_options, load_manifest
 from credwarden.provision.plan import (
     LEDGER_SKIP,
-    KeygenRow,
     Plan,
     PlannedAction,
     Slot,
-    decide_keygen,
     make_plan,
     readback_slots,
     write_digest_ok,
@@ -65,7 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("credwarden.provision")
 
 ApplyObserver = Callable[[str, Any], None]
-Status = Literal["unchanged", "planned", "written", "deleted", "failed", "blocked", "kept"]
+Status = Literal["unchanged", "planned", "written", "deleted", "generated", "failed", "blocked", "kept"]
 #: Detail of a write the modem acknowledged but whose digest is a placeholder and whose type cannot be read back.
 UNVERIFIABLE_WRITE = "written, unverifiable by this firmware (placeholder digest)"
 
@@ -80,6 +86,7 @@ class ActionResult:
     action: PlannedAction
     status: Status
     detail: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  #: keygen facts: sha256, serial, file
 
     def to_json(self) -> dict[str, Any]:
         reason = self.action.reason if not self.detail else f"{self.action.reason}; {self.detail}"
@@ -91,6 +98,7 @@ class ActionResult:
             "action": data["action"],
             "status": self.status,
             "reason": reason,
+            **self.extra,
         }
 
     @property
@@ -119,6 +127,8 @@ class ApplyReport:
     commands: int = 0  #: AT commands this run sent
     nvm_operations: int = 0  #: writes + deletes this run sent
     exit_code: ExitCode = ExitCode.OK
+    keygen: tuple[KeygenOutcome, ...] = ()  #: what the `[[keygen]]` tables did (certificates issued or kept)
+    final_entries: tuple[StoredEntry, ...] | None = None  #: the device's store as the run's last list showed it
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -134,6 +144,7 @@ class ApplyReport:
             "warnings": list(self.warnings),
             "commands": self.commands,
             "nvm_operations": self.nvm_operations,
+            "interrupted": self.exit_code == ExitCode.INTERRUPTED,
         }
 
 
@@ -145,8 +156,19 @@ class _Run:
     journal: WriteJournal
     results: dict[tuple[int, int, str], ActionResult] = field(default_factory=dict)
     refused: bool = False
+    info: DeviceInfo | None = None
     firmware: str | None = None  #: firmware string, recorded with ledger entries
     written: set[Slot] = field(default_factory=set)  #: acknowledged writes the firmware cannot verify
+    touched: bool = False  #: the run started changing the device
+    keygen_done: dict[int, KeygenOutcome] = field(default_factory=dict)  #: sec_tag -> what its table did
+
+    @property
+    def keygen_outcomes(self) -> list[KeygenOutcome]:
+        return list(self.keygen_done.values())
+
+    @property
+    def keygen_results(self) -> list[ActionResult]:
+        return [_keygen_result(step) for outcome in self.keygen_done.values() for step in outcome.actions]
 
     def notify(self, stage: str, info: Any) -> None:
         if self.observer is not None:
@@ -283,36 +305,7 @@ def plan(
     info = device_identity(dev, loaded)
     journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
     result = observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune, journal=journal)
-    if not loaded.spec.keygen:
-        return result
-    entries = dev.list()
-    rows = tuple(_keygen_row(t.resolved(loaded.base_dir), entries, info, out_dir, now) for t in loaded.spec.keygen)
-    return replace(result, keygen=rows)
-
-
-def _keygen_row(
-    table: KeygenTable, entries: list[StoredEntry], info: DeviceInfo, out_dir: Path | None, now: datetime | None
-) -> KeygenRow:
-    """The plan row of one [[keygen]] table, with the certificate issued earlier (`out_dir`) when there is one."""
-    from cryptography import x509
-
-    from credwarden.factory.keygen import cert_pem, chains_to, issued_cert_path
-
-    issued_pem: bytes | None = None
-    valid = False
-    device = info.imei or info.uuid
-    if out_dir is not None and device:
-        path = issued_cert_path(out_dir, device, table.sec_tag)
-        try:
-            issued = x509.load_pem_x509_certificate(path.read_bytes())
-            ca = x509.load_pem_x509_certificate(table.ca_cert.read_bytes())
-        except (OSError, ValueError):
-            issued = None
-        if issued is not None:
-            moment = now or datetime.now(UTC)
-            issued_pem = cert_pem(issued)
-            valid = chains_to(issued, ca) and issued.not_valid_before_utc <= moment < issued.not_valid_after_utc
-    return decide_keygen(table, entries, issued_pem, valid)
+    return _with_keygen_rows(result, loaded, info, KeygenSetup(out_dir or default_out_dir(loaded), {}), now)
 
 
 def apply(
@@ -325,31 +318,35 @@ def apply(
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     journal_dir: Path | None = None,
+    keygen: KeygenSetup | None = None,
+    identity: DeviceInfo | None = None,
 ) -> ApplyReport:
     """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write.
 
-    `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`)."""
+    `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`);
+    `keygen`: the CAs and issued-certificate folder of the `[[keygen]]` tables (`prepare_keygen()`; loaded here when
+    not given); `identity`: the device's `info()` when the caller already read it (else the run reads the IMEI and
+    firmware itself). Ctrl-C raises `ApplyInterrupted` carrying the partial report, after CFUN was restored."""
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
     _prevalidate(loaded, dev, env, now)
-    for planning in (1, 2):  # a reboot while identifying/listing/reading: re-establish and plan once more
-        try:
-            info = device_identity(dev, loaded)
-            desired = desired_for(dev, loaded, info, env=env, now=now)
-            journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
-            run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware)
-            current = observe_and_plan(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
-            break
-        except DeviceRebooted as exc:
-            if planning == 2:
-                raise
-            log.warning("device rebooted while planning (%s); planning again", exc)
-            dev.reestablish()
+    if loaded.spec.keygen and keygen is None:
+        keygen = prepare_keygen(loaded)
+
+    def identify_and_plan() -> tuple[DeviceInfo, list[DesiredCredential], WriteJournal, Plan]:
+        info = identity if identity is not None else device_identity(dev, loaded)
+        desired = desired_for(dev, loaded, info, env=env, now=now)
+        journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
+        observed = observe_and_plan(dev, desired, prune=prune, journal=journal, tidy_ledger=not dry_run)
+        return info, desired, journal, _with_keygen_rows(observed, loaded, info, keygen, now)
+
+    info, desired, journal, current = after_reboots(dev, 2, "planning", identify_and_plan)
+    run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware, info=info)
     run.notify("plan", current)
     first_plan = current
 
-    def report(ok: bool, message: str | None, code: ExitCode, shown: Plan) -> ApplyReport:
-        results = tuple(_result_for(a, run, dry_run) for a in shown.actions)
+    def report(ok: bool, message: str | None, code: ExitCode, shown: Plan, final: Plan | None = None) -> ApplyReport:
+        results = tuple(_result_for(a, run, dry_run) for a in shown.actions) + tuple(run.keygen_results)
         return ApplyReport(
             ok=ok,
             device=info,
@@ -360,6 +357,8 @@ def apply(
             commands=dev.stats.commands - start_commands,
             nvm_operations=dev.stats.nvm_operations - start_nvm,
             exit_code=code,
+            keygen=tuple(run.keygen_outcomes),
+            final_entries=(final or shown).observed if final is not None or not run.touched else None,
         )
 
     blocked = {a.slot for a in current.blocked}
@@ -374,40 +373,51 @@ def apply(
                 current,
             )
     if dry_run:
-        return report(
-            True, None if current.changes else "the device already matches the manifest", ExitCode.OK, current
-        )
-    if not current.changes:
+        if current.in_sync:
+            return report(True, "the device already matches the manifest", ExitCode.OK, current)
+        pending = len(current.changes) + sum(1 for row in current.keygen if row.decision != "skip")
+        return report(False, f"dry run: {pending} change(s) pending", ExitCode.CHANGES_PENDING, current)
+    if current.in_sync:
         journal.clear(*(a.slot for a in current.actions))  # pending intents found complete (proven identical)
         return report(True, "the device already matches the manifest", ExitCode.OK, current)
 
-    for attempt in range(MAX_REPLANS + 1):
-        try:
-            _execute(run, current)
-            break
-        except DeviceRebooted as exc:  # dev.reestablish() and the offline guard leave CFUN as found at start
-            log.warning("device rebooted during apply (%s); re-planning from a fresh list", exc)
-            run.notify("reboot", str(exc))
-            dev.reestablish()
-            if attempt == MAX_REPLANS:
-                return report(
-                    False,
-                    f"the device rebooted {attempt + 1} times during the run; stopped",
-                    ExitCode.TRANSPORT,
-                    first_plan,
-                )
-            current = observe_and_plan(
-                dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True
-            )
-            run.notify("plan", current)
+    def replan() -> None:
+        nonlocal current
+        run.notify("reboot", None)
+        current = _with_keygen_rows(
+            observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True),
+            loaded,
+            info,
+            keygen,
+            now,
+        )
+        run.notify("plan", current)
 
-    run.notify("verify", None)
     try:
-        final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
-    except DeviceRebooted as exc:  # the final list is read again on the re-established session
-        log.warning("device rebooted while verifying (%s); listing again", exc)
-        dev.reestablish()
-        final = observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True)
+        after_reboots(dev, MAX_REPLANS + 1, "applying", lambda: _execute(run, current, loaded, keygen), replan)
+        run.notify("verify", None)
+        final = after_reboots(
+            dev,
+            2,
+            "verifying",
+            lambda: observe_and_plan(dev, desired, prune=prune, journal=journal, written=run.written, tidy_ledger=True),
+        )
+    except DeviceRebooted:
+        return report(
+            False,
+            f"the device rebooted {MAX_REPLANS + 1} times during the run; stopped",
+            ExitCode.TRANSPORT,
+            first_plan,
+        )
+    except KeyboardInterrupt:
+        raise ApplyInterrupted(
+            report(
+                False,
+                "interrupted (Ctrl-C); the device was left in the CFUN it was found in",
+                ExitCode.INTERRUPTED,
+                first_plan,
+            )
+        ) from None
     leftovers = final.changes + tuple(a for a in final.blocked if a.slot not in blocked)
     for action in leftovers:
         key = (action.sec_tag, action.type, "write" if action.action == "unverifiable" else action.action)
@@ -415,10 +425,10 @@ def apply(
         if previous is None or previous.status != "failed":
             run.record(ActionResult(action, "failed", "the final list still differs"))
     if run.refused:
-        return report(False, "the modem refused some changes", ExitCode.MODEM_REFUSED, first_plan)
+        return report(False, "the modem refused some changes", ExitCode.MODEM_REFUSED, first_plan, final)
     if leftovers or any(r.status == "failed" for r in run.results.values()):
         return report(
-            False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION, first_plan
+            False, "the device state differs from the manifest after the run", ExitCode.VERIFICATION, first_plan, final
         )
     # the final list proves every slot of the plan: intents left on them (deletes found done) are settled
     journal.clear(*{a.slot for a in (*first_plan.actions, *final.actions)} - blocked)
@@ -429,8 +439,51 @@ def apply(
             '(unverifiable = "fail") and were left as stored; everything else was applied',
             ExitCode.VERIFICATION,
             first_plan,
+            final,
         )
-    return report(True, None, ExitCode.OK, first_plan)
+    return report(True, None, ExitCode.OK, first_plan, final)
+
+
+class ApplyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `apply`: the device's CFUN was restored; `report` says what was done before the interruption."""
+
+    def __init__(self, report: ApplyReport) -> None:
+        super().__init__(report.message)
+        self.report = report
+
+
+T = TypeVar("T")
+
+
+def after_reboots(
+    dev: Device, attempts: int, stage: str, step: Callable[[], T], replan: Callable[[], None] | None = None
+) -> T:
+    """Run `step`; when the device reboots under it, re-establish the session (CFUN as found), call `replan` and
+    run it again, at most `attempts` times in all (the last DeviceRebooted propagates)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except DeviceRebooted as exc:
+            if attempt == attempts:
+                raise
+            log.warning("device rebooted while %s (%s); %s again", stage, exc, stage)
+            dev.reestablish()
+            if replan is not None:
+                replan()
+    raise AssertionError("unreachable")
+
+
+def _with_keygen_rows(
+    result: Plan, loaded: Manifest, info: DeviceInfo, keygen: KeygenSetup | None, now: datetime | None
+) -> Plan:
+    """The plan with one row per `[[keygen]]` table, decided from its list and the certificates issued earlier."""
+    if not loaded.spec.keygen:
+        return result
+    out_dir = keygen.out_dir if keygen is not None else default_out_dir(loaded)
+    rows = tuple(
+        keygen_row(t.resolved(loaded.base_dir), list(result.observed), info, out_dir, now) for t in loaded.spec.keygen
+    )
+    return replace(result, keygen=rows)
 
 
 # -- internals ----------------------------------------------------------------------------------------------
@@ -455,8 +508,11 @@ def _result_for(action: PlannedAction, run: _Run, dry_run: bool) -> ActionResult
     return ActionResult(action, "planned" if dry_run else "failed", "" if dry_run else "not attempted")
 
 
-def _execute(run: _Run, current: Plan) -> None:
+def _execute(run: _Run, current: Plan, loaded: Manifest, keygen: KeygenSetup | None) -> None:
+    """One offline window: the credential writes/deletes, then the `[[keygen]]` tables that are not in sync."""
     changes = current.changes
+    pending_keygen = [row.sec_tag for row in current.keygen if row.decision != "skip"]
+    run.touched = True
     with run.dev.offline():
         for index, action in enumerate(changes, start=1):
             run.notify(f"{action.action} {index}/{len(changes)}", action)
@@ -468,6 +524,45 @@ def _execute(run: _Run, current: Plan) -> None:
             except ModemError as exc:
                 run.refused = True
                 run.record(ActionResult(action, "failed", f"the modem refused: {exc}"))
+        if pending_keygen:
+            assert keygen is not None
+            _run_keygen_tables(run, loaded, keygen, pending_keygen)
+
+
+def _run_keygen_tables(run: _Run, loaded: Manifest, keygen: KeygenSetup, tags: list[int]) -> None:
+    tables = {t.sec_tag: t.resolved(loaded.base_dir) for t in loaded.spec.keygen}
+    info = run.info
+    for index, tag in enumerate(tags, start=1):
+        run.notify(f"keygen {index}/{len(tags)}", tag)
+        run.keygen_done[tag] = ensure_client_certificate(
+            run.dev,
+            tables[tag],
+            keygen.issuers[tag],
+            imei=info.imei if info else None,
+            uuid=info.uuid if info else None,
+            out_dir=keygen.out_dir,
+            progress=_keygen_progress(run, tag),
+        )
+
+
+def _keygen_progress(run: _Run, tag: int) -> Callable[[str], None]:
+    return lambda step: run.notify(f"keygen-{step}", tag)
+
+
+def _keygen_result(step: Mapping[str, Any]) -> ActionResult:
+    """One step of the on-device key flow as an apply action (`keygen` / `write` / `delete` / `skip`)."""
+    op = str(step["op"])
+    status: Status = {"skip": "unchanged", "keygen": "generated", "write": "written", "delete": "deleted"}[op]  # type: ignore[assignment]
+    reason = str(
+        step.get("reason")
+        or {
+            "keygen": f"%KEYGEN, CSR subject {step.get('subject')}",
+            "write": "certificate issued by the local CA, verified by digest",
+        }.get(op, "")
+    )
+    action = PlannedAction(int(step["sec_tag"]), int(step["type"]), op, reason)  # type: ignore[arg-type]
+    extra = {k: step[k] for k in ("sha256", "serial", "file") if k in step}
+    return ActionResult(action, status, extra=extra)
 
 
 def _send_write(run: _Run, action: PlannedAction) -> None:

@@ -14,7 +14,7 @@ password_env = "KEY_PASSWORD"      # encrypted keys: the password comes from the
 exclusive = true                   # ... and each credential may override them
 [[nrfcloud]]                       # import an nRF Cloud credentials JSON (caCert, clientCert, privateKey, secTag)
 file = "nrfcloud/{imei}.json"
-[[keygen]]                         # on-device key: %KEYGEN -> CSR -> cert signed by a local CA (factory.keygen)
+[[keygen]]                         # on-device key: %KEYGEN -> CSR -> cert signed by a local CA (provision.keygen)
 sec_tag = 44
 ca_cert = "ca/ca.pem"              # relative to the manifest
 ca_key = "ca/ca.key"
@@ -22,8 +22,8 @@ ca_key_password_env = "CA_KEY_PASSWORD"
 ```
 
 `[[keygen]]` tables are validated here (so `manifest check` and `manifest schema` cover them): `KeygenTable` is the
-one model of such a table, also used by `factory.keygen` (as `KeygenSpec`); they are run by the factory
-job (`apply` with such tables goes through it, also for one board). A keygen sec_tag must not also be
+one model of such a table; `apply` runs them (provision.keygen), for one board or a factory batch alike.
+A keygen sec_tag must not also be
 given a client-key or client-cert by a `[[credential]]` table (nor a root-ca when `write_ca = true`).
 
 Errors name the file, the table and its index, and the field: `m.toml: credential[2].type: unknown ...`.
@@ -133,10 +133,9 @@ class NrfCloudTable(Options):
 
 
 class KeygenTable(BaseModel):
-    """One `[[keygen]]` table: the modem generates the key, a local CA signs its CSR (run by the factory job).
+    """One `[[keygen]]` table: the modem generates the key, a local CA signs its CSR (`provision.keygen` runs it).
 
-    The one model of a keygen table: the manifest validates it, `factory.keygen` runs it (`KeygenSpec` there is
-    this class). `ca_cert`/`ca_key` are relative to the manifest until `resolved(base_dir)` anchors them."""
+    `ca_cert`/`ca_key` are relative to the manifest until `resolved(base_dir)` anchors them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -45,7 +45,8 @@ from credwarden.types import (
     type_name,
 )
 
-Action = Literal["skip", "write", "delete", "unverifiable"]
+#: Plan actions; `keygen` only appears in apply reports (an on-device key generated for a `[[keygen]]` table).
+Action = Literal["skip", "write", "delete", "unverifiable", "keygen"]
 Slot = tuple[int, int]  #: (sec_tag, type) as the modem stores it
 NATIVE_TLS_TYPES = (0, 1, 2, 3, 4)
 
@@ -143,6 +144,7 @@ class Plan:
     actions: tuple[PlannedAction, ...]
     dialect: Dialect
     keygen: tuple[KeygenRow, ...] = ()
+    observed: tuple[StoredEntry, ...] = ()  #: the list the plan was made from (what the device stores)
 
     @property
     def changes(self) -> tuple[PlannedAction, ...]:
@@ -336,7 +338,7 @@ def make_plan(
                 ledger_sha256=ledger.get(slot),
             )
         )
-    return Plan(tuple(actions), dialect)
+    return Plan(tuple(actions), dialect, observed=tuple(entries))
 
 
 def write_digest_ok(item: DesiredCredential, sha: str | None, dialect: Dialect) -> bool | None:

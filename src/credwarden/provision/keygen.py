@@ -1,24 +1,17 @@
-"""On-device key flow: `%KEYGEN` on the modem -> CSR -> certificate signed by a local CA -> written back as the
-client certificate (type 1) of the same sec_tag and verified by digest. The private key never leaves the modem.
+"""On-device keys for `[[keygen]]` tables: `%KEYGEN` on the modem -> CSR -> certificate signed by a local CA ->
+written back as the client certificate (type 1) of the same sec_tag and verified by digest. The private key never
+leaves the modem. `apply` runs these tables (one board or a factory batch alike); the table model is
+`provision.manifest.KeygenTable`.
 
-Manifest tables (read from the same TOML file as the `[[credential]]` tables):
+* `prepare_keygen(manifest)` loads every table's CA (key password from the environment) before anything is sent;
+* `keygen_row(...)` is the table's plan row (the pure decision is `provision.plan.decide_keygen`);
+* `ensure_client_certificate(...)` makes one sec_tag hold a modem key and a certificate issued for it.
 
-```toml
-[[keygen]]
-sec_tag = 42
-ca_cert = "ca/ca.pem"                 # relative to the manifest
-ca_key = "ca/ca.key"
-ca_key_password_env = "CA_KEY_PASSWORD" # optional: the CA key password comes from the environment
-validity_days = 365
-subject = "CN={imei}"                 # CSR attributes; {imei} / {uuid} expand; omit for the modem's default (UUID)
-write_ca = true                       # also store the CA certificate as root-ca (type 0) in the same sec_tag
-replace_key = true                    # a key without a matching issued certificate is deleted and regenerated
-```
-
-Idempotence: the certificate issued to a device is kept in `OUT_DIR/<imei>/<sec_tag>-client-cert.pem`. A tag is
-left alone when it holds a key and a client certificate whose listed digest matches that issued certificate, the
-certificate chains to the CA and has not expired (an expired one is re-issued with a new key). The key cannot be
-read back; the stored certificate was issued for it, so its presence plus the matching certificate is the proof.
+Idempotence: the certificate issued to a device is kept in `OUT_DIR/<imei>/<sec_tag>-client-cert.pem` (default
+`OUT_DIR`: `issued/` next to the manifest). A tag is left alone when it holds a key and a client certificate whose
+listed digest matches that issued certificate, the certificate chains to the CA and has not expired (an expired one
+is re-issued with a new key). The key cannot be read back; the stored certificate was issued for it, so its presence
+plus the matching certificate is the proof.
 """
 
 from __future__ import annotations
@@ -32,46 +25,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from pydantic import ValidationError as PydanticValidationError
 
-from credwarden.creds.encoding import Dialect, canonical_pem, match_digest, predicted_sha256
+from credwarden.creds.ca import LocalCA, certificate_pem, chains_to, common_name, valid_at
+from credwarden.creds.encoding import Dialect, match_digest, predicted_sha256
 from credwarden.errors import ProtocolError, UsageError, ValidationError, VerificationError
-from credwarden.models import KeygenResult, StoredEntry
-from credwarden.provision.manifest import KeygenTable
-from credwarden.tomlfile import load_toml
+from credwarden.models import DeviceInfo, KeygenResult, StoredEntry
+from credwarden.provision.manifest import KeygenTable, Manifest
+from credwarden.provision.plan import KeygenRow, decide_keygen
 from credwarden.types import CredType
-
-#: The `[[keygen]]` table model: one model, defined with the manifest (provision.manifest.KeygenTable).
-KeygenSpec = KeygenTable
-
-
-def parse_keygen_tables(data: Mapping[str, Any], *, base_dir: Path, source: str) -> list[KeygenSpec]:
-    """Validate the `keygen` array of a parsed manifest; relative CA paths resolve against `base_dir`."""
-    raw = data.get("keygen", [])
-    if not isinstance(raw, list):
-        raise ValidationError("'keygen' must be an array of tables ([[keygen]])", source=source)
-    specs: list[KeygenSpec] = []
-    for index, table in enumerate(raw):
-        try:
-            spec = KeygenSpec.model_validate(table)
-        except PydanticValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "table"
-            message = str(err["msg"]).removeprefix("Value error, ")
-            raise ValidationError(f"keygen[{index}].{where}: {message}", source=source) from None
-        specs.append(spec.resolved(base_dir))
-    tags = [s.sec_tag for s in specs]
-    if len(set(tags)) != len(tags):
-        raise ValidationError("two [[keygen]] tables name the same sec_tag", source=source)
-    return specs
-
-
-def load_keygen_specs(path: Path) -> list[KeygenSpec]:
-    """The `[[keygen]]` tables of a manifest file (empty list when it has none)."""
-    return parse_keygen_tables(load_toml(path, "manifest"), base_dir=path.parent, source=str(path))
-
 
 # -- the CA -----------------------------------------------------------------------------------------------
 
@@ -82,27 +43,6 @@ class CertificateIssuer(Protocol):
     certificate: x509.Certificate
 
     def sign_csr(self, csr: x509.CertificateSigningRequest, *, validity_days: int = ...) -> x509.Certificate: ...
-
-
-def chains_to(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    """True when `cert` was issued and signed by `ca`."""
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def cert_pem(cert: x509.Certificate) -> bytes:
-    return canonical_pem(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def common_name(cert: x509.Certificate) -> str | None:
-    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    if not names:
-        return None
-    value = names[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 # -- the device side ----------------------------------------------------------------------------------------
@@ -164,10 +104,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _valid_now(cert: x509.Certificate, now: datetime) -> bool:
-    return cert.not_valid_before_utc <= now and now < cert.not_valid_after_utc
-
-
 def _verify_stored(dev: KeygenDevice, sec_tag: int, cred_type: CredType, content: bytes) -> str:
     """List the entry back and compare its digest with the one predicted for `content`."""
     expected = predicted_sha256(content, _dialect(dev))
@@ -190,9 +126,50 @@ def _dialect(dev: KeygenDevice) -> Dialect:
     return value  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class KeygenSetup:
+    """What `[[keygen]]` tables need at apply time, loaded once (a factory batch shares it across boards)."""
+
+    out_dir: Path  #: where issued certificates are kept, per device
+    issuers: Mapping[int, CertificateIssuer]  #: sec_tag -> the CA of its table
+
+
+def default_out_dir(manifest: Manifest) -> Path:
+    """`issued/` next to the manifest."""
+    return manifest.base_dir / "issued"
+
+
+def prepare_keygen(manifest: Manifest, out_dir: Path | None = None) -> KeygenSetup | None:
+    """Load the CA of every `[[keygen]]` table (ValidationError before anything is sent); None without tables."""
+    tables = [t.resolved(manifest.base_dir) for t in manifest.spec.keygen]
+    if not tables:
+        return None
+    issuers = {t.sec_tag: LocalCA.load(t.ca_cert, t.ca_key, t.ca_key_password_env) for t in tables}
+    return KeygenSetup(out_dir or default_out_dir(manifest), issuers)
+
+
+def keygen_row(
+    table: KeygenTable, entries: list[StoredEntry], info: DeviceInfo, out_dir: Path | None, now: datetime | None
+) -> KeygenRow:
+    """The plan row of one `[[keygen]]` table, with the certificate issued earlier (`out_dir`) when there is one."""
+    issued_pem: bytes | None = None
+    valid = False
+    device = info.imei or info.uuid
+    if out_dir is not None and device:
+        try:
+            issued = _load_issued(issued_cert_path(out_dir, device, table.sec_tag))
+            ca = x509.load_pem_x509_certificate(table.ca_cert.read_bytes())
+        except (OSError, ValueError, ValidationError):
+            issued = None
+        if issued is not None:
+            issued_pem = certificate_pem(issued)
+            valid = chains_to(issued, ca) and valid_at(issued, now or datetime.now(UTC))
+    return decide_keygen(table, entries, issued_pem, valid)
+
+
 def ensure_client_certificate(
     dev: KeygenDevice,
-    spec: KeygenSpec,
+    spec: KeygenTable,
     issuer: CertificateIssuer,
     *,
     imei: str | None,
@@ -212,24 +189,16 @@ def ensure_client_certificate(
         )
     tag = spec.sec_tag
     ca_cert = issuer.certificate
-    ca_pem = cert_pem(ca_cert)
+    ca_pem = certificate_pem(ca_cert)
     path = issued_cert_path(out_dir, device_key, tag)
     actions: list[dict[str, Any]] = []
-    stored = {e.type: e for e in dev.list(tag)}
+    listed = dev.list(tag)
+    stored = {e.type: e for e in listed}
     issued = _load_issued(path)
     key_entry = stored.get(CredType.CLIENT_KEY)
-    cert_entry = stored.get(CredType.CLIENT_CERT)
-
-    current = (
-        issued is not None
-        and key_entry is not None
-        and cert_entry is not None
-        and cert_entry.sha256 is not None
-        and not cert_entry.placeholder_digest
-        and match_digest(cert_pem(issued), cert_entry.sha256) is not None
-        and chains_to(issued, ca_cert)
-        and _valid_now(issued, now)
-    )
+    valid = issued is not None and chains_to(issued, ca_cert) and valid_at(issued, now)
+    row = decide_keygen(spec, listed, certificate_pem(issued) if issued is not None else None, valid)
+    current = row.decision == "skip"
     if current:
         assert issued is not None
         actions.append(
@@ -284,7 +253,7 @@ def ensure_client_certificate(
             raise VerificationError(
                 f"sec_tag {tag}: the issued certificate does not carry the modem's key or does not chain to the CA"
             )
-        content = cert_pem(certificate)
+        content = certificate_pem(certificate)
         _write_atomic(path, content)  # kept before writing: a rerun after a failed write starts over cleanly
         note("write")
         dev.write(tag, int(CredType.CLIENT_CERT), content)
