@@ -7,6 +7,7 @@ and classifies the slots of the devices on the requested queue page (at most `pa
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -170,6 +171,8 @@ class Dashboard:
         self.page_size = page_size
         self.history_days = history_days
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._station_lock = threading.Lock()
+        self._station_cache: tuple[tuple[int, int], dict[str | None, int]] | None = None
         self.history = HistoryCache(
             engine, self.expected, days=history_days, expiring_days=self.settings.expiring_days, clock=self.clock
         )
@@ -194,15 +197,18 @@ class Dashboard:
             weeks = sql.expiry_weeks(conn, now, EXPIRY_WEEKS)
             page_rows = [r for r in rows if r[0] == "page"]
             queue = self._queue_items(conn, page_rows, now)
+            station_totals = self._station_totals(conn)
         counts: dict[str, int] = defaultdict(int)
         firmware: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         station: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for section, fw, st, grp, n, *_ in rows:
-            if section != "count":
-                continue
-            counts[grp] += int(n)
-            firmware[fw][grp] += int(n)
-            station[st][grp] += int(n)
+            if section == "count":
+                counts[grp] += int(n)
+                firmware[fw][grp] += int(n)
+            elif section == "station":
+                station[st][grp] += int(n)
+        for st, n in station_totals.items():
+            station[st]["ok"] = max(0, n - sum(station[st].values()))
         total = sum(counts.values())
         queue_total = total - counts.get("ok", 0)
         status, history = self.history.get()
@@ -234,6 +240,17 @@ class Dashboard:
             by_station=_breakdowns(station),
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _station_totals(self, conn: Connection) -> dict[str | None, int]:
+        """Devices per station; recomputed only when the set of devices changed (stations never change)."""
+        key = sql.device_count(conn)
+        with self._station_lock:
+            if self._station_cache is not None and self._station_cache[0] == key:
+                return self._station_cache[1]
+        totals = dict(sql.station_totals(conn))
+        with self._station_lock:
+            self._station_cache = (key, totals)
+        return totals
 
     def _queue_items(self, conn: Connection, page_rows: Sequence[Any], now: datetime) -> list[QueueItem]:
         """The problems of the page's devices, in the page's order (devices) and by severity (slots)."""

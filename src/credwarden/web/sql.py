@@ -3,7 +3,8 @@
 The fleet-wide figures are computed by the database in one statement each:
 
 * `fleet_rows`: one pass over every device and the entries of its latest snapshot (a materialised CTE) that
-  yields the counts per health group, per firmware and per station, and one page of the needs-action queue;
+  yields the counts per health group and per firmware, the devices needing action per station, and one page of
+  the needs-action queue (per-station totals: `station_totals`, recomputed only when devices are added);
 * `expiry_weeks`: devices by the week their first certificate expires (devices table only);
 * `daily_deltas`: the history behind the sparklines: each snapshot's health (window functions over each
   device's snapshots) turned into +1/-1 events per day and group, summed per day by the database.
@@ -178,9 +179,9 @@ class FleetQuery:
 def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     """Rows `(section, firmware, station, grp, n, device_id, imei, seen_at)` from one pass over the fleet.
 
-    section `count`: devices per (firmware, station, group) — every total of the overview is a sum of these few
-    rows; section `page`: one row per device on the requested page of the needs-action queue (most severe group
-    first, most recently seen first).
+    section `count`: devices per (firmware, group) — every total of the overview is a sum of these few rows;
+    `station`: devices needing action per (station, group); `page`: one row per device on the requested page of
+    the needs-action queue (most severe group first, most recently seen first).
 
     Per device, the entries of its latest snapshot are read from the covering index (slot keys only); the
     digests of the manifest's digest-checked slots are one index probe each; vanished and expiry come from the
@@ -197,17 +198,24 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         keys = sorted({t * 256 + c for item in q.expected for t, c in item.slots})
         in_keys = ", ".join(params.add(k) for k in keys)
         user = params.add(MAX_USER_SEC_TAG)
+        latest = "FROM entries e WHERE e.snapshot_id = d.latest_snapshot_id"
         if any(len(item.slots) > 1 for item in q.expected):  # native TLS: two slots count as one credential
             index = " ".join(
                 f"WHEN {params.add(t * 256 + c)} THEN {i}" for i, item in enumerate(q.expected) for t, c in item.slots
             )
-            present = f"COUNT(DISTINCT CASE {key} {index} END)"
+            slot_cols = (
+                f"(SELECT COUNT(DISTINCT CASE {key} {index} END) {latest}) AS present_n, "
+                f"(SELECT SUM(CASE WHEN e.sec_tag <= {user} AND {key} NOT IN ({in_keys}) THEN 1 ELSE 0 END) {latest}) "
+                "AS unexpected_n"
+            )
         else:
-            present = f"SUM(CASE WHEN {key} IN ({in_keys}) THEN 1 ELSE 0 END)"
-        slot_cols = (
-            f"{present} AS present_n, "
-            f"SUM(CASE WHEN e.sec_tag <= {user} AND {key} NOT IN ({in_keys}) THEN 1 ELSE 0 END) AS unexpected_n"
-        )
+            # one aggregate per device over its latest entries (read from the covering index): expected slots
+            # present count 1, other user-range slots 65536 (a list never holds 65536 entries)
+            both = (
+                f"(SELECT SUM(CASE WHEN {key} IN ({in_keys}) THEN 1 WHEN e.sec_tag <= {user} THEN 65536 ELSE 0 END) "
+                f"{latest})"
+            )
+            slot_cols = f"{both} AS v"
         for i, item in enumerate(q.expected):
             if not item.digests:
                 continue
@@ -225,10 +233,14 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
                 f"CASE WHEN c{i}.snapshot_id IS NOT NULL AND (c{i}.placeholder OR c{i}.sha256 IS NULL) "
                 "THEN 1 ELSE 0 END"
             )
-        missing = f"({len(q.expected)} - COALESCE(a.present_n, 0))"
-        unexpected = "COALESCE(a.unexpected_n, 0)"
+        if "present_n" in slot_cols:
+            missing = f"({len(q.expected)} - COALESCE(a.present_n, 0))"
+            unexpected = "COALESCE(a.unexpected_n, 0)"
+        else:
+            missing = f"({len(q.expected)} - COALESCE(a.v, 0) % 65536)"
+            unexpected = "(COALESCE(a.v, 0) / 65536)"
     else:
-        slot_cols = "0 AS present_n, 0 AS unexpected_n"
+        slot_cols = "0 AS v"
         missing = unexpected = "0"
         unproven.append(
             "CASE WHEN EXISTS (SELECT 1 FROM entries u WHERE u.snapshot_id = d.latest_snapshot_id AND u.placeholder) "
@@ -251,18 +263,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         changed.append("COALESCE(al.drift_n, 0)")
     if _pg(conn):
         conn.exec_driver_sql("SET LOCAL jit = off")
-    if not q.expected:  # without a manifest the slot sets are not needed
-        per_device = f"SELECT d.id AS device_id, {slot_cols} FROM devices d"
-    elif _pg(conn):
-        per_device = (
-            f"SELECT d.id AS device_id, a.* FROM devices d CROSS JOIN LATERAL "
-            f"(SELECT {slot_cols} FROM entries e WHERE e.snapshot_id = d.latest_snapshot_id) a"
-        )
-    else:
-        per_device = (
-            f"SELECT d.id AS device_id, {slot_cols} FROM devices d "
-            f"LEFT JOIN entries e ON e.snapshot_id = d.latest_snapshot_id GROUP BY d.id"
-        )
+    # per device, materialised once (the CTE below is read by several branches)
+    per_device = f"SELECT d.id AS device_id, {slot_cols} FROM devices d"
     state = _state_case(
         vanished,
         missing,
@@ -274,29 +276,58 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         now,
         horizon,
     )
-    # the station that provisioned the device: the one named by its first observation (the factory's apply)
-    station = "(SELECT s.station FROM snapshots s WHERE s.device_id = d.id AND s.taken_at = d.first_seen LIMIT 1)"
     seen = "COALESCE(d.last_report_at, d.last_seen)" if q.has_reports else "d.last_seen"
     limit, offset = params.add(q.page_size), params.add(q.page * q.page_size)
     rank = " ".join(
         f"WHEN '{g}' THEN {i}" for i, g in enumerate((_MISSING, _EXPIRED, _DRIFT, _EXPIRING, _SILENT, _UNVERIFIABLE))
     )
+    # stations are looked up for the devices that need action only (an index probe each); the per-station
+    # totals, which change only when devices are added, come from `station_totals`
     sql = f"""
 WITH a AS MATERIALIZED ({per_device}),
 dev AS MATERIALIZED (
-  SELECT d.id AS device_id, d.imei, d.firmware, {station} AS station, {seen} AS seen_at, {state} AS grp
+  SELECT d.id AS device_id, d.imei, d.firmware, d.first_seen, {seen} AS seen_at, {state} AS grp
   FROM devices d JOIN a ON a.device_id = d.id {" ".join(joins)}
 )
-SELECT 'count' AS section, firmware, station, grp, COUNT(*) AS n, CAST(NULL AS INTEGER) AS device_id,
-       CAST(NULL AS VARCHAR(32)) AS imei, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS seen_at
-FROM dev GROUP BY firmware, station, grp
+SELECT 'count' AS section, firmware, CAST(NULL AS VARCHAR(255)) AS station, grp, COUNT(*) AS n,
+       CAST(NULL AS INTEGER) AS device_id, CAST(NULL AS VARCHAR(32)) AS imei,
+       CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS seen_at
+FROM dev GROUP BY firmware, grp
+UNION ALL
+SELECT 'station', NULL, station, grp, COUNT(*), NULL, NULL, NULL FROM (
+  SELECT {_station("dev")} AS station, grp FROM dev WHERE grp <> '{_OK}'
+) problem_stations GROUP BY station, grp
 UNION ALL
 SELECT * FROM (
-  SELECT 'page', firmware, station, grp, CAST(NULL AS BIGINT), device_id, imei, seen_at FROM dev WHERE grp <> '{_OK}'
+  SELECT 'page', firmware, {_station("dev")}, grp, CAST(NULL AS BIGINT), device_id, imei, seen_at FROM dev
+  WHERE grp <> '{_OK}'
   ORDER BY CASE grp {rank} ELSE 9 END, seen_at DESC, imei LIMIT {limit} OFFSET {offset}
 ) page
 """
     return list(conn.execute(text(sql), params.values))
+
+
+def _station(alias: str) -> str:
+    """The station that provisioned a device: the one named by its first observation (the factory's apply)."""
+    return (
+        f"(SELECT s.station FROM snapshots s WHERE s.device_id = {alias}.device_id "
+        f"AND s.taken_at = {alias}.first_seen LIMIT 1)"
+    )
+
+
+def station_totals(conn: Connection) -> list[tuple[str | None, int]]:
+    """(station, devices) over the whole fleet (one index probe per device: cached by the caller)."""
+    sql = (
+        f"SELECT station, COUNT(*) FROM (SELECT {_station('d')} AS station FROM "
+        "(SELECT id AS device_id, first_seen FROM devices) d) x GROUP BY station"
+    )
+    return [(st, int(n)) for st, n in conn.execute(text(sql))]
+
+
+def device_count(conn: Connection) -> tuple[int, int]:
+    """(devices, highest device id): whether the per-station totals must be recomputed."""
+    row = conn.execute(text("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM devices")).first()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
 def expiry_weeks(conn: Connection, now: datetime, weeks: int) -> list[tuple[int, int]]:
