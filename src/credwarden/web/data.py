@@ -12,7 +12,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -191,18 +192,26 @@ class Dashboard:
             page_size=self.page_size,
             page=max(page, 1) - 1,
             has_reports=self.has_reports,
+            expiry_until=datetime.combine(now.date() + timedelta(weeks=EXPIRY_WEEKS), time_of_day(0), tzinfo=UTC),
         )
         with self.engine.connect() as conn, conn.begin():
             rows = sql.fleet_rows(conn, query)
-            weeks = sql.expiry_weeks(conn, now, EXPIRY_WEEKS)
             page_rows = [r for r in rows if r[0] == "page"]
             queue = self._queue_items(conn, page_rows, now)
             station_totals = self._station_totals(conn)
         counts: dict[str, int] = defaultdict(int)
         firmware: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         station: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        today = now.date()
+        weeks: dict[int, int] = defaultdict(int)
+        expired = 0
         for section, fw, st, grp, n, *_ in rows:
-            if section == "count":
+            if section == "expiry":  # fw: the UTC day of the device's first certificate expiry
+                if grp == "expired":
+                    expired += int(n)
+                else:
+                    weeks[(date.fromisoformat(fw) - today).days // 7] += int(n)
+            elif section == "count":
                 counts[grp] += int(n)
                 firmware[fw][grp] += int(n)
             elif section == "station":
@@ -220,7 +229,6 @@ class Dashboard:
                 groups.append(GroupCount(group, GROUP_LABELS[group], count, count - past[-1], (*past, count)))
             else:
                 groups.append(GroupCount(group, GROUP_LABELS[group], count, None, ()))
-        today = now.date()
         return FleetOverview(
             generated_at=now,
             manifest=self.manifest,
@@ -232,10 +240,8 @@ class Dashboard:
             page=query.page,
             pages=max(1, math.ceil(queue_total / self.page_size)),
             queue=tuple(queue),
-            expired_devices=sum(n for w, n in weeks if w < 0),
-            expiry_weeks=tuple(
-                WeekCount(w, today + timedelta(weeks=w), dict(weeks).get(w, 0)) for w in range(EXPIRY_WEEKS)
-            ),
+            expired_devices=expired,
+            expiry_weeks=tuple(WeekCount(w, today + timedelta(weeks=w), weeks.get(w, 0)) for w in range(EXPIRY_WEEKS)),
             by_firmware=_breakdowns(firmware),
             by_station=_breakdowns(station),
             elapsed_ms=(time.perf_counter() - started) * 1000,

@@ -5,7 +5,6 @@ The fleet-wide figures are computed by the database in one statement each:
 * `fleet_rows`: one pass over every device and the entries of its latest snapshot (a materialised CTE) that
   yields the counts per health group and per firmware, the devices needing action per station, and one page of
   the needs-action queue (per-station totals: `station_totals`, recomputed only when devices are added);
-* `expiry_weeks`: devices by the week their first certificate expires (devices table only);
 * `daily_deltas`: the history behind the sparklines: each snapshot's health (window functions over each
   device's snapshots) turned into +1/-1 events per day and group, summed per day by the database.
 
@@ -174,14 +173,17 @@ class FleetQuery:
     page_size: int
     page: int  #: 0-based page of the needs-action queue
     has_reports: bool  #: the schema has field reports (devices.last_report_at)
+    expiry_until: datetime  #: the expiry histogram's end
 
 
 def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     """Rows `(section, firmware, station, grp, n, device_id, imei, seen_at)` from one pass over the fleet.
 
     section `count`: devices per (firmware, group) — every total of the overview is a sum of these few rows;
-    `station`: devices needing action per (station, group); `page`: one row per device on the requested page of
-    the needs-action queue (most severe group first, most recently seen first).
+    `station`: devices needing action per (station, group); `expiry`: devices per UTC day (firmware = the day as
+    `YYYY-MM-DD`, grp = `expired` or `valid`) of their first certificate expiry, up to `expiry_until`; `page`: one
+    row per device on the requested page of the needs-action queue (most severe group first, most recently seen
+    first).
 
     Per device, the entries of its latest snapshot are read from the covering index (slot keys only); the
     digests of the manifest's digest-checked slots are one index probe each; vanished and expiry come from the
@@ -278,6 +280,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     )
     seen = "COALESCE(d.last_report_at, d.last_seen)" if q.has_reports else "d.last_seen"
     limit, offset = params.add(q.page_size), params.add(q.page * q.page_size)
+    until = params.add(db_time(conn, q.expiry_until))
+    day = "to_char(soonest_expiry AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if _pg(conn) else "substr(soonest_expiry, 1, 10)"
     rank = " ".join(
         f"WHEN '{g}' THEN {i}" for i, g in enumerate((_MISSING, _EXPIRED, _DRIFT, _EXPIRING, _SILENT, _UNVERIFIABLE))
     )
@@ -286,7 +290,7 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     sql = f"""
 WITH a AS MATERIALIZED ({per_device}),
 dev AS MATERIALIZED (
-  SELECT d.id AS device_id, d.imei, d.firmware, d.first_seen, {seen} AS seen_at, {state} AS grp
+  SELECT d.id AS device_id, d.imei, d.firmware, d.first_seen, d.soonest_expiry, {seen} AS seen_at, {state} AS grp
   FROM devices d JOIN a ON a.device_id = d.id {" ".join(joins)}
 )
 SELECT 'count' AS section, firmware, CAST(NULL AS VARCHAR(255)) AS station, grp, COUNT(*) AS n,
@@ -297,6 +301,10 @@ UNION ALL
 SELECT 'station', NULL, station, grp, COUNT(*), NULL, NULL, NULL FROM (
   SELECT {_station("dev")} AS station, grp FROM dev WHERE grp <> '{_OK}'
 ) problem_stations GROUP BY station, grp
+UNION ALL
+SELECT 'expiry', {day}, NULL, CASE WHEN soonest_expiry <= {now} THEN 'expired' ELSE 'valid' END, COUNT(*), NULL,
+       NULL, NULL
+FROM dev WHERE soonest_expiry IS NOT NULL AND soonest_expiry < {until} GROUP BY 2, 4
 UNION ALL
 SELECT * FROM (
   SELECT 'page', firmware, {_station("dev")}, grp, CAST(NULL AS BIGINT), device_id, imei, seen_at FROM dev
@@ -328,25 +336,6 @@ def device_count(conn: Connection) -> tuple[int, int]:
     """(devices, highest device id): whether the per-station totals must be recomputed."""
     row = conn.execute(text("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM devices")).first()
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
-
-
-def expiry_weeks(conn: Connection, now: datetime, weeks: int) -> list[tuple[int, int]]:
-    """(week index from now, devices) for devices whose first certificate expires within `weeks` weeks.
-
-    Week -1 gathers everything already expired.
-    """
-    params = _Params()
-    start = params.add(db_time(conn, now))
-    end = params.add(db_time(conn, now + timedelta(weeks=weeks)))
-    if _pg(conn):
-        week = f"GREATEST(-1, FLOOR(EXTRACT(EPOCH FROM (soonest_expiry - CAST({start} AS timestamptz))) / 604800))::int"
-    else:
-        week = f"MAX(-1, CAST(FLOOR((julianday(soonest_expiry) - julianday({start})) / 7.0) AS INTEGER))"
-    sql = (
-        f"SELECT {week} AS week, COUNT(*) FROM devices WHERE soonest_expiry IS NOT NULL AND soonest_expiry < {end} "
-        f"GROUP BY 1 ORDER BY 1"
-    )
-    return [(int(w), int(n)) for w, n in conn.execute(text(sql), params.values)]
 
 
 def daily_deltas(
