@@ -201,3 +201,16 @@ def test_overview_is_computed_live(api: tuple[TestClient, Dashboard], fleet_db: 
         inv.record_snapshot(info(VANISHED), store(VANISHED), source="live", taken_at=NOW - timedelta(minutes=5))
     counts = _counts(client.get("/api/fleet").json())
     assert counts["missing"] == 0 and counts["ok"] == 3
+
+
+def test_parallel_fleet_pass_equals_single(fleet_db: str) -> None:
+    """The fleet pass split over two connections gives the same overview as one statement, on every page."""
+    engine = create_readonly_engine(resolve_readonly_url(fleet_db))
+    single = Dashboard(engine, expected=EXPECTED, page_size=2, clock=lambda: NOW, workers=1)
+    split = Dashboard(engine, expected=EXPECTED, page_size=2, clock=lambda: NOW, workers=2)
+    for page in (1, 2, 3, 4):
+        a, b = single.overview(page).to_json(), split.overview(page).to_json()
+        a.pop("elapsed_ms"), b.pop("elapsed_ms")
+        assert a == b
+    single.close()
+    split.close()

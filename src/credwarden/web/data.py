@@ -7,11 +7,13 @@ and classifies the slots of the devices on the requested queue page (at most `pa
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from typing import Any
@@ -163,7 +165,9 @@ class Dashboard:
         page_size: int = 50,
         history_days: int = 90,
         clock: Callable[[], datetime] | None = None,
+        workers: int | None = None,
     ) -> None:
+        """`workers`: connections the fleet pass is split over (default: 2 when the machine has 2 cores or more)."""
         self.engine = engine
         self.expected = tuple(expected)
         self.manifest = manifest
@@ -172,11 +176,18 @@ class Dashboard:
         self.page_size = page_size
         self.history_days = history_days
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="credwarden-fleet")
         self._station_lock = threading.Lock()
         self._station_cache: tuple[tuple[int, int], dict[str | None, int]] | None = None
         self.history = HistoryCache(
             engine, self.expected, days=history_days, expiring_days=self.settings.expiring_days, clock=self.clock
         )
+
+    def close(self) -> None:
+        """Stop the worker threads and close the database connections."""
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()
 
     # -- overview ------------------------------------------------------------------------------------------------
 
@@ -194,9 +205,13 @@ class Dashboard:
             has_reports=self.has_reports,
             expiry_until=datetime.combine(now.date() + timedelta(weeks=EXPIRY_WEEKS), time_of_day(0), tzinfo=UTC),
         )
-        with self.engine.connect() as conn, conn.begin():
-            rows = sql.fleet_rows(conn, query)
+        if self.workers > 1:
+            rows, page_rows = self._fleet_rows_parallel(query)
+        else:
+            with self.engine.connect() as conn, conn.begin():
+                rows = sql.fleet_rows(conn, query)
             page_rows = [r for r in rows if r[0] == "page"]
+        with self.engine.connect() as conn, conn.begin():
             queue = self._queue_items(conn, page_rows, now)
             station_totals = self._station_totals(conn)
         counts: dict[str, int] = defaultdict(int)
@@ -246,6 +261,19 @@ class Dashboard:
             by_station=_breakdowns(station),
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _fleet_rows_parallel(self, query: sql.FleetQuery) -> tuple[list[Any], list[Any]]:
+        """The fleet pass split by device id over `workers` connections at once; the queue page merged."""
+
+        def shard(k: int) -> list[Any]:
+            with self.engine.connect() as conn, conn.begin():
+                return sql.fleet_rows(conn, replace(query, shard=k, shards=self.workers))
+
+        rows = [row for part in self._pool.map(shard, range(self.workers)) for row in part]
+        candidates = [r for r in rows if r[0] == "page"]
+        candidates.sort(key=lambda r: (severity_rank(r[3]), -_epoch(r[7]), r[6]))
+        start = query.page * query.page_size
+        return rows, candidates[start : start + query.page_size]
 
     def _station_totals(self, conn: Connection) -> dict[str | None, int]:
         """Devices per station; recomputed only when the set of devices changed (stations never change)."""
@@ -557,6 +585,12 @@ def _merge_reports(events: list[TimelineEvent], reports: Sequence[Any]) -> list[
         firmware = fw or firmware
     kept = [e for e in events if not (e.source == "report" and e.detail.get("snapshot_id") in absorbed)]
     return kept + out
+
+
+def _epoch(value: Any) -> float:
+    """A queue row's last-seen time as a sort key (None last)."""
+    when = sql.to_utc(value)
+    return when.timestamp() if when is not None else float("-inf")
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -178,4 +178,4 @@ def serve(options: ServeOptions, *, on_ready: Callable[[Started], None] | None =
         server.run(sockets=[sock])
     finally:
         sock.close()
-        dashboard.engine.dispose()
+        dashboard.close()

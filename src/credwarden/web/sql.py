@@ -174,6 +174,10 @@ class FleetQuery:
     page: int  #: 0-based page of the needs-action queue
     has_reports: bool  #: the schema has field reports (devices.last_report_at)
     expiry_until: datetime  #: the expiry histogram's end
+    #: this statement covers the devices with id % shards == shard (the caller runs the shards in parallel and
+    #: merges: counts add up; each shard returns the first page_size * (page + 1) queue rows, unsorted overall)
+    shard: int = 0
+    shards: int = 1
 
 
 def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
@@ -267,6 +271,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         conn.exec_driver_sql("SET LOCAL jit = off")
     # per device, materialised once (the CTE below is read by several branches)
     per_device = f"SELECT d.id AS device_id, {slot_cols} FROM devices d"
+    if q.shards > 1:
+        per_device += f" WHERE d.id % {params.add(q.shards)} = {params.add(q.shard)}"
     state = _state_case(
         vanished,
         missing,
@@ -279,7 +285,10 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         horizon,
     )
     seen = "COALESCE(d.last_report_at, d.last_seen)" if q.has_reports else "d.last_seen"
-    limit, offset = params.add(q.page_size), params.add(q.page * q.page_size)
+    if q.shards > 1:
+        limit, offset = params.add(q.page_size * (q.page + 1)), params.add(0)
+    else:
+        limit, offset = params.add(q.page_size), params.add(q.page * q.page_size)
     until = params.add(db_time(conn, q.expiry_until))
     day = "to_char(soonest_expiry AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if _pg(conn) else "substr(soonest_expiry, 1, 10)"
     rank = " ".join(
