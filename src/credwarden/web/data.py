@@ -162,7 +162,7 @@ class Dashboard:
         manifest: str | None = None,
         settings: HealthSettings | None = None,
         has_reports: bool = False,
-        page_size: int = 50,
+        page_size: int = 25,
         history_days: int = 90,
         clock: Callable[[], datetime] | None = None,
         workers: int | None = None,

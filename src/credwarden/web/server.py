@@ -39,7 +39,7 @@ class ServeOptions:
     insecure_no_auth: bool = False
     expiring_days: int = 30
     silent_after_hours: float | None = 24.0
-    page_size: int = 50
+    page_size: int = 25
     history_days: int = 90
 
 
