@@ -139,6 +139,15 @@ def _aggregate(expected: Sequence[ExpectedSlot], params: _Params) -> _Aggregate:
     )
 
 
+#: Weights of the four counts packed into one aggregate per device (each count < 65536: a store lists far fewer).
+_PACK = (1, 1 << 16, 1 << 32, 1 << 48)
+
+
+def _unpack(column: str, index: int) -> str:
+    """SQL for count `index` of a packed aggregate (integer division on SQLite and PostgreSQL)."""
+    return f"((COALESCE({column}, 0) / {_PACK[index]}) % 65536)"
+
+
 def _state_case(
     vanished: str,
     missing: str,
@@ -189,69 +198,48 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     row per device on the requested page of the needs-action queue (most severe group first, most recently seen
     first).
 
-    Per device, the entries of its latest snapshot are read from the covering index (slot keys only); the
-    digests of the manifest's digest-checked slots are one index probe each; vanished and expiry come from the
-    device row (`lost_entries`, `soonest_expiry`).
+    Per device, one aggregate over the entries of its latest snapshot (one index range; the row itself is read
+    only for digest-checked slots) packs four counts into one integer (`_PACK`): expected slots present, other
+    user-range slots (unexpected), digest-checked slots whose digest differs (changed), slots whose digest
+    proves nothing (unverifiable). Vanished and expiry come from the device row (`lost_entries`,
+    `soonest_expiry`).
     """
     params = _Params()
     key = _slot_key()
     now = params.add(db_time(conn, q.now))
     horizon = params.add(db_time(conn, q.now + timedelta(days=q.expiring_days)))
     joins: list[str] = []
-    changed: list[str] = []
-    unproven: list[str] = []
+    latest = "FROM entries e WHERE e.snapshot_id = d.latest_snapshot_id"
+    unproven_entry = "(e.placeholder OR e.sha256 IS NULL)"
+    present_col = ""
     if q.expected:
-        keys = sorted({t * 256 + c for item in q.expected for t, c in item.slots})
-        in_keys = ", ".join(params.add(k) for k in keys)
+        checked = {t * 256 + c: item.digests for item in q.expected if item.digests for t, c in item.slots[:1]}
+        plain = sorted({t * 256 + c for item in q.expected for t, c in item.slots} - checked.keys())
+        branches = []
+        if plain:
+            branches.append(f"WHEN {key} IN ({_marks(params, plain)}) THEN {_PACK[0]}")
+        for k, digests in sorted(checked.items()):
+            branches.append(
+                f"WHEN {key} = {params.add(k)} THEN {_PACK[0]} + CASE WHEN {unproven_entry} THEN {_PACK[3]} "
+                f"WHEN e.sha256 IN ({_marks(params, sorted(digests or ()))}) THEN 0 ELSE {_PACK[2]} END"
+            )
         user = params.add(MAX_USER_SEC_TAG)
-        latest = "FROM entries e WHERE e.snapshot_id = d.latest_snapshot_id"
-        if any(len(item.slots) > 1 for item in q.expected):  # native TLS: two slots count as one credential
+        packed = f"CASE {' '.join(branches)} WHEN e.sec_tag <= {user} THEN {_PACK[1]} ELSE 0 END"
+        missing_n = f"({len(q.expected)} - {_unpack('a.v', 0)})"
+        if any(len(item.slots) > 1 for item in q.expected):  # native TLS: either of two slots counts as present
             index = " ".join(
                 f"WHEN {params.add(t * 256 + c)} THEN {i}" for i, item in enumerate(q.expected) for t, c in item.slots
             )
-            slot_cols = (
-                f"(SELECT COUNT(DISTINCT CASE {key} {index} END) {latest}) AS present_n, "
-                f"(SELECT SUM(CASE WHEN e.sec_tag <= {user} AND {key} NOT IN ({in_keys}) THEN 1 ELSE 0 END) {latest}) "
-                "AS unexpected_n"
-            )
-        else:
-            # one aggregate per device over its latest entries (read from the covering index): expected slots
-            # present count 1, other user-range slots 65536 (a list never holds 65536 entries)
-            both = (
-                f"(SELECT SUM(CASE WHEN {key} IN ({in_keys}) THEN 1 WHEN e.sec_tag <= {user} THEN 65536 ELSE 0 END) "
-                f"{latest})"
-            )
-            slot_cols = f"{both} AS v"
-        for i, item in enumerate(q.expected):
-            if not item.digests:
-                continue
-            tag, code = item.slots[0]
-            joins.append(
-                f"LEFT JOIN entries c{i} ON c{i}.snapshot_id = d.latest_snapshot_id "
-                f"AND c{i}.sec_tag = {params.add(tag)} AND c{i}.type = {params.add(code)}"
-            )
-            allowed = ", ".join(params.add(x) for x in sorted(item.digests))
-            changed.append(
-                f"CASE WHEN c{i}.sha256 IS NOT NULL AND NOT c{i}.placeholder AND c{i}.sha256 NOT IN ({allowed}) "
-                "THEN 1 ELSE 0 END"
-            )
-            unproven.append(
-                f"CASE WHEN c{i}.snapshot_id IS NOT NULL AND (c{i}.placeholder OR c{i}.sha256 IS NULL) "
-                "THEN 1 ELSE 0 END"
-            )
-        if "present_n" in slot_cols:
-            missing = f"({len(q.expected)} - COALESCE(a.present_n, 0))"
-            unexpected = "COALESCE(a.unexpected_n, 0)"
-        else:
-            missing = f"({len(q.expected)} - COALESCE(a.v, 0) % 65536)"
-            unexpected = "(COALESCE(a.v, 0) / 65536)"
-    else:
-        slot_cols = "0 AS v"
-        missing = unexpected = "0"
-        unproven.append(
-            "CASE WHEN EXISTS (SELECT 1 FROM entries u WHERE u.snapshot_id = d.latest_snapshot_id AND u.placeholder) "
-            "THEN 1 ELSE 0 END"
-        )
+            present_col = f", (SELECT COUNT(DISTINCT CASE {key} {index} END) {latest}) AS present_n"
+            missing_n = f"({len(q.expected)} - COALESCE(a.present_n, 0))"
+    else:  # without a manifest only placeholder digests are judged here
+        packed = f"CASE WHEN e.placeholder THEN {_PACK[3]} ELSE 0 END"
+        missing_n = "0"
+    slot_cols = f"CAST((SELECT SUM({packed}) {latest}) AS BIGINT) AS v{present_col}"
+    missing = missing_n
+    unexpected = _unpack("a.v", 1)
+    changed = [_unpack("a.v", 2)]
+    unproven = [_unpack("a.v", 3)]
     if q.has_reports and q.silent_after is not None:
         cutoff = params.add(db_time(conn, q.now - q.silent_after))
         silent = f"(d.last_report_at IS NOT NULL AND d.last_report_at < {cutoff})"
