@@ -220,15 +220,14 @@ class Dashboard:
         today = now.date()
         weeks: dict[int, int] = defaultdict(int)
         expired = 0
-        for section, fw, st, grp, n, *_ in rows:
-            if section == "expiry":  # fw: the UTC day of the device's first certificate expiry
-                if grp == "expired":
-                    expired += int(n)
-                else:
-                    weeks[(date.fromisoformat(fw) - today).days // 7] += int(n)
-            elif section == "count":
+        for section, fw, st, grp, n, gone, day, _at in rows:
+            if section == "count":
                 counts[grp] += int(n)
                 firmware[fw][grp] += int(n)
+                if day is not None and gone:
+                    expired += int(n)
+                elif day is not None:
+                    weeks[(date.fromisoformat(day) - today).days // 7] += int(n)
             elif section == "station":
                 station[st][grp] += int(n)
         for st, n in station_totals.items():

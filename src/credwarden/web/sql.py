@@ -190,13 +190,14 @@ class FleetQuery:
 
 
 def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
-    """Rows `(section, firmware, station, grp, n, device_id, imei, seen_at)` from one pass over the fleet.
+    """Rows `(section, firmware, station, grp, n, num, txt, at)` from one pass over the fleet.
 
-    section `count`: devices per (firmware, group) — every total of the overview is a sum of these few rows;
-    `station`: devices needing action per (station, group); `expiry`: devices per UTC day (firmware = the day as
-    `YYYY-MM-DD`, grp = `expired` or `valid`) of their first certificate expiry, up to `expiry_until`; `page`: one
-    row per device on the requested page of the needs-action queue (most severe group first, most recently seen
-    first).
+    * `count`: n devices per (firmware, group, expiry day, expired): every total of the overview, the firmware
+      breakdown and the expiry histogram are sums of these few rows. txt = the UTC day (`YYYY-MM-DD`) of the
+      device's first certificate expiry when before `expiry_until` (else None), num = 1 when it has passed;
+    * `station`: n devices needing action per (station, group);
+    * `page`: the requested page of the needs-action queue (most severe group first, most recently seen first):
+      num = device id, txt = IMEI, at = last seen.
 
     Per device, one aggregate over the entries of its latest snapshot (one index range; the row itself is read
     only for digest-checked slots) packs four counts into one integer (`_PACK`): expected slots present, other
@@ -257,6 +258,7 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
         changed.append("COALESCE(al.drift_n, 0)")
     if _pg(conn):
         conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # keep the per-device CTEs and hashes in memory
     # per device, materialised once (the CTE below is read by several branches)
     per_device = f"SELECT d.id AS device_id, {slot_cols} FROM devices d"
     if q.shards > 1:
@@ -278,34 +280,34 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     else:
         limit, offset = params.add(q.page_size), params.add(q.page * q.page_size)
     until = params.add(db_time(conn, q.expiry_until))
-    day = "to_char(soonest_expiry AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if _pg(conn) else "substr(soonest_expiry, 1, 10)"
+    if _pg(conn):
+        day, day_text = "CAST(d.soonest_expiry AT TIME ZONE 'UTC' AS DATE)", "to_char(day, 'YYYY-MM-DD')"
+    else:
+        day, day_text = "substr(d.soonest_expiry, 1, 10)", "day"
     rank = " ".join(
         f"WHEN '{g}' THEN {i}" for i, g in enumerate((_MISSING, _EXPIRED, _DRIFT, _EXPIRING, _SILENT, _UNVERIFIABLE))
     )
-    # stations are looked up for the devices that need action only (an index probe each); the per-station
-    # totals, which change only when devices are added, come from `station_totals`
+    # dev: one row per device; read twice: grouped (counts, firmware, expiry days) and for the devices needing
+    # action (prob), whose station is looked up (an index probe each; per-station totals: `station_totals`)
     sql = f"""
 WITH a AS MATERIALIZED ({per_device}),
 dev AS MATERIALIZED (
-  SELECT d.id AS device_id, d.imei, d.firmware, d.first_seen, d.soonest_expiry, {seen} AS seen_at, {state} AS grp
+  SELECT d.id AS device_id, d.imei, d.firmware, d.first_seen, {seen} AS seen_at, {state} AS grp,
+         CASE WHEN d.soonest_expiry < {until} THEN {day} END AS day,
+         CASE WHEN d.soonest_expiry <= {now} THEN 1 ELSE 0 END AS gone
   FROM devices d JOIN a ON a.device_id = d.id {" ".join(joins)}
+),
+prob AS MATERIALIZED (
+  SELECT device_id, imei, firmware, seen_at, grp, {_station("dev")} AS station FROM dev WHERE grp <> '{_OK}'
 )
-SELECT 'count' AS section, firmware, CAST(NULL AS VARCHAR(255)) AS station, grp, COUNT(*) AS n,
-       CAST(NULL AS INTEGER) AS device_id, CAST(NULL AS VARCHAR(32)) AS imei,
-       CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS seen_at
-FROM dev GROUP BY firmware, grp
+SELECT 'count' AS section, firmware, CAST(NULL AS VARCHAR(255)) AS station, grp, n, gone AS num,
+       {day_text} AS txt, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS at
+FROM (SELECT firmware, grp, day, gone, COUNT(*) AS n FROM dev GROUP BY firmware, grp, day, gone) counted
 UNION ALL
-SELECT 'station', NULL, station, grp, COUNT(*), NULL, NULL, NULL FROM (
-  SELECT {_station("dev")} AS station, grp FROM dev WHERE grp <> '{_OK}'
-) problem_stations GROUP BY station, grp
-UNION ALL
-SELECT 'expiry', {day}, NULL, CASE WHEN soonest_expiry <= {now} THEN 'expired' ELSE 'valid' END, COUNT(*), NULL,
-       NULL, NULL
-FROM dev WHERE soonest_expiry IS NOT NULL AND soonest_expiry < {until} GROUP BY 2, 4
+SELECT 'station', NULL, station, grp, COUNT(*), NULL, NULL, NULL FROM prob GROUP BY station, grp
 UNION ALL
 SELECT * FROM (
-  SELECT 'page', firmware, {_station("dev")}, grp, CAST(NULL AS BIGINT), device_id, imei, seen_at FROM dev
-  WHERE grp <> '{_OK}'
+  SELECT 'page', firmware, station, grp, CAST(NULL AS BIGINT), device_id, imei, seen_at FROM prob
   ORDER BY CASE grp {rank} ELSE 9 END, seen_at DESC, imei LIMIT {limit} OFFSET {offset}
 ) page
 """
@@ -351,6 +353,7 @@ def daily_deltas(
     last = params.add(days)
     if _pg(conn):
         conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # keep the per-device CTEs and hashes in memory
         day = f"GREATEST(0, FLOOR(EXTRACT(EPOCH FROM ({{t}} - CAST({org} AS timestamptz))) / 86400))::int"
         shift = f"(min_na - make_interval(days => {params.add(expiring_days)}))"
     else:
