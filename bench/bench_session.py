@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/bench_session.py [--baud 115200] [--entries 46]
 
 `credwarden sim` runs in its own process on a pty with realistic delays and the UART throttled to `--baud`.
-The "fixed-sleep tool" column models the behaviour measured in ../shared/docs/anchors.md (100 ms sleep after
+The "fixed-sleep tool" column models the host tool described in docs/modem-behaviour.md#host-tools (100 ms sleep after
 every response line, 15 s per-command timeout + detection retries: ~19 s to report a silent device); it is a
 model, printed next to our measured figures, not a measurement of that tool.
 """

@@ -1,4 +1,4 @@
-"""Tier 1: %CMNG builders and parsers on strings (spec §2.7, real transcripts)."""
+"""Tier 1: %CMNG builders and parsers on strings (modem-behaviour.md#answer-shapes, real transcripts)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from credwarden.at.cmng import (
 from credwarden.errors import ProtocolError, ValidationError
 from credwarden.models import StoredEntry
 
-TRANSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "transcripts"
+TRANSCRIPTS = Path(__file__).resolve().parent / "fixtures" / "transcripts"
 SHA = "2C43952EE9E000FF2ACC4E2ED0897C0A72AD5FA72C3D934E81741CBD54F05BD1"
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from tests.field.pki import cert_pem, ec_key
 from typer.testing import CliRunner
 
 from credwarden.cli.app import app
 
-CA = b"-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
+CA = cert_pem("credwarden TEST ONLY CA", ec_key(), ca=True)
+CA_BODY = CA.decode().splitlines()[1]
 
 
 @pytest.fixture
@@ -31,7 +33,9 @@ def test_info_json_schema(port: str) -> None:
     assert code == 0
     data = json.loads(out)
     assert {"imei", "model", "firmware", "cfun", "dialect"} <= set(data)
-    assert data["imei"] == "352656100367872" and data["dialect"] == "at_client"
+    kept = json.loads(Path(port.removeprefix("sim://")).read_text())["identity"]
+    assert data["imei"] == kept["imei"] and data["dialect"] == "at_client"  # the state file's own identity
+    assert data["uuid"] is not None and data["uuid"] == kept["device_uuid"]
     assert data["firmware_version"] == "1.3.5"
 
 
@@ -46,7 +50,12 @@ def test_write_list_read_delete_cycle(port: str, tmp_path: Path) -> None:
     pem = tmp_path / "ca.pem"
     pem.write_bytes(CA)
     code, out, _ = run("--port", port, "write", "1001", "root-ca", str(pem), "--json")
-    assert code == 0 and json.loads(out)["written"] is True
+    written = json.loads(out)
+    assert code == 0 and written["written"] is True and written["status"] == "written"
+    imei = json.loads(run("--port", port, "info", "--json")[1])["imei"]
+    assert written["device"] == {"port": port, "imei": imei}  # the device it acted on
+    code, out, _ = run("--port", port, "write", "1001", "root-ca", str(pem))
+    assert code == 0 and "already holds this content" in out and f"IMEI {imei}" in out
     code, out, _ = run("--port", port, "--json", "list")
     entries = json.loads(out)
     assert code == 0
@@ -55,7 +64,7 @@ def test_write_list_read_delete_cycle(port: str, tmp_path: Path) -> None:
     code, out, _ = run("--port", port, "list", "--tag", "1001")
     assert code == 0 and "1001" in out and "root-ca" in out
     code, out, _ = run("--port", port, "read", "1001", "0")
-    assert code == 0 and "MIIBAAAA" in out
+    assert code == 0 and CA_BODY in out
     code, out, _ = run("--port", port, "read", "1001", "root-ca", "--json")
     assert json.loads(out)["content"] == CA.decode()
     code, _, _ = run("--port", port, "delete", "1001", "0")
@@ -72,9 +81,9 @@ def test_exit_codes(port: str, tmp_path: Path) -> None:
     quoted = tmp_path / "bad.pem"
     quoted.write_bytes(b'has "quote"')
     code, _, err = run("--port", port, "write", "1", "0", str(quoted))
-    assert code == 5 and "double quote" in err
+    assert code == 5 and "nothing was written" in err
     code, _, err = run("--port", port, "write", "1", "0", str(tmp_path / "missing.pem"))
-    assert code == 5 and "no such file" in err
+    assert code == 5 and "file not found" in err
 
 
 def test_debug_wire_log_never_shows_the_key(port: str, tmp_path: Path) -> None:
@@ -95,9 +104,11 @@ def test_delete_all_and_keygen(port: str, tmp_path: Path) -> None:
     pem.write_bytes(CA)
     run("--port", port, "write", "5", "0", str(pem))
     code, out, _ = run("--port", port, "delete-all", "--yes", "--json")
-    assert code == 0 and json.loads(out) == [
-        {"sec_tag": 5, "type": 0, "type_name": "root-ca", "deleted": True, "error": None, "code": None}
-    ]
+    imei = json.loads(run("--port", port, "info", "--json")[1])["imei"]
+    assert code == 0 and json.loads(out) == {
+        "device": {"port": port, "imei": imei},
+        "entries": [{"sec_tag": 5, "type": 0, "type_name": "root-ca", "deleted": True, "error": None, "code": None}],
+    }
     csr = tmp_path / "csr.der"
     code, out, _ = run(
         "--port", port, "keygen", "42", "--attributes", "CN=dev-1", "--out", str(csr), "--format", "der", "--json"
@@ -118,7 +129,7 @@ def test_raw_at_and_attest(port: str) -> None:
 def test_cli_errors_mapping(capsys: pytest.CaptureFixture[str]) -> None:
     import typer
 
-    from credwarden.cli.common import cli_errors
+    from credwarden.cli.failures import cli_errors
     from credwarden.errors import DeviceTimeout
 
     with pytest.raises(typer.Exit) as interrupted, cli_errors():

@@ -10,10 +10,13 @@ from cryptography import x509
 from typer.testing import CliRunner
 
 from credwarden.cli.app import app
-from credwarden.sim.config import SimConfig
+from credwarden.sim.config import SimConfig, profile_for
 from credwarden.transport.simulated import inprocess
 
-DEVICE_UUID = SimConfig().device_uuid
+
+def _state_device_uuid(state: Path) -> str:
+    """The device UUID the simulator generated for (and keeps in) this state file."""
+    return str(json.loads(state.read_text())["identity"]["device_uuid"])
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -27,10 +30,11 @@ def test_keygen_writes_pem_or_der_by_option_or_suffix(tmp_path: Path) -> None:
     code, out, err = run("--port", port, "keygen", "16842753", "--out", str(pem_path), "--json")
     assert code == 0, err
     data = json.loads(out)
+    device_uuid = _state_device_uuid(tmp_path / "state.json")
     csr = x509.load_pem_x509_csr(pem_path.read_bytes())
     assert csr.is_signature_valid
-    assert csr.subject.rfc4514_string() == f"CN={DEVICE_UUID}" == data["subject"]
-    assert data["device_uuid"] == DEVICE_UUID and data["cose"]
+    assert csr.subject.rfc4514_string() == f"CN={device_uuid}" == data["subject"]
+    assert data["device_uuid"] == device_uuid and data["cose"]
     assert run("--port", port, "keygen", "16842754", "--out", str(der_path))[0] == 0
     assert x509.load_der_x509_csr(der_path.read_bytes()).is_signature_valid
     assert run("--port", port, "keygen", "16842755", "-o", str(forced), "--format", "der")[0] == 0
@@ -71,7 +75,8 @@ def test_attest_and_expiry_with_type_names_and_codes(tmp_path: Path) -> None:
         .public_key(key.public_key())
         .serial_number(0x1234)
         .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=366))
+        .not_valid_after(start + dt.timedelta(days=366 + 365 * 20))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     ca = tmp_path / "ca.pem"
@@ -83,12 +88,12 @@ def test_attest_and_expiry_with_type_names_and_codes(tmp_path: Path) -> None:
         assert code == 0, err
         data = json.loads(out)
         assert (data["sec_tag"], data["type"], data["type_name"]) == (300, 0, "root-ca")
-        assert data["not_after"].startswith("2025-01-01")
+        assert data["not_after"].startswith("2044-12-27")
     code, _, err = run("--port", port, "expiry", "301", "root-ca")
     assert code == 4 and "513" in err
     code, out, err = run("--port", port, "attest", "--json")
     assert code == 0, err
     token = json.loads(out)
-    assert token["device_uuid"] == DEVICE_UUID
-    assert token["firmware_uuid"] == SimConfig().build_uuid
+    assert token["device_uuid"] == _state_device_uuid(tmp_path / "state.json")
+    assert token["firmware_uuid"] == profile_for("2.0.2").build_uuid
     assert token["device_type"] is not None and token["device_type_name"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import uuid
 
+import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from credwarden.creds.attest import DEVICE_TYPE_NAMES, decode_attestation, device_type_name
 from credwarden.errors import ProtocolError, VerificationError
-from credwarden.sim import cbor as sim_cbor
 from credwarden.sim.tokens import make_attestation_token
 
-# Real nRF9160 token from nRFCloud/utils tests/test_modem_credentials_parser.py (ATTESTTOKEN); facts in spec §3.2.
+# Real nRF9160 token (nRFCloud/utils tests/test_modem_credentials_parser.py); see modem-behaviour.md#attesttoken.
 REAL_TOKEN = (
     "2dn3hQFQUDYxVDkxRPCAIhIbZAFifQNQGv86y_GmR2SiY0wmRsHGVFDT791_BPH8YOWFiyCHND1q."
     "0oRDoQEmoQRBIfZYQGuXwJliinHc6xDPruiyjsaXyXZbZVpUuOhHG9YS8L05VuglCcJhMN4EUhWVGpaHgNnHHno6ahi-d5tOeZmAcNY"
@@ -92,15 +92,15 @@ def test_tampered_message_fails_verification(identity_key: ec.EllipticCurvePriva
         device_uuid=DEVICE_UUID, device_type=4, firmware_uuid=FIRMWARE_UUID, identity_key=identity_key
     )
     _body, cose = text.split(".")
-    message = sim_cbor.Tag(55799, [1, DEVICE_UUID.bytes, 5, FIRMWARE_UUID.bytes, bytes(16)])
-    forged = _b64(sim_cbor.dumps(message)) + "." + cose
+    message = cbor2.CBORTag(55799, [1, DEVICE_UUID.bytes, 5, FIRMWARE_UUID.bytes, bytes(16)])
+    forged = _b64(cbor2.dumps(message)) + "." + cose
     assert decode_attestation(forged).device_type == 5  # decodes...
     with pytest.raises(VerificationError):  # ...but does not verify
         decode_attestation(forged, identity_public_key=identity_key.public_key())
 
 
 def _message(items: list[object]) -> str:
-    return _b64(sim_cbor.dumps(sim_cbor.Tag(55799, items)))
+    return _b64(cbor2.dumps(cbor2.CBORTag(55799, items)))
 
 
 _U = DEVICE_UUID.bytes
@@ -115,7 +115,7 @@ _U = DEVICE_UUID.bytes
         ("a.b.c", "3 part"),
         (_b64(b"\x9f"), "malformed CBOR"),
         (_message([1, _U, 3, _U]), "array of 5"),
-        (_b64(sim_cbor.dumps({})), "array of 5"),
+        (_b64(cbor2.dumps({})), "array of 5"),
         (_message([2, _U, 3, _U, b""]), "message type 2"),
         (_message([True, _U, 3, _U, b""]), "message type True"),
         (_message([1, _U[:15], 3, _U, b""]), "device UUID must be 16 bytes"),

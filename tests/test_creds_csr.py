@@ -54,7 +54,7 @@ def keys() -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey]:
     return ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
 
-# --- real answers (spec §3.1, §11) --------------------------------------------------------------------------
+# --- real answers (modem-behaviour.md#keygen) ------------------------------------------------------------------------
 
 
 def test_real_answer_sec_tag_17_decodes_to_the_spec_facts() -> None:

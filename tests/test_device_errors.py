@@ -1,4 +1,4 @@
-"""Every CME code of spec §2.10, as a device answers it, becomes a specific exception with meaning and advice."""
+"""Every CME code (modem-behaviour.md#cme-codes), as a device answers it, becomes a specific exception with advice."""
 
 from __future__ import annotations
 

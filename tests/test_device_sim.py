@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 import credwarden.api as cw
 from credwarden.errors import DeviceRebooted, DeviceTimeout, ModemOnline, NotFound, UsageError, ValidationError
 from credwarden.sim import SimModem
+from credwarden.sim.config import profile_for
 
 DIALECTS = ["at_client", "shell", "slm"]
 
@@ -74,7 +75,7 @@ def test_detect_info_write_list_read(connect: Any, frontend: str, ca_pem: bytes)
     assert info.imei == "352656100367872"
     assert info.firmware_version == (1, 3, 5)
     assert info.model and info.cfun == 4 and info.dialect == frontend
-    assert info.modem_build_uuid == "25c95751-efa4-40d4-8b4a-1dcaab81fac9"
+    assert info.modem_build_uuid == profile_for("1.3.5").build_uuid  # one per firmware build
     dev.write(1001, "root-ca", ca_pem)
     listed = {(e.sec_tag, e.type): e for e in dev.list()}
     expected_sha = hashlib.sha256(dev.stored_form(ca_pem)).hexdigest().upper()

@@ -98,7 +98,7 @@ def _inputs(directory: Path, canary: Canary) -> set[Path]:
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from credwarden.cli.app import main; main()", *args]
+    command = [sys.executable, "-c", "from credwarden.__main__ import main; main()", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
@@ -162,7 +162,7 @@ def test_demo_style_pty_session_leaves_no_secret_in_its_directory(tmp_path: Path
     command = [
         sys.executable,
         "-c",
-        "from credwarden.cli.app import main; main()",
+        "from credwarden.__main__ import main; main()",
         "sim",
         "--pty",
         "--fast",

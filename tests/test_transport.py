@@ -90,7 +90,12 @@ def test_discovery_none_and_several() -> None:
 
 def test_sim_url_parsing() -> None:
     spec = parse_sim_url("sim:///tmp/state.json?profile=2.0.2&frontend=slm")
-    assert (spec.state_file, spec.profile, spec.frontend, spec.fast) == ("/tmp/state.json", "2.0.2", "slm", True)
+    assert (spec.state_file, spec.config.profile, spec.config.frontend, spec.config.fast) == (
+        "/tmp/state.json",
+        "2.0.2",
+        "slm",
+        True,
+    )
     assert parse_sim_url("sim://").state_file is None
     assert parse_sim_url("sim://rel/state.json").state_file == "rel/state.json"
     with pytest.raises(UsageError, match="unknown sim:// option"):

@@ -1,6 +1,6 @@
 """Modem `+CME ERROR` codes with their meaning and what to do (pure data, shared with the simulator).
 
-Spec: ../shared/docs/modem-credential-store.md §2.10, §3.1-§3.5, §6.1.
+modem-behaviour.md#cme-codes, #keygen.
 """
 
 from __future__ import annotations

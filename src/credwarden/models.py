@@ -46,7 +46,7 @@ class StoredEntry:
 
     @property
     def placeholder_digest(self) -> bool:
-        """Old firmware prints the type byte x32 instead of a SHA-256 (spec §2.8)."""
+        """Old firmware prints the type byte x32 instead of a SHA-256 (modem-behaviour.md#digests)."""
         return self.sha256 is not None and is_placeholder_digest(self.sha256, self.type)
 
     def to_json(self) -> dict[str, Any]:
@@ -144,7 +144,7 @@ class KeygenResult:
 
 @dataclass(frozen=True)
 class AttestationToken:
-    """`%ATTESTTOKEN` answer, decoded (spec §3.2)."""
+    """`%ATTESTTOKEN` answer, decoded (modem-behaviour.md#attesttoken)."""
 
     raw: str  #: the token text between the quotes
     message_type: int  #: 1 = device identity message v1
@@ -170,7 +170,7 @@ class AttestationToken:
 
 @dataclass(frozen=True)
 class CertExpiry:
-    """`%CERTEXPIRY` answer (spec §3.3)."""
+    """`%CERTEXPIRY` answer (modem-behaviour.md#certexpiry)."""
 
     sec_tag: int
     type: int

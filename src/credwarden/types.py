@@ -1,29 +1,44 @@
 """Credential type codes and sec_tag ranges of the nRF91 modem (pure data, shared with the simulator).
 
-Spec: ../shared/docs/modem-credential-store.md §2.3 (types) and §2.4 (sec_tag space).
+modem-behaviour.md#credential-types (types) and modem-behaviour.md#sec_tags (sec_tag space).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Literal, get_args
 
-#: Highest sec_tag a user may write (§2.2). Values above are reserved for the modem.
+#: The firmware front-ends a modem is reached through: NCS AT host, NCS shell `at` command, Serial LTE Modem.
+Dialect = Literal["at_client", "shell", "slm"]
+DIALECTS: tuple[Dialect, ...] = get_args(Dialect)
+#: What `--mode` accepts: a dialect, or `auto` (detected from the answer to the first command).
+MODES: tuple[str, ...] = ("auto", *DIALECTS)
+
+
+def as_dialect(name: str) -> Dialect:
+    """`name` as a Dialect; ValueError for anything else."""
+    if name not in DIALECTS:
+        raise ValueError(f"unknown dialect {name!r}; use one of {', '.join(DIALECTS)}")
+    return name
+
+
+#: Highest sec_tag a user may write (modem-behaviour.md#cmng). Values above are reserved for the modem.
 MAX_USER_SEC_TAG = 2_147_483_647
-#: TLS-decrypt tags (mfw 2.0.0+, test/development only) (§2.4).
+#: TLS-decrypt tags (mfw 2.0.0+, test/development only) (modem-behaviour.md#sec_tags).
 TLS_DECRYPT_FIRST = 2_147_483_648
 TLS_DECRYPT_LAST = 2_147_483_667
-#: nRF Cloud's default sec_tag (§2.4); writing into it needs an explicit opt-in.
+#: nRF Cloud's default sec_tag (modem-behaviour.md#sec_tags); writing into it needs an explicit opt-in.
 NRF_CLOUD_SEC_TAG = 16_842_753
 #: Largest sec_tag the AT interface can express (uint32).
 MAX_SEC_TAG = 4_294_967_295
-#: Modem-owned entries observed in real lists (§2.4): (sec_tag, type).
+#: Modem-owned entries observed in real lists (modem-behaviour.md#sec_tags): (sec_tag, type).
 FACTORY_ENTRIES: tuple[tuple[int, int], ...] = ((4_294_967_292, 11), (4_294_967_293, 10), (4_294_967_294, 6))
-#: Whole AT command limit in bytes, terminator excluded (§1.1, §2.5).
+#: Whole AT command limit in bytes, terminator excluded (modem-behaviour.md#at-host, #content-rules).
 MAX_AT_COMMAND_BYTES = 4096
 
 
 class CredType(IntEnum):
-    """`%CMNG` credential type codes (§2.3)."""
+    """`%CMNG` credential type codes (modem-behaviour.md#credential-types)."""
 
     ROOT_CA = 0
     CLIENT_CERT = 1
@@ -76,7 +91,7 @@ _ALIASES: dict[str, CredType] = {
     "pubkey": CredType.PUBLIC_KEY,
 }
 
-#: Types that `%CMNG=2` can read back (§2.3: 1, 2, 3 are refused with 514).
+#: Types that `%CMNG=2` can read back (modem-behaviour.md#credential-types: 1, 2, 3 are refused with 514).
 READABLE_TYPES = frozenset({CredType.ROOT_CA, CredType.PSK_IDENTITY})
 #: Types the user writes with `%CMNG=0` (0-4); others are modem-managed or UNKNOWN.
 USER_WRITABLE_TYPES = frozenset(
@@ -122,10 +137,18 @@ def is_tls_decrypt_tag(sec_tag: int) -> bool:
 
 
 def placeholder_digest(code: int) -> str:
-    """The digest old firmware prints instead of a SHA-256: the type byte repeated 32 times (§2.8)."""
+    """Old firmware's stand-in for a SHA-256: the type byte 32 times (modem-behaviour.md#placeholder-digests)."""
     return f"{code:02X}" * 32
 
 
 def is_placeholder_digest(sha: str, code: int) -> bool:
     """True when `sha` is the old-firmware placeholder for `code` (case-insensitive)."""
     return sha.upper() == placeholder_digest(code)
+
+
+def user_deletable(sec_tag: int, cred_type: int) -> bool:
+    """True when a user may delete this entry: a user-writable type on a user or TLS-decrypt tag, not a
+    modem-owned factory entry (the modem refuses the others with CME 514)."""
+    if (sec_tag, cred_type) in FACTORY_ENTRIES or cred_type not in USER_WRITABLE_TYPES:
+        return False
+    return 0 <= sec_tag <= MAX_USER_SEC_TAG or is_tls_decrypt_tag(sec_tag)

@@ -189,3 +189,21 @@ def test_sms_reports_heartbeat_when_the_hash_proves_the_list(inv: Inventory) -> 
     latest = inv.latest(IMEI)
     assert latest is not None
     assert {(e.sec_tag, e.type): e.sha256 for e in latest.entries} == {(42, 0): sha(1), (42, 2): None}
+
+
+def test_an_old_report_delivered_again_is_a_replay_not_a_reboot(inv: Inventory) -> None:
+    pipe = ReportPipeline(inv)
+    pipe.process([incoming(cw1(seq, [A]), seq) for seq in range(1, 6)])  # up = seq * 60
+    again = pipe.process([incoming(cw1(2, [A]), 10), incoming(cw1(6, [A]), 11)])  # seq 2 redelivered, then new
+    assert [s.rejection.code if s.rejection else "ok" for s in again.stored] == ["replayed", "ok"]
+    rebooted = pipe.process([incoming(cw1(1, [A], up=5), 12), incoming(cw1(1, [A], up=5), 13)])
+    assert [s.rejection.code if s.rejection else "ok" for s in rebooted.stored] == ["ok", "replayed"]
+
+
+def test_a_new_slot_appears_after_the_confirmation_count(inv: Inventory) -> None:
+    pipe = ReportPipeline(inv, rules=Rules(confirm=2))
+    pipe.process([incoming(cw1(1, [A]), 0)])
+    kinds = []
+    for seq in (2, 3, 4):
+        kinds += [a.kind for a in pipe.process([incoming(cw1(seq, [A, C]), seq)]).fired]
+    assert kinds == ["appeared"]

@@ -8,7 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from credwarden.cli.app import app
-from credwarden.cli.factory_cmds import build_station, is_batch
+from credwarden.cli.context import CliContext
+from credwarden.cli.factory_cmds import BatchRequest, build_station, is_batch
 
 runner = CliRunner()
 
@@ -39,9 +40,16 @@ def test_batch_detection_and_option_precedence(tmp_path: Path) -> None:
     assert is_batch(None, ["/dev/x*"], None, False)
     assert is_batch(None, None, tmp_path, False) and is_batch(None, None, None, True)
     (tmp_path / "s.toml").write_text('manifest = "m.toml"\ntimeout = 50\nconcurrency = 2\n')
-    station = build_station(manifest=None, station_file=tmp_path / "s.toml", device_timeout=9.0, no_record=True)
+    request = BatchRequest(station_file=tmp_path / "s.toml", device_timeout=9.0, no_record=True)
+    station = build_station(CliContext(), request)
     assert station.timeout == 9.0 and station.concurrency == 2 and station.record is False
     assert station.manifest == tmp_path / "m.toml"
+    assert station.baud == 115200  # the file's (default) baud: --baud was not given
+    (tmp_path / "s.toml").write_text('manifest = "m.toml"\nbaud = 9600\ninventory = "file.db"\n')
+    assert build_station(CliContext(), request).baud == 9600
+    given = CliContext(baud=57600, db="cli.db", explicit=frozenset({"baud", "db"}))
+    station = build_station(given, request)  # the command line (or environment) beats the station file
+    assert station.baud == 57600 and station.inventory == "cli.db"
 
 
 def _imei(n: int) -> str:

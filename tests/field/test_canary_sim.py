@@ -1,4 +1,4 @@
-"""The canary against the simulator: it catches the wipe fault (§8 Q6) at the right cycle, through a real pty."""
+"""The canary catches the simulator's wipe fault (modem-behaviour.md#field-reports) at the right cycle (pty)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = "from credwarden.cli.app import main; main()"
+CLI = "from credwarden.__main__ import main; main()"
 
 
 @contextmanager

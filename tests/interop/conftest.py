@@ -45,7 +45,7 @@ def nrfcredstore_python() -> Path:
 
 def _credwarden() -> list[str]:
     exe = Path(sys.executable).with_name("credwarden")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "credwarden.cli.app"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "credwarden"]
 
 
 @pytest.fixture

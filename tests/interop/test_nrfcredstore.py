@@ -14,6 +14,8 @@ from cryptography import x509
 from tests.interop.conftest import DRIVER
 from tests.sim.certs import make_cert_pem
 
+from credwarden.creds.csr import repair_csr_der
+
 pytestmark = pytest.mark.interop
 
 
@@ -48,8 +50,11 @@ def test_nrfcredstore_full_session(
     csr_file = tmp_path / "csr.der"
     generated = _run(nrfcredstore_python, port, "generate", "43", str(csr_file), "--attributes", "CN=interop")
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    csr = x509.load_der_x509_csr(csr_file.read_bytes())
-    assert csr.subject.rfc4514_string() == "CN=interop" and csr.is_signature_valid
+    der = csr_file.read_bytes()  # as the modem emitted it: ecdsa-with-SHA256 with the NULL parameter
+    assert bytes.fromhex("300c06082a8648ce3d0403020500") in der
+    repaired, changed = repair_csr_der(der)
+    csr = x509.load_der_x509_csr(repaired)
+    assert changed and csr.subject.rfc4514_string() == "CN=interop" and csr.is_signature_valid
 
     token = _run(nrfcredstore_python, port, "attoken")
     assert token.returncode == 0, token.stderr

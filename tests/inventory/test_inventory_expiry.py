@@ -17,7 +17,7 @@ from credwarden.cli.app import app
 from credwarden.errors import ExitCode, ModemError
 from credwarden.inventory import Inventory
 from credwarden.inventory.expiry import certificate_not_after, device_expiries, supports_certexpiry
-from credwarden.inventory.live import record_list
+from credwarden.inventory.live import list_expiries, record_list
 from credwarden.inventory.records import SnapshotRecord
 from credwarden.models import CertExpiry, DeviceInfo, StoredEntry
 from credwarden.sim import SimModem
@@ -172,10 +172,13 @@ class _CountingDevice(_RefusingDevice):
 
 
 def test_record_list_with_expiry_reads_identity_once(tmp_path: Path) -> None:
+    """`list --expiry`: %CERTEXPIRY while the session is open, the recording afterwards (no device access)."""
     dev = _CountingDevice()
     db = str(tmp_path / "inv.db")
-    snapshot_id = record_list(dev, [StoredEntry(1, 0, DIGEST_A), StoredEntry(2, 1, DIGEST_B)], db=db, with_expiry=True)
-    assert snapshot_id is not None and dev.info_reads == 1 and dev.asked == [(1, 0), (2, 1)]
+    entries = [StoredEntry(1, 0, DIGEST_A), StoredEntry(2, 1, DIGEST_B)]
+    expiries, notes = list_expiries(dev, entries, INFO)
+    recorded = record_list(INFO, entries, db=db, expiries=expiries)
+    assert recorded.id is not None and dev.info_reads == 0 and dev.asked == [(1, 0), (2, 1)] and len(notes) == 1
     with Inventory.open(db) as inv:
         latest = inv.latest(INFO.imei or "")
         assert latest is not None

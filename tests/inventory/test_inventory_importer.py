@@ -5,25 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from credwarden.inventory import Inventory
 from credwarden.inventory.importer import REPORT_WIDTH, clean_line, parse_capture, parse_log_time
 from credwarden.models import StoredEntry
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "transcripts"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
 LINK_MONITOR = FIXTURES / "link-monitor-log-cmng-list.txt"
 SMS = FIXTURES / "sms-reply-cmng-one-tag.txt"
 A, B = "A" * 64, "B" * 64
-
-needs_fixtures = pytest.mark.skipif(not LINK_MONITOR.exists(), reason=f"shared fixtures not found at {FIXTURES}")
 
 
 def _read(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-@needs_fixtures
 def test_link_monitor_log() -> None:
     parsed = parse_capture(_read(LINK_MONITOR))
     [listing] = parsed.listings
@@ -35,7 +30,6 @@ def test_link_monitor_log() -> None:
     assert all(e.placeholder_digest for e in listing.entries)  # mfw of that era printed placeholders
 
 
-@needs_fixtures
 def test_sms_reply_single_line() -> None:
     parsed = parse_capture(_read(SMS))
     [listing] = parsed.listings
@@ -103,7 +97,6 @@ def test_clean_line_and_times() -> None:
     assert parse_log_time("2022-04-26 10:57:28,5+02:00") == datetime(2022, 4, 26, 8, 57, 28, 500000, tzinfo=UTC)
 
 
-@needs_fixtures
 def test_import_records_fixture_then_partial_sms(inv: Inventory) -> None:
     [first] = inv.record_import("352656100000001", parse_capture(_read(LINK_MONITOR)), station="lab")
     taken = datetime(2026, 2, 1, tzinfo=UTC)
@@ -118,7 +111,6 @@ def test_import_records_fixture_then_partial_sms(inv: Inventory) -> None:
     assert not diff.appeared and not diff.changed
 
 
-@needs_fixtures
 def test_import_sms_as_full_list(inv: Inventory) -> None:
     [snap] = inv.record_import("352656100000001", parse_capture(_read(SMS)))
     assert [e.key for e in inv.snapshot(snap).entries] == [(16842753, 0)]

@@ -53,8 +53,9 @@ def test_record_apply_run_with_verified_list() -> None:
         dialect="at_client",
     )
     report = {"ok": True, "actions": [{"sec_tag": 7, "type": 0, "action": "write", "status": "done"}]}
-    assert record_apply_run(info, report, [], station="line-2") is not None
+    assert record_apply_run(info, report, [], station="line-2").id is not None
     with Inventory.open() as inv:
         snapshots, runs = inv.history("352656100000009")
         assert [s.source for s in snapshots] == ["apply"] and runs[0].actions[0]["action"] == "write"
-    assert record_apply_run(info, {"actions": []}) is None  # bad report: warned, not raised
+    failed = record_apply_run(info, {"actions": []})  # bad report: a warning for the caller, not raised
+    assert failed.id is None and "not recorded in the inventory" in failed.warnings[0]

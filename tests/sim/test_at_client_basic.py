@@ -17,12 +17,12 @@ def test_identity_commands(sim_pty: tuple[SimModem, str]) -> None:
     sim, path = sim_pty
     with RawPort(path) as port:
         assert port.command("AT") == b"OK\r\n"
-        imei = sim.config.imei
+        imei = sim.identity.imei
         assert port.command("AT+CGSN") == imei.encode() + b"\r\nOK\r\n"
         assert port.command("AT+CGSN=1") == b'+CGSN: "' + imei.encode() + b'"\r\nOK\r\n'
         assert port.command("AT+CGMR") == b"mfw_nrf9160_1.3.5\r\nOK\r\n"
         assert port.command("AT+CGMM") == b"nRF9160-SICA\r\nOK\r\n"
-        assert port.command("AT%XMODEMUUID") == f"%XMODEMUUID: {sim.config.build_uuid}\r\nOK\r\n".encode()
+        assert port.command("AT%XMODEMUUID") == f"%XMODEMUUID: {sim.engine.profile.build_uuid}\r\nOK\r\n".encode()
 
 
 def test_cmee_and_cfun(sim_pty: tuple[SimModem, str]) -> None:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from credwarden.cli.app import app
 
-CLI = "from credwarden.cli.app import main; main()"
+CLI = "from credwarden.__main__ import main; main()"
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
 
 

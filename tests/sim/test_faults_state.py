@@ -1,4 +1,4 @@
-"""Faults (§8), persistence across restarts, accounting log and redaction — through a real pty."""
+"""Faults (modem-behaviour.md#field-reports), persistence across restarts, accounting log and redaction (real pty)."""
 
 from __future__ import annotations
 

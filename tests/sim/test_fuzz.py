@@ -43,7 +43,7 @@ class FuzzRig:
 
     def answer_pattern(self) -> re.Pattern[bytes]:
         """The answer to `AT+CGSN` (the IMEI, then OK): nothing the noise itself can make the modem print."""
-        imei = re.escape(self.sim.config.imei.encode())
+        imei = re.escape(self.sim.identity.imei.encode())
         tail = rb"OK\r\n\r\nuart:~\$ $" if self.frontend == "shell" else rb"OK\r\n$"
         return re.compile(imei + rb"\r\n(?:\r\n)?" + tail)
 

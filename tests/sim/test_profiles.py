@@ -1,4 +1,5 @@
-"""Firmware profiles (§2.12): digests, factory entries, validation, decrypt tags, KEYGEN/ATTESTTOKEN/CERTEXPIRY."""
+"""Firmware profiles (modem-behaviour.md#firmware-generations): digests, factory entries, validation, decrypt tags,
+KEYGEN/ATTESTTOKEN/CERTEXPIRY."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.sim.rawclient import RawPort
 
 from credwarden.sim import SimConfig
 from credwarden.sim.config import is_valid_imei, profile_for
+from credwarden.sim.identity import DEFAULT_IDENTITY
 
 
 def _b64url(text: str) -> bytes:
@@ -77,7 +79,7 @@ def test_202_crlf_rejection_is_an_option(make_sim: MakeSim) -> None:
 
 
 def test_keygen_stores_unreadable_key_and_returns_csr(make_sim: MakeSim) -> None:
-    sim = make_sim(profile="2.0.2")
+    sim = make_sim(profile="2.0.2", keygen_null_param_defect=False)  # the RFC 5758 form strict parsers accept
     with sim.serve_pty() as path, RawPort(path) as port:
         port.command("AT+CMEE=1")
         answer = port.command('AT%KEYGEN=16842753,2,0,"CN=nrf-352656100367872"')
@@ -95,7 +97,7 @@ def test_keygen_stores_unreadable_key_and_returns_csr(make_sim: MakeSim) -> None
         port.command("AT+CFUN=4")
         default_cn = port.command("AT%KEYGEN=7,2,0").split(b'"')[1].split(b".")[0].decode()
         subject = x509.load_der_x509_csr(_b64url(default_cn)).subject.rfc4514_string()
-        assert subject == f"CN={sim.config.device_uuid}"
+        assert subject == f"CN={sim.identity.device_uuid}"
     entry = sim.store.get(16842753, 2)
     assert entry is not None and entry.origin == "keygen" and entry.content is None
 
@@ -122,7 +124,7 @@ def test_profile_parsing_and_identity_defaults() -> None:
     assert not profile_for("2.0.0").validates_certificates
     assert not profile_for("1.2.3").real_digests
     assert profile_for("1.3.5").firmware == "mfw_nrf9160_1.3.5"
-    assert is_valid_imei(SimConfig().imei)
+    assert is_valid_imei(DEFAULT_IDENTITY.imei) and SimConfig().imei is None
     with pytest.raises(ValueError, match="Luhn"):
         SimConfig(imei="352656100367873")
     with pytest.raises(ValueError, match="profile"):

@@ -6,6 +6,7 @@ wait, so it can only last longer under load), never on wall-clock upper bounds.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import signal
@@ -19,14 +20,14 @@ from tests.sim.certs import make_cert_pem
 from tests.sim.rawclient import RawPort
 
 from credwarden.errors import ExitCode, UsageError
-from credwarden.sim import TIMING_OPTIONS, SimModem, Timing, timing_from_ms
+from credwarden.sim import TIMING_OPTIONS, SimConfig, SimModem, Timing, timing_from_ms
 from credwarden.transport import simulated
 from credwarden.transport.simulated import parse_sim_url
 
 
 def _credwarden() -> list[str]:
     exe = Path(sys.executable).with_name("credwarden")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "credwarden.cli.app"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "credwarden"]
 
 
 def _records(sim: SimModem, kind: str) -> list[float]:
@@ -66,15 +67,33 @@ def test_timing_itself_rejects_negative_and_non_finite_latencies() -> None:
         Timing(command=float("inf"))
 
 
-def test_sim_url_latency_keys_match_the_simulator_options() -> None:
-    assert set(simulated._LATENCY_KEYS) == set(TIMING_OPTIONS)
+def test_the_cli_offers_exactly_the_latency_options_of_the_simulator() -> None:
+    from credwarden.cli.sim_cmds import serve
+
+    options = {name for name in inspect.signature(serve).parameters if name.endswith("_ms")}
+    assert options == set(TIMING_OPTIONS)
+
+
+def test_from_options_is_shared_by_urls_and_the_cli() -> None:
+    config = SimConfig.from_options({"nvm_write_ms": "120", "fast": None}, profile="2.0.2")
+    assert config.fast is False and config.timing.nvm_write_base == pytest.approx(0.12)
+    assert SimConfig.from_options({}, fast_by_default=True).fast is True
+    assert SimConfig.from_options({"fast": "yes"}).fast is True
+    with pytest.raises(ValueError, match="--fast turns every latency off; it cannot be combined with --keygen-ms"):
+        SimConfig.from_options({"fast": True, "keygen_ms": 5}, spell=lambda key: "--" + key.replace("_", "-"))
+    with pytest.raises(ValueError, match=r"unknown option.*colour"):
+        SimConfig.from_options({"colour": "red"})
+    with pytest.raises(ValueError, match="fast='maybe' is not 0/1"):
+        SimConfig.from_options({"fast": "maybe"})
 
 
 def test_sim_url_latency_keys_imply_realistic_timing() -> None:
     spec = parse_sim_url("sim://?profile=2.0.2&nvm_write_ms=120&cfun_ms=0")
-    assert spec.fast is False
-    assert spec.latencies_ms == {"nvm_write_ms": 120.0, "cfun_ms": 0.0}
-    assert parse_sim_url("sim://").fast is True and parse_sim_url("sim://").latencies_ms == {}
+    assert spec.config.fast is False and spec.config.profile == "2.0.2"
+    assert spec.config.timing.nvm_write_base == pytest.approx(0.12)
+    assert spec.config.timing.cfun_online == spec.config.timing.cfun_offline == 0.0
+    assert spec.config.timing.keygen == Timing().keygen
+    assert parse_sim_url("sim://").config.fast is True
 
 
 @pytest.mark.parametrize(

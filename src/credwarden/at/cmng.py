@@ -1,4 +1,4 @@
-"""`%CMNG` command builders and response parsers (sans-I/O, spec §2).
+"""`%CMNG` command builders and response parsers (sans-I/O, modem-behaviour.md#cmng).
 
 Parsers are tolerant of what real devices and documentation print: spaces after commas, quoted or unquoted
 fields, a missing SHA, unknown type codes and a trailing `\\r`. Read content is returned byte-exact (the wire is
@@ -12,9 +12,6 @@ import re
 from credwarden.errors import ProtocolError, ValidationError
 from credwarden.models import StoredEntry
 from credwarden.types import MAX_AT_COMMAND_BYTES, MAX_SEC_TAG
-
-#: Prefixes of list lines: the modem's `%CMNG:` and the SLM native-TLS `#XCMNG:` (spec §5).
-LIST_PREFIXES: tuple[str, ...] = ("%CMNG:", "#XCMNG:")
 
 _LIST_RE = re.compile(
     r"""^\s*(?:%CMNG|\#XCMNG):\s*
@@ -118,7 +115,7 @@ def delete_command(sec_tag: int, type_code: int) -> str:
 def write_command(sec_tag: int, type_code: int, content: bytes, password: str | None = None) -> str:
     """`AT%CMNG=0,<sec_tag>,<type>,"<content>"[,"<passwd>"]`, refusing what the modem cannot take.
 
-    Content is sent as-is. Refused before sending: empty content, a `"` (no escape exists, spec §2.5), NUL,
+    Content is sent as-is. Refused before sending: empty content, a `"` (no escape exists), NUL,
     non-ASCII bytes, a password over 32 characters or with a `"`, and a command over 4096 bytes.
     """
     _check_tag(sec_tag)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-#: Lines whose quoted field may contain raw CR/LF (read answers, spec §2.7).
+#: Lines whose quoted field may contain raw CR/LF (read answers, modem-behaviour.md#answer-shapes).
 MULTILINE_PREFIXES: tuple[str, ...] = ("%CMNG:", "#XCMNG:", "%XPMNG:")
 #: A quote-balanced line that grows past this is closed anyway (protects against garbage).
 MAX_MULTILINE_CHARS = 64 * 1024

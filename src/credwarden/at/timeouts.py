@@ -1,4 +1,7 @@
-"""Per-command timeouts and resync timing: how long to wait for what (defaults overridable, spec §1.1, §3.1)."""
+"""Per-command timeouts and resync timing: how long to wait for what (defaults overridable).
+
+Background: modem-behaviour.md#at-host (no final result after E2BIG), #keygen (slow key generation).
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,10 +19,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credwarden.errors import ExitCode
+from credwarden.cli.context import CliContext, cli_context
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import print_json
+from credwarden.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:  # the factory package pulls in pydantic: imported where used, not for `credwarden --help`
     from credwarden.factory.station import Station
+
+commands = typer.Typer()
 
 PortsGlobOption = Annotated[
     list[str] | None,
@@ -89,26 +95,8 @@ NrfCloudCsvOption = Annotated[
     ),
 ]
 NoRecordOption = Annotated[bool, typer.Option("--no-record", help="Do not record the results in the inventory.")]
-InventoryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--inventory", envvar="CREDWARDEN_DB", help="Inventory database URL or SQLite path.", show_default=False
-    ),
-]
 
 
-MultiPortOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--port",
-        "-p",
-        envvar="CREDWARDEN_PORT",
-        help="Device path (/dev/ttyACM0, a pty, /dev/serial/by-id/...), pyserial URL (socket://host:port, "
-        "rfc2217://, loop://), sim://[STATE][?profile=..&frontend=..], or auto. Repeat it to provision several "
-        "boards in parallel. [default: auto]",
-        show_default=False,
-    ),
-]
 OptionalManifestArg = Annotated[
     Path | None,
     typer.Argument(
@@ -117,124 +105,60 @@ OptionalManifestArg = Annotated[
 ]
 
 
-def is_batch(
-    ports: list[str] | None,
-    ports_glob: list[str] | None,
-    station: Path | None,
-    watch: bool,
-    manifest: Path | None = None,
-) -> bool:
+def is_batch(ports: list[str] | None, ports_glob: list[str] | None, station: Path | None, watch: bool) -> bool:
     """True when `apply` must run as a batch: several ports, a glob, a station or watch mode."""
     return bool(station or ports_glob or watch or (ports and len(ports) > 1))
 
 
-def batch_apply(
-    ctx: typer.Context,
-    *,
-    manifest: Path | None,
-    ports: list[str] | None,
-    ports_glob: list[str] | None,
-    station_file: Path | None,
-    watch: bool,
-    dry_run: bool,
-    prune: bool,
-    baud: int | None,
-    mode: str | None,
-    flow_control: bool | None,
-    json_out: bool,
-    debug: bool,
-    concurrency: int | None,
-    timeout: float | None = None,
-    device_timeout: float | None,
-    detect_timeout: float | None,
-    out_dir: Path | None,
-    nrfcloud_csv: Path | None,
-    no_record: bool,
-    inventory: str | None,
-) -> None:
-    """The batch form of `credwarden apply` (called by cli/provision_cmds.py); exits with the batch's code."""
-    from credwarden.cli.common import connection_options
-    from credwarden.errors import UsageError
+@dataclass(frozen=True)
+class BatchRequest:
+    """The batch options of `credwarden apply` (connection options come from the global ones)."""
 
-    if dry_run or prune:
-        raise UsageError("--dry-run and --prune work on one device at a time; use `credwarden plan` per board")
-    opts = connection_options(
-        ctx, baud=baud, mode=mode, flow_control=flow_control, timeout=timeout, debug=debug, json_out=json_out
-    )
-    station = build_station(
-        manifest=manifest,
-        ports=ports,
-        ports_glob=ports_glob,
-        station_file=station_file,
-        watch=watch,
-        baud=baud if baud is not None else (None if station_file else opts.baud),
-        concurrency=concurrency,
-        device_timeout=device_timeout,
-        detect_timeout=detect_timeout,
-        out_dir=out_dir,
-        nrfcloud_csv=nrfcloud_csv,
-        no_record=no_record,
-        inventory=inventory,
-    )
-    run_batch_command(
-        station, json_out=opts.json, mode=opts.mode, flow_control=opts.flow_control, command_timeout=opts.timeout
-    )
+    manifest: Path | None = None
+    ports_glob: list[str] | None = None
+    station_file: Path | None = None
+    watch: bool = False
+    concurrency: int | None = None
+    device_timeout: float | None = None
+    detect_timeout: float | None = None
+    out_dir: Path | None = None
+    nrfcloud_csv: Path | None = None
+    no_record: bool = False
 
 
-def build_station(
-    *,
-    manifest: Path | None,
-    ports: list[str] | None = None,
-    ports_glob: list[str] | None = None,
-    station_file: Path | None = None,
-    watch: bool = False,
-    baud: int | None = None,
-    concurrency: int | None = None,
-    device_timeout: float | None = None,
-    detect_timeout: float | None = None,
-    out_dir: Path | None = None,
-    nrfcloud_csv: Path | None = None,
-    no_record: bool = False,
-    inventory: str | None = None,
-) -> Station:
-    """Station settings: the station file (if any) with the command-line options on top."""
+def build_station(opts: CliContext, request: BatchRequest) -> Station:
+    """Station settings: the station file (if any), then the environment and command line on top (an option
+    given on the command line or in its environment variable beats the file)."""
     from credwarden.factory.station import Station, load_station
 
-    base = load_station(station_file) if station_file else Station()
+    base = load_station(request.station_file) if request.station_file else Station()
     return base.with_overrides(
-        manifest=manifest,
-        ports=list(ports) if ports else None,
-        glob=list(ports_glob) if ports_glob else None,
-        watch=True if watch else None,
-        baud=baud,
-        concurrency=concurrency,
-        timeout=device_timeout,
-        detect_timeout=detect_timeout,
-        out_dir=out_dir,
-        nrfcloud_csv=nrfcloud_csv,
-        record=False if no_record else None,
-        inventory=inventory,
+        manifest=request.manifest,
+        ports=list(opts.ports) if opts.ports else None,
+        glob=list(request.ports_glob) if request.ports_glob else None,
+        watch=True if request.watch else None,
+        baud=opts.baud if opts.given("baud") or not request.station_file else None,
+        concurrency=request.concurrency,
+        timeout=request.device_timeout,
+        detect_timeout=request.detect_timeout,
+        out_dir=request.out_dir,
+        nrfcloud_csv=request.nrfcloud_csv,
+        record=False if request.no_record else None,
+        inventory=opts.db if opts.given("db") else None,
     )
 
 
-def run_batch_command(
-    station: Station,
-    *,
-    json_out: bool,
-    mode: str = "auto",
-    flow_control: bool = False,
-    command_timeout: float | None = None,
-) -> None:
+def run_batch_command(opts: CliContext, request: BatchRequest) -> None:
     """Run the batch with the view that suits stdout and exit with the batch's exit code."""
-    from credwarden.errors import UsageError
     from credwarden.factory.batch import run_batch
     from credwarden.factory.job import DeviceJob
     from credwarden.factory.view import choose_view
 
+    station = build_station(opts, request)
     if station.manifest is None:
         raise UsageError("no manifest: give MANIFEST or `manifest = ...` in the station file")
-    job = DeviceJob.from_station(station, mode=mode, flow_control=flow_control, command_timeout=command_timeout)
-    view = choose_view(json_output=json_out, title=f"credwarden apply - station {station.name}")
+    job = DeviceJob.from_station(station, mode=opts.mode, flow_control=opts.flow_control, command_timeout=opts.timeout)
+    view = choose_view(json_output=opts.json, title=f"credwarden apply - station {station.name}")
     stop = threading.Event()
     previous = None
     if station.watch and threading.current_thread() is threading.main_thread():
@@ -246,38 +170,37 @@ def run_batch_command(
         job.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if json_out:  # the summary goes to stderr so stdout stays one JSON object per device
-        print(json.dumps({"summary": report.summary.to_json()}), file=sys.stderr)
+    if opts.json:  # the summary goes to stderr so stdout stays one JSON object per device
+        print(json.dumps({"summary": report.summary.to_json(), "interrupted": report.interrupted}), file=sys.stderr)
+    if report.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
     raise typer.Exit(int(report.exit_code))
 
 
-def register(app: typer.Typer) -> None:
-    """Add `station-check` to the app."""
+@commands.command("station-check", rich_help_panel="Provisioning")
+def station_check(
+    ctx: typer.Context,
+    station_file: Annotated[Path, typer.Argument(help="Station file (TOML).", show_default=False)],
+) -> None:
+    """Validate a station file and list the ports it covers right now (nothing is sent)."""
+    from credwarden.factory.ports import expand_ports
+    from credwarden.factory.station import load_station
 
-    @app.command("station-check")
-    def station_check(
-        station_file: Annotated[Path, typer.Argument(help="Station file (TOML).", show_default=False)],
-        json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
-    ) -> None:
-        """Validate a station file and list the ports it covers right now (nothing is sent)."""
-        from credwarden.cli.common import cli_errors
-        from credwarden.factory.ports import expand_ports
-        from credwarden.factory.station import load_station
-
-        with cli_errors():
-            station = load_station(station_file)
-            ports = expand_ports(station.ports, station.glob)
-            data: dict[str, Any] = {
-                "station": json.loads(station.model_dump_json()),
-                "ports": ports,
-                "concurrency": station.effective_concurrency(len(ports)),
-            }
-            if json_out:
-                print(json.dumps(data, indent=2))
-            else:
-                _render_check(data, Console())
-            if not ports and not station.watch:
-                raise typer.Exit(int(ExitCode.NONE_REACHED))
+    opts = cli_context(ctx)
+    with cli_errors():
+        station = load_station(station_file)
+        ports = expand_ports(station.ports, station.glob)
+        data: dict[str, Any] = {
+            "station": json.loads(station.model_dump_json()),
+            "ports": ports,
+            "concurrency": station.effective_concurrency(len(ports)),
+        }
+        if opts.json:
+            print_json(data)
+        else:
+            _render_check(data, Console())
+        if not ports and not station.watch:
+            raise typer.Exit(int(ExitCode.NONE_REACHED))
 
 
 def _render_check(data: dict[str, Any], console: Console) -> None:

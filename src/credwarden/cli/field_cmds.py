@@ -20,18 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from credwarden.cli.common import (
-    DebugOption,
-    JsonOption,
-    PortOption,
-    TimeoutOption,
-    cli_errors,
-    connection_options,
-    emit,
-    fail,
-    open_device,
-    stderr_console,
-)
+from credwarden.cli.context import cli_context, open_device
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import emit, fail, stderr_console
+from credwarden.cli.sim_cmds import sim_app
 from credwarden.errors import ExitCode
 from credwarden.field.canary import CanaryDevice, CanaryPlan, CanaryResult, parse_watch, plan_canary, run_canary
 from credwarden.field.explain import ExplainInputError, Explanation, explain
@@ -40,6 +32,8 @@ from credwarden.field.findings import DoctorReport, Severity
 if TYPE_CHECKING:
     from credwarden.field.campaign import CampaignReport
 
+commands = typer.Typer()
+PANEL = "Field"
 _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -101,25 +95,25 @@ def render_canary(result: CanaryResult, console: Console) -> None:
         )
 
 
+@commands.command("explain", context_settings={"ignore_unknown_options": True}, rich_help_panel=PANEL)
 def explain_cmd(
+    ctx: typer.Context,
     code: Annotated[str, typer.Argument(help="A number or name from a log: -45, 113, 527, '+CME ERROR: 527'.")],
-    json_out: JsonOption = False,
 ) -> None:
     """Explain what an error number from an application log means for the credentials."""
     try:
         result = explain(code)
     except ExplainInputError as exc:
-        raise fail(escape(str(exc)), ExitCode.USAGE) from None
-    emit(result, json_out, render_explanation)
+        raise fail(str(exc), ExitCode.USAGE) from None
+    emit(result, cli_context(ctx).json, render_explanation)
 
 
+@commands.command("doctor", rich_help_panel=PANEL)
 def doctor_cmd(
     ctx: typer.Context,
     manifest: Annotated[
         Path | None, typer.Argument(help="Manifest to compare the device with (optional).", show_default=False)
     ] = None,
-    port: PortOption = None,
-    timeout: TimeoutOption = None,
     expiry_days: Annotated[
         int, typer.Option("--expiry-days", min=0, help="Warn about certificates expiring within this many days.")
     ] = 30,
@@ -130,20 +124,19 @@ def doctor_cmd(
             help="Do not read entries back (skips the buffer-size check; a >4 kB chain has crashed modems on read).",
         ),
     ] = False,
-    json_out: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
     """Inspect a device read-only and report findings with severities and fixes (exit 1 on any error finding)."""
     from credwarden.field.doctor import run_doctor
 
+    options = cli_context(ctx)
     with cli_errors():
-        options = connection_options(ctx, port=port, timeout=timeout, debug=debug, json_out=json_out)
         with open_device(options) as device:
             report = run_doctor(device, manifest=manifest, expiry_days=expiry_days, read_back=not no_read_back)
         emit(report, options.json, render_doctor)
     raise typer.Exit(int(report.exit_code))
 
 
+@commands.command("canary", rich_help_panel=PANEL)
 def canary_cmd(
     ctx: typer.Context,
     write_tag: Annotated[int, typer.Option("--write-tag", help="Scratch sec_tag rewritten every cycle.")],
@@ -153,12 +146,9 @@ def canary_cmd(
     delete_write: Annotated[bool, typer.Option("--delete-write", help="Delete then write each cycle.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Use a scratch tag that holds other data.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch entry at the end.")] = False,
-    port: PortOption = None,
-    timeout: TimeoutOption = None,
-    json_out: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
-    """Rewrite a scratch tag repeatedly and stop at the first change of a watched tag (field recipe, §8 Q6).
+    """Rewrite a scratch tag repeatedly and stop at the first change of a watched tag (the field recipe for
+    credentials that vanish).
 
     Exit codes: 0 clean, 6 a watched entry appeared/vanished/changed, 1 interrupted.
     """
@@ -171,7 +161,7 @@ def canary_cmd(
             mode="delete-write" if delete_write else "alternate",
             force=force,
         )
-        options = connection_options(ctx, port=port, timeout=timeout, debug=debug, json_out=json_out)
+        options = cli_context(ctx)
         with open_device(options) as device:
             result = _run_canary_with_progress(device, plan, keep)
         emit(result, options.json, render_canary)
@@ -244,7 +234,9 @@ def render_campaign(report: CampaignReport, console: Console) -> None:
         )
 
 
+@sim_app.command("campaign")
 def campaign_cmd(
+    ctx: typer.Context,
     manifest: Annotated[Path, typer.Argument(help="Manifest to apply at every fault point.")],
     points: Annotated[
         int | None,
@@ -264,7 +256,6 @@ def campaign_cmd(
     frontend: Annotated[str, typer.Option("--frontend", help="at_client, shell or slm.")] = "at_client",
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Client timeout per command (s).")] = 0.25,
     workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Points run at a time.")] = 8,
-    json_out: JsonOption = False,
 ) -> None:
     """Inject faults at many points of an apply on the simulator, reboot, apply again; check the targets.
 
@@ -293,7 +284,7 @@ def campaign_cmd(
             report = _run_campaign_with_progress(run_campaign, settings)
         finally:
             quiet.setLevel(previous)
-        emit(report, json_out, render_campaign)
+        emit(report, cli_context(ctx).json, render_campaign)
     raise typer.Exit(int(report.exit_code))
 
 
@@ -306,15 +297,3 @@ def _run_campaign_with_progress(run: Callable[..., CampaignReport], settings: ob
     with Progress(*columns, console=stderr_console, transient=True) as bar:
         task = bar.add_task("points", total=None)
         return run(settings, progress=lambda done, total: bar.update(task, completed=done, total=total))
-
-
-def register(app: typer.Typer) -> None:
-    """Add `explain`, `doctor`, `canary` to the app and `campaign` to the `sim` group."""
-    app.command("explain", context_settings={"ignore_unknown_options": True})(explain_cmd)
-    app.command("doctor")(doctor_cmd)
-    app.command("canary")(canary_cmd)
-    try:
-        from credwarden.cli.sim_cmds import sim_app
-    except ImportError:  # the simulator CLI is not in this tree yet
-        return
-    sim_app.command("campaign")(campaign_cmd)

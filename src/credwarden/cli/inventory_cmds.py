@@ -17,21 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credwarden.cli.common import (
-    BaudOption,
-    DebugOption,
-    FlowControlOption,
-    JsonOption,
-    ModeOption,
-    PortOption,
-    TimeoutOption,
-    cli_errors,
-    connection_options,
-    emit,
-    open_device,
-    stderr_console,
-)
-from credwarden.errors import ExitCode, ValidationError
+from credwarden.cli.context import cli_context, open_device
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import emit, short_digest, stderr_console
+from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.inventory.audit import AuditResult, audit_snapshot
 from credwarden.inventory.export import FORMATS
 from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
@@ -42,27 +31,14 @@ if TYPE_CHECKING:  # the store, drift and queries modules load SQLAlchemy: only 
     from credwarden.inventory.drift import DriftReport, ExpectedSlot
     from credwarden.inventory.store import Inventory
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Inventory database: a SQLite file path or a postgresql+psycopg:// URL. "
-        "[default: $CREDWARDEN_DB, else $XDG_DATA_HOME/credwarden/inventory.db]",
-        show_default=False,
-    ),
-]
 DeviceArg = Annotated[str, typer.Argument(help="IMEI, UUID, or a unique prefix of either.")]
 DaysOption = Annotated[int, typer.Option("--days", min=0, help="Report certificates expiring within N days.")]
 #: Most unreadable lines listed in the human output (JSON lists all).
 SHOW_UNREADABLE = 20
 
 
-def _json(ctx: typer.Context, json_out: bool) -> bool:
-    return connection_options(ctx, json_out=json_out).json
-
-
 def _short(sha: str | None) -> str:
-    return "-" if sha is None else f"{sha[:16]}..."
+    return short_digest(sha)
 
 
 def _when(value: datetime | None) -> str:
@@ -143,10 +119,10 @@ def render_snapshot(view: SnapshotView, console: Console) -> None:
     table = Table()
     _tag_column(table)
     table.add_column("type", overflow="fold", min_width=8)
-    table.add_column("sha256", overflow="fold")
+    table.add_column("sha256", no_wrap=True)
     _time_column(table, "not after", console)
     for e in view.entries:
-        digest = e.sha256 or "-"
+        digest = _short(e.sha256)
         if e.placeholder:
             digest += " (placeholder)"
         table.add_row(str(e.sec_tag), f"{e.type} {type_name(e.type)}", digest, _when_short(e.not_after, console))
@@ -353,193 +329,185 @@ def render_audit(result: AuditResult, console: Console) -> None:
 # -- commands ----------------------------------------------------------------------------------------------------
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `inventory` command group to `app`."""
-    inv_app = typer.Typer(
-        name="inventory", help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True
-    )
-    app.add_typer(inv_app)
+commands = typer.Typer()
+inv_app = typer.Typer(help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True)
+commands.add_typer(inv_app, name="inventory", rich_help_panel="Fleet")
 
-    @app.command()
-    def audit(
-        ctx: typer.Context,
-        manifest: Annotated[Path, typer.Argument(help="Manifest the device must match.")],
-        from_inventory: Annotated[
-            str | None,
-            typer.Option(
-                "--from-inventory",
-                help="Audit the latest inventory snapshot of DEVICE (IMEI / UUID / prefix) instead of a live device.",
-            ),
-        ] = None,
-        dialect: Annotated[
-            str,
-            typer.Option(
-                "--dialect",
-                help="With --from-inventory: the firmware front-end the device uses (at_client, shell, slm).",
-            ),
-        ] = "at_client",
-        db: DbOption = None,
-        port: PortOption = None,
-        baud: BaudOption = None,
-        mode: ModeOption = None,
-        flow_control: FlowControlOption = None,
-        timeout: TimeoutOption = None,
-        json_out: JsonOption = False,
-        debug: DebugOption = False,
-    ) -> None:
-        """Check a device (or its last inventory snapshot) against a manifest with apply's rules; changes nothing.
-        Exit 0 when it matches, 6 when apply would change something or cannot verify an entry."""
-        with cli_errors():
-            opts = connection_options(
-                ctx,
-                port=port,
-                baud=baud,
-                mode=mode,
-                flow_control=flow_control,
-                timeout=timeout,
-                debug=debug,
-                json_out=json_out,
-            )
-            if from_inventory is not None:
-                with _open_inventory(db) as inv:
-                    imei = inv.device_imei(from_inventory)
-                    view = inv.latest(imei)
-                    uuid = next((d.uuid for d in inv.devices() if d.imei == imei), None)
-                if view is None:
-                    raise ValidationError(f"device {imei} has no snapshot in the inventory")
-                result = audit_snapshot(view, manifest, dialect=dialect, uuid=uuid)
-            else:
-                from credwarden.provision import plan as live_plan
 
-                with open_device(opts) as dev:
-                    result = AuditResult(plan=live_plan(dev, manifest), source="device", imei=dev.info().imei)
-            emit(result, opts.json, render_audit)
-        if not result.in_sync:
-            raise typer.Exit(int(ExitCode.VERIFICATION))
-
-    @inv_app.command()
-    def devices(ctx: typer.Context, db: DbOption = None, json_out: JsonOption = False) -> None:
-        """Every device in the inventory with its latest snapshot."""
-        with cli_errors(), _open_inventory(db) as inv:
-            emit(inv.devices(), _json(ctx, json_out), render_devices)
-
-    @inv_app.command()
-    def show(
-        ctx: typer.Context,
-        device: DeviceArg,
-        snapshot: Annotated[
-            int | None, typer.Option("--snapshot", help="This snapshot id instead of the latest.")
-        ] = None,
-        db: DbOption = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """The device's latest snapshot (or --snapshot ID)."""
-        with cli_errors(), _open_inventory(db) as inv:
-            imei = inv.device_imei(device)
-            view = inv.snapshot(snapshot) if snapshot is not None else inv.latest(imei)
+@commands.command(rich_help_panel="Fleet")
+def audit(
+    ctx: typer.Context,
+    manifest: Annotated[Path, typer.Argument(help="Manifest the device must match.")],
+    from_inventory: Annotated[
+        str | None,
+        typer.Option(
+            "--from-inventory",
+            help="Audit the latest inventory snapshot of DEVICE (IMEI / UUID / prefix) instead of a live device.",
+        ),
+    ] = None,
+    dialect: Annotated[
+        str,
+        typer.Option(
+            "--dialect",
+            help="With --from-inventory: the firmware front-end the device uses (at_client, shell, slm).",
+        ),
+    ] = "at_client",
+) -> None:
+    """Check a device (or its last inventory snapshot) against a manifest with apply's rules; changes nothing.
+    Exit 0 when it matches, 6 when apply would change something or cannot verify an entry."""
+    opts = cli_context(ctx)
+    with cli_errors():
+        if from_inventory is not None:
+            with _open_inventory(opts.db) as inv:
+                imei = inv.device_imei(from_inventory)
+                view = inv.latest(imei)
+                uuid = next((d.uuid for d in inv.devices() if d.imei == imei), None)
             if view is None:
-                raise ValidationError(f"device {imei} has apply runs but no snapshot yet")
-            if view.imei != imei:
-                raise ValidationError(f"snapshot {snapshot} belongs to device {view.imei}, not {imei}")
-            emit(view, _json(ctx, json_out), render_snapshot)
+                raise ValidationError(f"device {imei} has no snapshot in the inventory")
+            result = audit_snapshot(view, manifest, dialect=dialect, uuid=uuid)
+        else:
+            from credwarden.provision import plan as live_plan
 
-    @inv_app.command()
-    def history(ctx: typer.Context, device: DeviceArg, db: DbOption = None, json_out: JsonOption = False) -> None:
-        """Every snapshot (with what changed) and apply run of a device, oldest first."""
-        with cli_errors(), _open_inventory(db) as inv:
-            imei = inv.device_imei(device)
-            snapshots, runs = inv.history(imei)
-            emit(HistoryResult(imei, snapshots, runs), _json(ctx, json_out), render_history)
+            with open_device(opts) as dev:
+                found = live_plan(dev, manifest)
+                result = AuditResult(plan=found, source="device", imei=found.device.imei if found.device else None)
+        emit(result, opts.json, render_audit)
+    if not result.in_sync:
+        raise typer.Exit(int(ExitCode.VERIFICATION))
 
-    @inv_app.command()
-    def diff(
-        ctx: typer.Context,
-        device: DeviceArg,
-        from_: Annotated[str | None, typer.Option("--from", help="Snapshot id or ISO time (newest at/before).")] = None,
-        to: Annotated[str | None, typer.Option("--to", help="Snapshot id or ISO time. [default: latest]")] = None,
-        db: DbOption = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """What appeared, vanished and changed between two snapshots (default: the last two)."""
-        with cli_errors(), _open_inventory(db) as inv:
-            emit(inv.diff(device, from_, to), _json(ctx, json_out), render_diff)
 
-    @inv_app.command("drift")
-    def drift_cmd(
-        ctx: typer.Context,
-        manifest: Annotated[Path | None, typer.Argument(help="Manifest the devices must match (optional).")] = None,
-        days: DaysOption = 30,
-        db: DbOption = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """Devices whose latest snapshot lacks or differs from the manifest, lost a credential, or has a
-        certificate expiring within --days. Exit 6 when any device drifted."""
-        with cli_errors():
-            name, expected = _expected(manifest)
-            with _open_inventory(db) as inv:
-                report = inv.drift(expected, manifest=name, days=days)
-            emit(report, _json(ctx, json_out), render_drift)
-        if report.drifted:
-            raise typer.Exit(int(ExitCode.VERIFICATION))
+@inv_app.command()
+def devices(ctx: typer.Context) -> None:
+    """Every device in the inventory with its latest snapshot."""
+    with cli_errors(), _open_inventory(cli_context(ctx).db) as inv:
+        emit(inv.devices(), cli_context(ctx).json, render_devices)
 
-    @inv_app.command("export")
-    def export_cmd(
-        fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "json",
-        manifest: Annotated[
-            Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")
-        ] = None,
-        days: DaysOption = 30,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")] = None,
-        db: DbOption = None,
-    ) -> None:
-        """The fleet's latest state as JSON, CSV, or Prometheus text (for node_exporter's textfile collector)."""
-        with cli_errors():
-            name, expected = _expected(manifest)
-            with _open_inventory(db) as inv:
-                text = inv.export(fmt.strip().lower(), expected, manifest=name, days=days)
-            _write_output(text, output)
 
-    @inv_app.command("import")
-    def import_cmd(
-        ctx: typer.Context,
-        file: Annotated[Path, typer.Argument(help="Capture with %CMNG list output (terminal, Link Monitor, SMS).")],
-        device: Annotated[str, typer.Option("--device", help="IMEI of the device the capture came from.")],
-        station: Annotated[str | None, typer.Option("--station", help="Station / source name to record.")] = None,
-        slm_native_tls: Annotated[
-            bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
-        ] = False,
-        partial: Annotated[
-            bool,
-            typer.Option(
-                "--partial",
-                help="The capture lists only some sec_tags (e.g. an SMS reply): keep "
-                "the device's other entries from its previous snapshot.",
-            ),
-        ] = False,
-        strict: Annotated[bool, typer.Option("--strict", help="Refuse the file if any line is unreadable.")] = False,
-        taken_at: Annotated[
-            str | None,
-            typer.Option("--taken-at", help="Snapshot time (ISO 8601) for captures without timestamps. [default: now]"),
-        ] = None,
-        db: DbOption = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """Record snapshots from captured `AT%CMNG=1` output (one per listing; log timestamps kept)."""
-        with cli_errors():
-            try:
-                raw = file.read_bytes()
-            except OSError as exc:
-                raise ValidationError(f"cannot read: {exc.strerror}", source=str(file)) from None
-            parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
-            if strict and parsed.unreadable:
-                _warn_unreadable(parsed.unreadable)
-                raise ValidationError(f"{len(parsed.unreadable)} unreadable line(s) (--strict)", source=str(file))
-            if not parsed.listings:
-                _warn_unreadable(parsed.unreadable)
-                raise ValidationError("no %CMNG list output found", source=str(file))
-            from credwarden.inventory.queries import parse_time
+@inv_app.command()
+def show(
+    ctx: typer.Context,
+    device: DeviceArg,
+    snapshot: Annotated[int | None, typer.Option("--snapshot", help="This snapshot id instead of the latest.")] = None,
+) -> None:
+    """The device's latest snapshot (or --snapshot ID)."""
+    with cli_errors(), _open_inventory(cli_context(ctx).db) as inv:
+        imei = inv.device_imei(device)
+        view = inv.snapshot(snapshot) if snapshot is not None else inv.latest(imei)
+        if view is None:
+            raise ValidationError(f"device {imei} has apply runs but no snapshot yet")
+        if view.imei != imei:
+            raise ValidationError(f"snapshot {snapshot} belongs to device {view.imei}, not {imei}")
+        emit(view, cli_context(ctx).json, render_snapshot)
 
-            when = parse_time(taken_at) if taken_at else None
-            with _open_inventory(db) as inv:
-                ids = inv.record_import(device, parsed, station=station, partial=partial, default_time=when)
-            emit(ImportResult(device, str(file), parsed, ids), _json(ctx, json_out), render_import)
+
+@inv_app.command()
+def history(ctx: typer.Context, device: DeviceArg) -> None:
+    """Every snapshot (with what changed) and apply run of a device, oldest first."""
+    with cli_errors(), _open_inventory(cli_context(ctx).db) as inv:
+        imei = inv.device_imei(device)
+        snapshots, runs = inv.history(imei)
+        emit(HistoryResult(imei, snapshots, runs), cli_context(ctx).json, render_history)
+
+
+@inv_app.command()
+def diff(
+    ctx: typer.Context,
+    device: DeviceArg,
+    from_: Annotated[str | None, typer.Option("--from", help="Snapshot id or ISO time (newest at/before).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Snapshot id or ISO time. [default: latest]")] = None,
+) -> None:
+    """What appeared, vanished and changed between two snapshots (default: the last two)."""
+    with cli_errors(), _open_inventory(cli_context(ctx).db) as inv:
+        emit(inv.diff(device, from_, to), cli_context(ctx).json, render_diff)
+
+
+@inv_app.command("drift")
+def drift_cmd(
+    ctx: typer.Context,
+    manifest: Annotated[Path | None, typer.Argument(help="Manifest the devices must match (optional).")] = None,
+    days: DaysOption = 30,
+) -> None:
+    """Devices whose latest snapshot lacks or differs from the manifest, lost a credential, or has a
+    certificate expiring within --days. Exit 6 when any device drifted."""
+    with cli_errors():
+        name, expected = _expected(manifest)
+        with _open_inventory(cli_context(ctx).db) as inv:
+            report = inv.drift(expected, manifest=name, days=days)
+        emit(report, cli_context(ctx).json, render_drift)
+    if report.drifted:
+        raise typer.Exit(int(ExitCode.VERIFICATION))
+
+
+@inv_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "json",
+    manifest: Annotated[Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")] = None,
+    days: DaysOption = 30,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")] = None,
+) -> None:
+    """The fleet's latest state as JSON, CSV, or Prometheus text (for node_exporter's textfile collector)."""
+    with cli_errors():
+        name, expected = _expected(manifest)
+        with _open_inventory(cli_context(ctx).db) as inv:
+            text = inv.export(fmt.strip().lower(), expected, manifest=name, days=days)
+        _write_output(text, output)
+
+
+@inv_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(help="Capture with %CMNG list output (terminal, Link Monitor, SMS), or CW/1 / CWS/1 reports."),
+    ],
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="IMEI of the device the capture came from (reports carry their own)."),
+    ] = None,
+    station: Annotated[str | None, typer.Option("--station", help="Station / source name to record.")] = None,
+    slm_native_tls: Annotated[
+        bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
+    ] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="The capture lists only some sec_tags (e.g. an SMS reply): keep "
+            "the device's other entries from its previous snapshot.",
+        ),
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse the file if any line is unreadable.")] = False,
+    taken_at: Annotated[
+        str | None,
+        typer.Option("--taken-at", help="Snapshot time (ISO 8601) for captures without timestamps. [default: now]"),
+    ] = None,
+) -> None:
+    """Record snapshots from captured `AT%CMNG=1` output (one per listing; log timestamps kept)."""
+    with cli_errors():
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"cannot read: {exc.strerror}", source=str(file)) from None
+        from credwarden.report import looks_like_report
+
+        if looks_like_report(raw.decode("latin-1")):
+            from credwarden.cli.report_import import import_reports
+
+            import_reports(file, raw, device, cli_context(ctx).db, cli_context(ctx).json)
+            return
+        if device is None:
+            raise UsageError("--device IMEI is required for a capture (only CW/1 reports name their device)")
+        parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
+        if strict and parsed.unreadable:
+            _warn_unreadable(parsed.unreadable)
+            raise ValidationError(f"{len(parsed.unreadable)} unreadable line(s) (--strict)", source=str(file))
+        if not parsed.listings:
+            _warn_unreadable(parsed.unreadable)
+            raise ValidationError("no %CMNG list output found", source=str(file))
+        from credwarden.inventory.queries import parse_time
+
+        when = parse_time(taken_at) if taken_at else None
+        with _open_inventory(cli_context(ctx).db) as inv:
+            ids = inv.record_import(device, parsed, station=station, partial=partial, default_time=when)
+        emit(ImportResult(device, str(file), parsed, ids), cli_context(ctx).json, render_import)

@@ -7,62 +7,56 @@ JSON documents (stable):
   "reason"}], "keygen": [{"sec_tag", "decision": "skip"|"generate"|"at-apply", "reason"}]}` (`type`: integer
   %CMNG code)
 * `apply --json`: `{"ok", "dry_run", "message", "device": {...}, "actions": [{"sec_tag", "type", "type_name",
-  "action", "status", "reason"}], "warnings": [str], "commands", "nvm_operations"}`. The same object for one
-  board whose manifest has `[[keygen]]` tables (run by the factory job; keygen actions use `action` "keygen" with
-  status "generated", "commands" is null there); batches print one JSON line per board instead.
+  "action", "status", "reason"}], "warnings": [str], "commands", "nvm_operations", "interrupted"}`; keygen rows
+  add `sha256`, `serial`, `file`. Batches print one JSON line per board instead (cli/factory_cmds.py).
 Validation failures with `--json`: `{"ok": false, "problems": [...]}` and exit code 5.
+Exit codes: `plan` and `apply --dry-run` exit 9 when changes are pending; Ctrl-C is 130 (with `--json`, the partial
+report of what was done).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from credwarden.cli import factory_cmds as fc
-from credwarden.cli.common import (
-    BaudOption,
-    DebugOption,
-    FlowControlOption,
-    JsonOption,
-    ModeOption,
-    PortOption,
-    TimeoutOption,
-    cli_errors,
-    connection_options,
-    emit,
-    open_device,
-    progress,
-    stderr_console,
-)
-from credwarden.creds.encoding import sha256_hex
+from credwarden.cli.context import CliContext, cli_context, open_device
+from credwarden.cli.failures import cli_errors, interrupted
+from credwarden.cli.output import device_name, emit, print_json, progress, stderr_console, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
-if TYPE_CHECKING:  # provision pulls in pydantic and cryptography, factory pydantic: imported where used
+if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported where used
     from credwarden.provision.apply import ApplyReport
+    from credwarden.provision.manifest import Manifest
     from credwarden.provision.plan import Plan
     from credwarden.provision.resolve import DesiredCredential
+
+commands = typer.Typer()
+manifest_app = typer.Typer(help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True)
+commands.add_typer(manifest_app, name="manifest", rich_help_panel="Provisioning")
+PANEL = "Provisioning"
 
 ManifestArg = Annotated[Path, typer.Argument(help="Manifest TOML file.", show_default=False)]
 PruneOption = Annotated[
     bool, typer.Option("--prune", help="Delete user types on named sec_tags the manifest does not list.")
 ]
 
-_STYLE = {"skip": "green", "write": "yellow", "delete": "red", "unverifiable": "magenta"}
-_STATUS_STYLE = {
+#: Style of every plan action and apply status (a test walks every value through the renderers).
+ACTION_STYLE = {"skip": "green", "write": "yellow", "delete": "red", "unverifiable": "magenta", "keygen": "yellow"}
+STATUS_STYLE = {
     "unchanged": "green",
     "written": "green",
     "deleted": "green",
+    "generated": "green",
     "kept": "yellow",
     "planned": "yellow",
     "failed": "bold red",
     "blocked": "bold red",
-    "generated": "green",
 }
 
 
@@ -74,11 +68,13 @@ def _problems(exc: ValidationError) -> list[dict[str, str | None]]:
 
 
 def _validation_json(exc: ValidationError) -> typer.Exit:
-    sys.stdout.write(json.dumps({"ok": False, "problems": _problems(exc)}, indent=2) + "\n")
+    print_json({"ok": False, "problems": _problems(exc)})
     return typer.Exit(int(ExitCode.VALIDATION))
 
 
 def _credential_json(item: DesiredCredential) -> dict[str, Any]:
+    from credwarden.creds.encoding import sha256_hex
+
     cred = item.credential
     return {
         "sec_tag": cred.sec_tag,
@@ -90,236 +86,233 @@ def _credential_json(item: DesiredCredential) -> dict[str, Any]:
 
 
 def render_plan(result: Plan, console: Console) -> None:
-    table = Table(title=f"plan ({result.dialect})")
-    for column in ("sec_tag", "type", "action", "reason"):
-        table.add_column(column, justify="right" if column == "sec_tag" else "left")
+    where = f" — {device_name(result.device.imei, result.device.port)}" if result.device else ""
+    table = Table(title=f"plan ({result.dialect}){where}")
+    table.add_column("sec_tag", justify="right", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("reason")
     for action in result.actions:
-        style = _STYLE.get(action.action, "")
-        table.add_row(str(action.sec_tag), action.to_json()["type_name"], f"[{style}]{action.action}[/]", action.reason)
+        style = ACTION_STYLE.get(action.action, "")
+        table.add_row(
+            str(action.sec_tag), action.to_json()["type_name"], f"[{style}]{action.action}[/]", escape(action.reason)
+        )
     for row in result.keygen:
         style = "green" if row.decision == "skip" else "yellow"
-        table.add_row(str(row.sec_tag), "keygen", f"[{style}]{row.decision}[/]", row.reason)
+        table.add_row(str(row.sec_tag), "keygen", f"[{style}]{row.decision}[/]", escape(row.reason))
     console.print(table)
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
     else:
+        pending = len(result.changes) + sum(1 for row in result.keygen if row.decision != "skip")
         console.print(
-            f"{len(result.changes)} change(s) to make"
+            f"{pending} change(s) to make"
             + (f", {len(result.blocked)} entry(ies) cannot be verified" if result.blocked else "")
         )
 
 
-def _default_out_dir(manifest: Path) -> Path:
-    """Where the factory job keeps issued certificates when no --out-dir is given (see factory.job)."""
-    return manifest.parent / "issued"
-
-
 def render_report(report: ApplyReport, console: Console) -> None:
-    table = Table(
-        title=("dry run" if report.dry_run else "apply") + f" on {report.device.port or '-'} "
-        f"(IMEI {report.device.imei or '-'})"
-    )
-    for column in ("sec_tag", "type", "action", "status", "reason"):
-        table.add_column(column, justify="right" if column == "sec_tag" else "left")
+    what = "dry run" if report.dry_run else "apply"
+    table = Table(title=f"{what} — {device_name(report.device.imei, report.device.port)}")
+    table.add_column("sec_tag", justify="right", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("reason")
     for result in report.results:
         data = result.to_json()
-        status_style = _STATUS_STYLE.get(result.status, "")
+        status_style = STATUS_STYLE.get(result.status, "")
         table.add_row(
             str(data["sec_tag"]),
             data["type_name"],
             data["action"],
             f"[{status_style}]{result.status}[/]",
-            data["reason"],
+            escape(str(data["reason"])),
         )
     console.print(table)
-    for warning in report.warnings:
-        console.print(f"[yellow]warning[/]: {warning}")
-    verdict = "[green]ok[/]" if report.ok else "[bold red]FAILED[/]"
+    for text in report.warnings:
+        console.print(f"[yellow]warning[/]: {escape(text)}")
+    if report.ok:
+        verdict = "[green]ok[/]"
+    elif report.exit_code == ExitCode.CHANGES_PENDING:
+        verdict = "[yellow]changes pending[/]"
+    else:
+        verdict = "[bold red]FAILED[/]"
     console.print(
-        f"{verdict}: {report.message or 'the device matches the manifest'} "
+        f"{verdict}: {escape(report.message or 'the device matches the manifest')} "
         f"({report.commands} AT commands, {report.nvm_operations} NVM operations)"
     )
 
 
-def register(app: typer.Typer) -> None:
-    """Add `manifest`, `plan` and `apply` to `app`."""
-    manifest_app = typer.Typer(help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True)
-    app.add_typer(manifest_app, name="manifest")
+def _default_out_dir(manifest: Path) -> Path:
+    """Where certificates issued by `[[keygen]]` tables are kept when no --out-dir is given."""
+    return manifest.parent / "issued"
 
-    @manifest_app.command("schema")
-    def schema_cmd() -> None:
-        """Print the JSON Schema of the manifest."""
-        from credwarden.provision.manifest import manifest_json_schema
 
-        sys.stdout.write(json.dumps(manifest_json_schema(), indent=2) + "\n")
+def _load_validated(manifest: Path) -> Manifest:
+    """Parse the manifest and run every check that needs no device, before the port is opened."""
+    from credwarden.provision.manifest import load_manifest
+    from credwarden.provision.resolve import resolve_manifest, uses_placeholders
 
-    @manifest_app.command("check")
-    def check_cmd(
-        manifest: ManifestArg,
-        imei: Annotated[str | None, typer.Option("--imei", help="Expand {imei} with this value.")] = None,
-        uuid: Annotated[str | None, typer.Option("--uuid", help="Expand {uuid} with this value.")] = None,
-        json_out: JsonOption = False,
-    ) -> None:
-        """Validate a manifest and every credential it names, without a device (exit 5 on any problem)."""
-        from credwarden.provision.manifest import load_manifest
-        from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
+    loaded = load_manifest(manifest)
+    if not uses_placeholders(loaded):
+        resolve_manifest(loaded)
+    return loaded
 
-        with cli_errors():
-            try:
-                desired = resolve_manifest(load_manifest(manifest), DeviceIdentity(imei=imei, uuid=uuid))
-            except ValidationError as exc:
-                if json_out:
-                    raise _validation_json(exc) from None
-                raise
-            if json_out:
-                sys.stdout.write(
-                    json.dumps(
-                        {"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []}, indent=2
-                    )
-                    + "\n"
+
+# -- commands ----------------------------------------------------------------------------------------------------
+
+
+@manifest_app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the manifest."""
+    from credwarden.provision.manifest import manifest_json_schema
+
+    print_json(manifest_json_schema())
+
+
+@manifest_app.command("check")
+def check_cmd(
+    ctx: typer.Context,
+    manifest: ManifestArg,
+    imei: Annotated[str | None, typer.Option("--imei", help="Expand {imei} with this value.")] = None,
+    uuid: Annotated[str | None, typer.Option("--uuid", help="Expand {uuid} with this value.")] = None,
+) -> None:
+    """Validate a manifest and every credential it names, without a device (exit 5 on any problem)."""
+    from credwarden.provision.manifest import load_manifest
+    from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
+
+    opts = cli_context(ctx)
+    with cli_errors():
+        try:
+            desired = resolve_manifest(load_manifest(manifest), DeviceIdentity(imei=imei, uuid=uuid))
+        except ValidationError as exc:
+            if opts.json:
+                raise _validation_json(exc) from None
+            raise
+        if opts.json:
+            print_json({"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []})
+            return
+        table = Table(title=f"{manifest}: {len(desired)} credential(s) valid")
+        for column in ("sec_tag", "type", "bytes", "source"):
+            table.add_column(column)
+        for item in desired:
+            data = _credential_json(item)
+            table.add_row(str(data["sec_tag"]), data["type"], str(data["length"]), escape(data["source"]))
+        Console().print(table)
+
+
+@commands.command("plan", rich_help_panel=PANEL)
+def plan_cmd(
+    ctx: typer.Context, manifest: ManifestArg, prune: PruneOption = False, out_dir: fc.OutDirOption = None
+) -> None:
+    """Show what `apply` would change on the device (one list; nothing is written).
+
+    Exit 0 in sync, 9 changes pending, 6 stored entries that cannot be verified."""
+    from credwarden.provision.apply import plan
+
+    opts = cli_context(ctx)
+    with cli_errors():
+        try:
+            loaded = _load_validated(manifest)
+            with open_device(opts) as dev, progress("reading the device"):
+                result = plan(
+                    dev, loaded, prune=prune, out_dir=out_dir or _default_out_dir(loaded.path), offline_checked=True
                 )
-                return
-            table = Table(title=f"{manifest}: {len(desired)} credential(s) valid")
-            for column in ("sec_tag", "type", "bytes", "source"):
-                table.add_column(column)
-            for item in desired:
-                data = _credential_json(item)
-                table.add_row(str(data["sec_tag"]), data["type"], str(data["length"]), data["source"])
-            Console().print(table)
+        except ValidationError as exc:
+            if opts.json:
+                raise _validation_json(exc) from None
+            raise
+        emit(result, opts.json, render_plan)
+        if result.blocked:
+            raise typer.Exit(int(ExitCode.VERIFICATION))
+        if not result.in_sync:
+            raise typer.Exit(int(ExitCode.CHANGES_PENDING))
 
-    @app.command("plan")
-    def plan_cmd(
-        ctx: typer.Context,
-        manifest: ManifestArg,
-        prune: PruneOption = False,
-        port: PortOption = None,
-        baud: BaudOption = None,
-        mode: ModeOption = None,
-        flow_control: FlowControlOption = None,
-        timeout: TimeoutOption = None,
-        json_out: JsonOption = False,
-        debug: DebugOption = False,
-        out_dir: fc.OutDirOption = None,
-    ) -> None:
-        """Show what `apply` would change on the device (one list; nothing is written)."""
-        from credwarden.provision.apply import plan
-        from credwarden.provision.manifest import load_manifest
 
-        with cli_errors():
-            opts = connection_options(
-                ctx,
-                port=port,
-                baud=baud,
-                mode=mode,
-                flow_control=flow_control,
-                timeout=timeout,
-                debug=debug,
-                json_out=json_out,
+@commands.command("apply", rich_help_panel=PANEL)
+def apply_cmd(
+    ctx: typer.Context,
+    manifest: fc.OptionalManifestArg = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: read the device, write nothing.")] = False,
+    prune: PruneOption = False,
+    ports_glob: fc.PortsGlobOption = None,
+    station: fc.StationOption = None,
+    watch: fc.WatchOption = False,
+    concurrency: fc.ConcurrencyOption = None,
+    device_timeout: fc.DeviceTimeoutOption = None,
+    detect_timeout: fc.DetectTimeoutOption = None,
+    out_dir: fc.OutDirOption = None,
+    nrfcloud_csv: fc.NrfCloudCsvOption = None,
+    no_record: fc.NoRecordOption = False,
+) -> None:
+    """Make the device hold exactly what the manifest says; verify; exit 0 only if it does.
+
+    Several --port, --ports GLOB, --station or --watch run a parallel batch (README "Factory line").
+    """
+    opts = cli_context(ctx)
+    with cli_errors():
+        if fc.is_batch(list(opts.ports), ports_glob, station, watch):
+            if dry_run or prune:
+                raise UsageError("--dry-run and --prune work on one device at a time; use `credwarden plan` per board")
+            request = fc.BatchRequest(
+                manifest=manifest,
+                ports_glob=ports_glob,
+                station_file=station,
+                watch=watch,
+                concurrency=concurrency,
+                device_timeout=device_timeout,
+                detect_timeout=detect_timeout,
+                out_dir=out_dir,
+                nrfcloud_csv=nrfcloud_csv,
+                no_record=no_record,
             )
+            fc.run_batch_command(opts, request)
+            return
+        if manifest is None:
+            raise UsageError("give the MANIFEST to apply")
+        report = _apply_single(opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record)
+        emit(report, opts.json, render_report)
+        if report.exit_code == ExitCode.INTERRUPTED:
+            raise interrupted()
+        if report.exit_code != ExitCode.OK:
+            raise typer.Exit(int(report.exit_code))
+
+
+def _apply_single(
+    opts: CliContext, manifest: Path, *, dry_run: bool, prune: bool, out_dir: Path | None, record: bool
+) -> ApplyReport:
+    """Validate (before the port opens), apply on one device, then record (after the session closed)."""
+    from credwarden.provision.apply import ApplyInterrupted, apply
+    from credwarden.provision.keygen import prepare_keygen
+
+    def observer(stage: str, info: object) -> None:
+        if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
+            stderr_console.print(f"  {stage}", highlight=False)
+
+    try:
+        loaded = _load_validated(manifest)
+        keygen = prepare_keygen(loaded, out_dir)
+        with open_device(opts) as dev:
             try:
-                loaded = load_manifest(manifest)
-                with open_device(opts) as dev, progress("reading the device"):
-                    result = plan(dev, loaded, prune=prune, out_dir=out_dir or _default_out_dir(loaded.path))
-            except ValidationError as exc:
-                if opts.json:
-                    raise _validation_json(exc) from None
-                raise
-            emit(result, opts.json, render_plan)
-            if result.blocked:
-                raise typer.Exit(int(ExitCode.VERIFICATION))
-            if not result.in_sync:
-                raise typer.Exit(int(ExitCode.CHANGES_PENDING))
-
-    @app.command("apply")
-    def apply_cmd(
-        ctx: typer.Context,
-        manifest: fc.OptionalManifestArg = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: read the device, write nothing.")] = False,
-        prune: PruneOption = False,
-        port: fc.MultiPortOption = None,
-        baud: BaudOption = None,
-        mode: ModeOption = None,
-        flow_control: FlowControlOption = None,
-        timeout: TimeoutOption = None,
-        json_out: JsonOption = False,
-        debug: DebugOption = False,
-        ports_glob: fc.PortsGlobOption = None,
-        station: fc.StationOption = None,
-        watch: fc.WatchOption = False,
-        concurrency: fc.ConcurrencyOption = None,
-        device_timeout: fc.DeviceTimeoutOption = None,
-        detect_timeout: fc.DetectTimeoutOption = None,
-        out_dir: fc.OutDirOption = None,
-        nrfcloud_csv: fc.NrfCloudCsvOption = None,
-        no_record: fc.NoRecordOption = False,
-        inventory: fc.InventoryOption = None,
-    ) -> None:
-        """Make the device hold exactly what the manifest says; verify; exit 0 only if it does.
-
-        Several --port, --ports GLOB, --station or --watch run a parallel batch (README "Factory line").
-        """
-        with cli_errors():
-            if fc.is_batch(port, ports_glob, station, watch, manifest):
-                fc.batch_apply(
-                    ctx,
-                    manifest=manifest,
-                    ports=port,
-                    ports_glob=ports_glob,
-                    station_file=station,
-                    watch=watch,
-                    dry_run=dry_run,
-                    prune=prune,
-                    baud=baud,
-                    mode=mode,
-                    flow_control=flow_control,
-                    json_out=json_out,
-                    debug=debug,
-                    timeout=timeout,
-                    concurrency=concurrency,
-                    device_timeout=device_timeout,
-                    detect_timeout=detect_timeout,
-                    out_dir=out_dir,
-                    nrfcloud_csv=nrfcloud_csv,
-                    no_record=no_record,
-                    inventory=inventory,
+                report = apply(
+                    dev, loaded, dry_run=dry_run, prune=prune, observer=observer, keygen=keygen, offline_checked=True
                 )
-                return
-            if manifest is None:
-                raise UsageError("give the MANIFEST to apply")
-            opts = connection_options(
-                ctx,
-                port=port[0] if port else None,
-                baud=baud,
-                mode=mode,
-                flow_control=flow_control,
-                timeout=timeout,
-                debug=debug,
-                json_out=json_out,
-            )
+            except ApplyInterrupted as exc:
+                report = exc.report
+    except ValidationError as exc:
+        if opts.json:
+            raise _validation_json(exc) from None
+        raise
+    except KeyboardInterrupt:  # before anything was changed
+        if opts.json:
+            print_json({"ok": False, "interrupted": True, "message": "interrupted before any change", "actions": []})
+        raise
+    if record and not dry_run:
+        from credwarden.inventory.live import record_apply_run
 
-            def observer(stage: str, info: object) -> None:
-                if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
-                    stderr_console.print(f"  {stage}", highlight=False)
-
-            from credwarden.provision.apply import apply
-            from credwarden.provision.keygen import prepare_keygen
-            from credwarden.provision.manifest import load_manifest
-
-            try:
-                loaded = load_manifest(manifest)
-                keygen = prepare_keygen(loaded, out_dir)
-                with open_device(opts) as dev:
-                    report = apply(dev, loaded, dry_run=dry_run, prune=prune, observer=observer, keygen=keygen)
-                    if not dry_run and not no_record:
-                        from credwarden.inventory.live import list_after_apply, record_apply_run
-
-                        record_apply_run(
-                            report.device, report, list_after_apply(dev), db=inventory, manifest_path=loaded.path
-                        )
-            except ValidationError as exc:
-                if opts.json:
-                    raise _validation_json(exc) from None
-                raise
-            emit(report, opts.json, render_report)
-            if report.exit_code != ExitCode.OK:
-                raise typer.Exit(int(report.exit_code))
+        entries = list(report.final_entries) if report.final_entries is not None else None
+        recorded = record_apply_run(report.device, report, entries, db=opts.db, manifest_path=loaded.path)
+        for text in recorded.warnings:
+            warn(text)
+    return report

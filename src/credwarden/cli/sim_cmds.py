@@ -3,12 +3,14 @@
 `sim` is a typer group (`sim_app`); without a subcommand it serves. Other modules add subcommands to it
 (`sim campaign`).
 
-Latencies: realistic by default (`credwarden.sim.Timing`), each settable in milliseconds (`--turnaround-ms`,
-`--nvm-write-ms`, `--nvm-per-kib-ms`, `--cfun-ms`, `--keygen-ms`, `--attest-ms`); `--fast` turns them all off.
+Latencies: realistic by default (`credwarden.sim.Timing`), each settable in milliseconds by one option per key of
+`credwarden.sim.config.TIMING_OPTIONS` (`--turnaround-ms`, `--nvm-write-ms`, ...: the options are generated from
+that list); `--fast` turns them all off. `SimConfig.from_options` checks them, as it does for `sim://` URLs.
 
 Serving prints exactly one line first: the device path (`--pty`, default) or `socket://HOST:PORT` (`--tcp`),
 flushed, then serves until SIGINT/SIGTERM (exit 0, state saved). With `--json`, a JSON document
-`{"port": ..., "profile": ..., "frontend": ..., "summary": {...}}` follows on stdout when it stops.
+`{"port", "profile", "frontend", "identity": {"imei", "device_uuid", "iccid", "imsi"}, "summary": {...}}` follows on
+stdout when it stops.
 
 JSON schema of `sim report --json` (stable): {"log", "commands", "by_kind": {kind: count}, "bytes_in",
 "bytes_out", "baud", "wire_time_s" (null without a baud), "processing_s", "session_wall_s", "nvm_writes",
@@ -17,10 +19,12 @@ JSON schema of `sim report --json` (stable): {"log", "commands", "by_kind": {kin
 
 from __future__ import annotations
 
+import inspect
 import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -29,8 +33,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credwarden.cli.common import JsonOption, cli_errors, emit, fail
+from credwarden.cli.context import cli_context
+from credwarden.cli.failures import cli_errors
+from credwarden.cli.output import emit, fail
 from credwarden.errors import ExitCode
+from credwarden.sim.config import TIMING_OPTIONS
 
 sim_app = typer.Typer(
     name="sim",
@@ -48,7 +55,23 @@ def _parse_tcp(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _option_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _with_latency_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` one `--<key>` option per latency of `TIMING_OPTIONS` (received in its `**latency_ms`)."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for key, option in TIMING_OPTIONS.items():
+        annotation = Annotated[float | None, typer.Option(_option_name(key), min=0.0, help=option.help())]
+        parameters.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    setattr(command, "__signature__", signature.replace(parameters=parameters))  # noqa: B010
+    return command
+
+
 @sim_app.callback()
+@_with_latency_options
 def serve(
     ctx: typer.Context,
     state: Annotated[Path | None, typer.Option("--state", help="NVM state file (JSON), kept across restarts.")] = None,
@@ -56,39 +79,34 @@ def serve(
     tcp: Annotated[str | None, typer.Option("--tcp", metavar="HOST:PORT", help="Serve TCP (port 0: any).")] = None,
     frontend: Annotated[str, typer.Option("--frontend", help="at_client, shell or slm.")] = "at_client",
     profile: Annotated[str, typer.Option("--profile", help="Modem firmware: 1.0.3, 1.3.5, 2.0.2, ...")] = "1.3.5",
-    imei: Annotated[str | None, typer.Option("--imei", help="15-digit IMEI with a valid check digit.")] = None,
+    imei: Annotated[
+        str | None,
+        typer.Option(
+            "--imei",
+            help="15-digit IMEI with a valid check digit (default: the state file's own identity, generated "
+            "when the file is created; without --state a fixed one).",
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="AT+CGMM answer.")] = None,
     firmware: Annotated[str | None, typer.Option("--firmware", help="AT+CGMR answer.")] = None,
-    device_uuid: Annotated[str | None, typer.Option("--device-uuid", help="Device UUID (KEYGEN CN).")] = None,
+    device_uuid: Annotated[
+        str | None, typer.Option("--device-uuid", help="Device UUID (%DEVICEUUID, KEYGEN CN).")
+    ] = None,
     baud: Annotated[int | None, typer.Option("--baud", min=300, help="Throttle both directions to N baud.")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="No simulated latencies.")] = False,
-    turnaround_ms: Annotated[
-        float | None, typer.Option("--turnaround-ms", min=0.0, help="Latency of every command (default 2 ms).")
-    ] = None,
-    nvm_write_ms: Annotated[
-        float | None, typer.Option("--nvm-write-ms", min=0.0, help="NVM write/delete base latency (default 30 ms).")
-    ] = None,
-    nvm_per_kib_ms: Annotated[
-        float | None, typer.Option("--nvm-per-kib-ms", min=0.0, help="... plus this per KiB written (default 12 ms).")
-    ] = None,
-    cfun_ms: Annotated[
-        float | None,
-        typer.Option("--cfun-ms", min=0.0, help="CFUN online/offline transition (default 50 ms / 100 ms)."),
-    ] = None,
-    keygen_ms: Annotated[
-        float | None, typer.Option("--keygen-ms", min=0.0, help="%KEYGEN latency (default 1500 ms).")
-    ] = None,
-    attest_ms: Annotated[
-        float | None, typer.Option("--attest-ms", min=0.0, help="%ATTESTTOKEN latency (default 150 ms).")
-    ] = None,
     log: Annotated[Path | None, typer.Option("--log", help="JSON-lines command log (secrets redacted).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random decision.")] = 0,
     boot_cfun: Annotated[int, typer.Option("--boot-cfun", help="CFUN after (re)boot.")] = 4,
     termination: Annotated[str | None, typer.Option("--termination", help="cr, lf, crlf or null.")] = None,
     reject_crlf: Annotated[bool, typer.Option("--reject-crlf", help="2.0.2+: CRLF certificates → 527.")] = False,
     keygen_null_param: Annotated[
-        bool, typer.Option("--keygen-null-param", help="KEYGEN CSR with the NULL-parameter defect.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--keygen-null-param/--no-keygen-null-param",
+            help="KEYGEN CSR with the NULL parameter in ecdsa-with-SHA256, like real modems (default); "
+            "--no-keygen-null-param gives the RFC 5758 form.",
+        ),
+    ] = True,
     max_entries: Annotated[int, typer.Option("--max-entries", min=1, help="Entries before CME 515.")] = 64,
     max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Content bytes before CME 515.")] = 65536,
     power_cut_after: Annotated[
@@ -110,39 +128,39 @@ def serve(
         float, typer.Option("--urc-probability", min=0.0, max=1.0, help="Fault: probability of injected URCs.")
     ] = 0.0,
     pofwarn: Annotated[bool, typer.Option("--pofwarn", help="Fault: power-off warning latched at start.")] = False,
-    json_out: JsonOption = False,
+    report_mqtt: Annotated[
+        str | None,
+        typer.Option("--report-mqtt", help="Act as a field device: publish CW/1 reports of the store to this broker."),
+    ] = None,
+    report_interval: Annotated[
+        float, typer.Option("--report-interval", min=0.05, help="Seconds between reports.")
+    ] = 60.0,
+    report_tls_tag: Annotated[
+        list[int] | None,
+        typer.Option("--report-tls-tag", help="sec_tag the simulated application connects with (TLS errors)."),
+    ] = None,
+    **latency_ms: float | None,
 ) -> None:
     """Serve the simulated modem until interrupted; the first stdout line is the port to open."""
     if ctx.invoked_subcommand is not None:
         return
     with cli_errors():
-        from credwarden.sim import SimConfig, SimModem, timing_from_ms
+        from credwarden.sim import SimConfig, SimModem
 
         if pty and tcp:
             raise fail("--pty and --tcp are mutually exclusive", ExitCode.USAGE)
-        latencies = {
-            "turnaround_ms": turnaround_ms,
-            "nvm_write_ms": nvm_write_ms,
-            "nvm_per_kib_ms": nvm_per_kib_ms,
-            "cfun_ms": cfun_ms,
-            "keygen_ms": keygen_ms,
-            "attest_ms": attest_ms,
-        }
-        given = ["--" + name.replace("_", "-") for name, value in latencies.items() if value is not None]
-        if fast and given:
-            raise fail(f"--fast turns every latency off; it cannot be combined with {', '.join(given)}", ExitCode.USAGE)
         overrides: dict[str, Any] = {}
         for key, value in (("imei", imei), ("device_uuid", device_uuid), ("termination", termination)):
             if value is not None:
                 overrides[key] = value
         try:
             address = _parse_tcp(tcp) if tcp else None
-            config = SimConfig(
-                timing=timing_from_ms(latencies),
+            config = SimConfig.from_options(
+                {"fast": fast or None, **latency_ms},
+                spell=_option_name,
                 profile=profile,
-                frontend=frontend,  # type: ignore[arg-type]
+                frontend=frontend,
                 state_file=state,
-                fast=fast,
                 baud=baud,
                 log_file=log,
                 seed=seed,
@@ -163,10 +181,18 @@ def serve(
         faults.wipe_tag, faults.wipe_after = wipe_tag, wipe_after
         faults.lose_results, faults.lose_probability = lose_results, lose_probability
         faults.urc_probability, faults.pofwarn = urc_probability, pofwarn
-        _serve_until_signal(sim, address, json_out)
+        reporter = None
+        if report_mqtt is not None:
+            from credwarden.sim.field_reporter import FieldReporter
+
+            try:
+                reporter = FieldReporter(sim, report_mqtt, interval_s=report_interval, tls_tags=report_tls_tag or ())
+            except ValueError as exc:
+                raise fail(str(exc), ExitCode.USAGE) from None
+        _serve_until_signal(sim, address, cli_context(ctx).json, reporter)
 
 
-def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: bool) -> None:
+def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: bool, reporter: Any = None) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -178,19 +204,26 @@ def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: boo
         with serving as port:
             sys.stdout.write(port + "\n")
             sys.stdout.flush()
+            if reporter is not None:
+                reporter.start()
             while not stop.wait(0.5):
                 pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if reporter is not None:
+            reporter.stop()
         sim.stop()
     if json_out:
         document = {
             "port": port,
             "profile": sim.profile_name,
             "frontend": sim.config.frontend,
+            "identity": sim.identity.to_json(),
             "summary": sim.accounting.summary(sim.config.baud),
         }
+        if reporter is not None:
+            document["reports_published"] = reporter.published
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         sys.stdout.flush()
 
@@ -223,11 +256,11 @@ def _render_report(summary: dict[str, Any], console: Console) -> None:
 
 @sim_app.command("report")
 def report_cmd(
+    ctx: typer.Context,
     log: Annotated[Path, typer.Argument(help="JSON-lines log written by `credwarden sim --log FILE`.")],
     baud: Annotated[int | None, typer.Option("--baud", min=300, help="Baud for the wire time (default: logged).")] = (
         None
     ),
-    json_out: JsonOption = False,
 ) -> None:
     """Summarise a simulator command log: commands, bytes, wire-time bound, processing time, NVM writes."""
     with cli_errors():
@@ -240,9 +273,8 @@ def report_cmd(
         except ValueError as exc:
             raise fail(str(exc), ExitCode.VALIDATION) from None
         summary = {"log": str(log), **summarise(records, baud=baud)}
-        emit(summary, json_out, _render_report)
+        emit(summary, cli_context(ctx).json, _render_report)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `sim` group to the application."""
-    app.add_typer(sim_app, name="sim")
+commands = typer.Typer()
+commands.add_typer(sim_app, name="sim", rich_help_panel="Simulator")

@@ -264,13 +264,13 @@ def advance(
             return _pending(row, APPEARED, observation, now, confirm)
     else:
         row = replace(row)
+    if row.pending_state == APPEARED and observation.state in IMMEDIATE and observation.state != "missing":
+        return _pending(row, APPEARED, observation, now, confirm)
     if observation.state == row.state:
         row.pending_state, row.pending_count, row.pending_since = None, 0, None
         if observation.state in PRESENT and observation.sha256:
             row.sha256 = observation.sha256
         return row, None
-    if row.pending_state == APPEARED and observation.state in IMMEDIATE:
-        return _pending(row, APPEARED, observation, now, confirm)
     return _pending(row, observation.state, observation, now, confirm)
 
 

@@ -1,4 +1,4 @@
-"""`%ATTESTTOKEN` decoding (spec §3.2): `"<b64url(device identity message)>.<b64url(COSE_Sign1)>"`.
+"""`%ATTESTTOKEN` decoding (modem-behaviour.md#attesttoken): `"<b64url(device identity message)>.<b64url(COSE_Sign1)>"`.
 
 The message is CBOR tag 55799 `[1, device_uuid16, device_type, firmware_uuid16, nonce16]`; the COSE_Sign1
 carries a nil (detached) payload and signs the message bytes with the device identity key.
@@ -20,7 +20,7 @@ __all__ = ["DEVICE_IDENTITY_MESSAGE_V1", "DEVICE_TYPE_NAMES", "decode_attestatio
 
 DEVICE_IDENTITY_MESSAGE_V1 = 1
 SELF_DESCRIBED_CBOR_TAG = 55799
-#: Device type codes as Nordic tooling names them (spec §3.2, [S58]); 1 and 3 really do differ in case only.
+#: Device type codes as Nordic tooling names them (modem-behaviour.md#attesttoken); 1 and 3 really differ in case only.
 DEVICE_TYPE_NAMES: dict[int, str] = {
     1: "nRF9160 SIAA",
     2: "nRF9160 SIBA",

@@ -1,4 +1,4 @@
-"""Strict base64url (RFC 4648 §5, padding optional) and the `<part>.<part>` token framing the modem uses."""
+"""Strict base64url (RFC 4648 section 5, padding optional) and the `<part>.<part>` token framing the modem uses."""
 
 from __future__ import annotations
 

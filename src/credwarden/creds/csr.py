@@ -1,4 +1,4 @@
-"""`%KEYGEN` CSR handling: NULL-parameter repair, decoding the answer, PEM output (spec §3.1, issue 2).
+"""`%KEYGEN` CSR handling: NULL-parameter repair, decoding the answer, PEM output (modem-behaviour.md#keygen, issue 2).
 
 Some modem firmware emits the CSR's signatureAlgorithm as SEQUENCE(ecdsa-with-SHA256, NULL)
 (`300c06082a8648ce3d0403020500`), which RFC 5758 forbids and strict parsers reject. `repair_csr_der` removes

@@ -1,6 +1,6 @@
 """Canonical encoding of credential content and prediction of the digest the modem lists for it.
 
-Canonical form (what credwarden writes, spec §2.5/§2.8):
+Canonical form (what credwarden writes, modem-behaviour.md#content-rules, #digests):
 
 * PEM content (types 0, 1, 2): only the PEM blocks (text outside them is dropped), each block
   `-----BEGIN X-----` / optional RFC 1421 headers + blank line / base64 body re-wrapped at 64 columns
@@ -9,8 +9,9 @@ Canonical form (what credwarden writes, spec §2.5/§2.8):
   bodies, CRLF editors) produce the same bytes, hence the same digest.
 * PSK (type 3): lower-case hex; PSK identity (type 4): the text as given. No line endings.
 
-The modem lists SHA-256 over exactly the stored bytes (§2.8). The stored form depends on the dialect: the NCS
-shell turns every LF of an `AT%CMNG=0` command into CR LF (§1.2), the AT host and SLM store bytes unchanged.
+The modem lists SHA-256 over exactly the stored bytes (modem-behaviour.md#digests). The stored form depends on the
+dialect: the NCS shell turns every LF of an `AT%CMNG=0` command into CR LF (modem-behaviour.md#ncs-shell), the AT host
+and SLM store bytes unchanged.
 Other tools store the same PEM with other line endings (nrfcredstore: LF without the final newline,
 nrfcloud-utils: CRLF with a final CRLF); `equivalent_digests` lists all of them so such an entry counts as
 already stored instead of being rewritten.
@@ -23,12 +24,8 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-from credwarden.types import CredType
-
-Dialect = Literal["at_client", "shell", "slm"]
-DIALECTS: tuple[Dialect, ...] = ("at_client", "shell", "slm")
+from credwarden.types import CredType, Dialect
 
 #: Types whose content is PEM text.
 PEM_TYPES = frozenset({CredType.ROOT_CA, CredType.CLIENT_CERT, CredType.CLIENT_KEY})
@@ -211,7 +208,7 @@ def canonical_content(cred_type: CredType, data: bytes) -> bytes:
 
 
 def stored_form(content: bytes, dialect: Dialect) -> bytes:
-    """The bytes the modem stores when credwarden writes `content` through `dialect` (§1.2)."""
+    """The bytes the modem stores when credwarden writes `content` through `dialect` (modem-behaviour.md#ncs-shell)."""
     if dialect == "shell":
         return content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     return content

@@ -3,9 +3,9 @@
 Every check returns `ValidationError`s instead of raising at the first one, so a manifest reports all of its
 problems at once. Messages name the source (file or manifest field) and never contain secret content.
 
-Accepted private keys (conservative; spec §2.3 and Nordic's TLS documentation): EC P-256 (secp256r1) and
+Accepted private keys (conservative; modem-behaviour.md#credential-types, Nordic's TLS docs): EC P-256 (secp256r1) and
 P-384 (secp384r1), RSA 2048. Encrypted keys must be PKCS#8 (`ENCRYPTED PRIVATE KEY`) with a password of at most
-32 characters (§2.2); legacy OpenSSL-encrypted PEM (`Proc-Type: 4,ENCRYPTED`) is refused.
+32 characters (modem-behaviour.md#cmng); legacy OpenSSL-encrypted PEM (`Proc-Type: 4,ENCRYPTED`) is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from credwarden.creds.encoding import (
-    Dialect,
     EncodingError,
     PemBlock,
     canonical_content,
@@ -34,25 +33,27 @@ from credwarden.creds.encoding import (
 )
 from credwarden.errors import ValidationError
 from credwarden.types import (
+    DIALECTS,
     MAX_AT_COMMAND_BYTES,
     MAX_SEC_TAG,
     MAX_USER_SEC_TAG,
     NRF_CLOUD_SEC_TAG,
     USER_WRITABLE_TYPES,
     CredType,
+    Dialect,
     is_tls_decrypt_tag,
     type_name,
 )
 
-#: Largest certificate chain the modem handles; bigger ones crashed it (spec §2.5, Q9).
+#: Largest certificate chain the modem handles; bigger ones crashed it (modem-behaviour.md#content-rules).
 MAX_CHAIN_BYTES = 4096
-#: `%CMNG` password limit (§2.2).
+#: `%CMNG` password limit (modem-behaviour.md#cmng).
 MAX_PASSWORD_CHARS = 32
-#: SLM native TLS maps sec_tag*10+type into the modem range, so sec_tag <= INT_MAX/10 (§5.1-5.2).
+#: SLM native TLS maps sec_tag*10+type into the modem range, so sec_tag <= INT_MAX/10 (modem-behaviour.md#xcmng).
 MAX_NATIVE_TLS_SEC_TAG = MAX_USER_SEC_TAG // 10
-#: Firmware that first offers TLS-decrypt tags (§2.4).
+#: Firmware that first offers TLS-decrypt tags (modem-behaviour.md#sec_tags).
 TLS_DECRYPT_MIN_FIRMWARE = (2, 0, 0)
-#: Firmware that validates type 0/1 content as certificates (CME 527, spec §2.5 Q4).
+#: Firmware that validates type 0/1 content as certificates (CME 527, modem-behaviour.md#content-rules).
 CERT_VALIDATION_FIRMWARE = (2, 0, 2)
 
 SUPPORTED_CURVES = ("secp256r1", "secp384r1")
@@ -154,7 +155,8 @@ def check_firmware(
     native_tls: bool = False,
 ) -> list[ValidationError]:
     """Device-dependent checks: TLS-decrypt tags need mfw >= 2.0.0; SLM native TLS stores every credential as a
-    root CA (type 0), which mfw >= 2.0.2 validates as a certificate, so keys/PSKs cannot go there (§2.5, §5.2)."""
+    root CA (type 0), which mfw >= 2.0.2 validates as a certificate, so keys/PSKs cannot go there
+    (modem-behaviour.md#content-rules, #xcmng)."""
     shown = ".".join(map(str, firmware_version)) if firmware_version else "unknown"
     if is_tls_decrypt_tag(sec_tag) and (firmware_version is None or firmware_version < TLS_DECRYPT_MIN_FIRMWARE):
         return [
@@ -187,7 +189,7 @@ def prepare_credential(
     policy: CredentialPolicy | None = None,
     password: str | None = None,
     now: datetime | None = None,
-    dialects: Sequence[Dialect] = ("at_client", "shell", "slm"),
+    dialects: Sequence[Dialect] = DIALECTS,
 ) -> tuple[PreparedCredential | None, list[ValidationError]]:
     """Validate one credential and return its canonical form, or None with every problem found.
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from credwarden.errors import ExitCode, UsageError
 from credwarden.factory.ports import PortWatcher, expand_ports
 from credwarden.factory.results import BatchSummary, DeviceResult, Status
-from credwarden.factory.runner import BatchRunner, Job, ProgressEvent
+from credwarden.factory.runner import BatchRunner, Job
 from credwarden.factory.station import MAX_DEFAULT_CONCURRENCY, Station
 from credwarden.factory.view import BatchView, PlainLineView
 
 log = logging.getLogger(__name__)
+#: Seconds boards in progress get after Ctrl-C to stop and restore their CFUN before their ports are closed.
+INTERRUPT_GRACE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def run_batch(
         results = runner.run(ports)
     except KeyboardInterrupt:
         interrupted = True
-        results = runner.cancel_all()
+        results = runner.collected + runner.interrupt_all(INTERRUPT_GRACE_S)
         seen = {r.port for r in results}
         results += [DeviceResult(p, Status.FAILED, error="not started: interrupted") for p in ports if p not in seen]
         position = {port: i for i, port in enumerate(ports)}
@@ -107,23 +109,7 @@ def _watch(station: Station, view: BatchView, job: Job, stop: threading.Event) -
             results.extend(runner.collect(wait=station.poll_interval))
     except KeyboardInterrupt:
         interrupted = True
-        results.extend(runner.cancel_all())
+        results.extend(runner.interrupt_all(INTERRUPT_GRACE_S))
     summary = BatchSummary.of(results)
     view.stop(summary)
     return BatchReport(results, summary, interrupted, watch=True)
-
-
-def null_view() -> BatchView:
-    """A view that shows nothing (library use)."""
-
-    class _Null:
-        def __call__(self, event: ProgressEvent) -> None:
-            return None
-
-        def start(self) -> None:
-            return None
-
-        def stop(self, summary: BatchSummary | None) -> None:
-            return None
-
-    return _Null()

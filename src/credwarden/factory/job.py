@@ -43,6 +43,8 @@ from credwarden.types import type_name
 
 log = logging.getLogger("credwarden.factory")
 
+#: Row error of a board stopped by Ctrl-C.
+INTERRUPTED = "interrupted (Ctrl-C); the board was left in the CFUN it was found in"
 #: Seconds between two byte-counter updates sent to the view.
 _BYTES_UPDATE_INTERVAL = 0.2
 
@@ -131,6 +133,8 @@ class DeviceJob:
         dev: Device | None = None
         try:
             dev = self._connect(transport, port, ctx)
+        except KeyboardInterrupt:
+            result.error = INTERRUPTED
         except DeviceTimeout as exc:
             result.status, result.error = Status.NO_ANSWER, str(exc)
         except CredwardenError as exc:
@@ -175,10 +179,16 @@ class DeviceJob:
         session_usable = True
         entries = None
         try:
+            ctx.check_interrupt()
             info = dev.info()
             result.imei, result.uuid = info.imei, info.uuid
             report = self._apply(dev, ctx, result, info)
             entries = list(report.final_entries) if report.final_entries is not None else None
+        except KeyboardInterrupt as exc:  # Ctrl-C: apply restored CFUN; the run is recorded as what it was
+            result.status, result.error = Status.FAILED, INTERRUPTED
+            partial = getattr(exc, "report", None)
+            if partial is not None:
+                result.actions.extend(_apply_action(r) for r in partial.results)
         except CredwardenError as exc:
             result.status, result.error = _status_for(exc), str(exc)
             session_usable = not isinstance(exc, DeviceTimeout | TransportError)
@@ -197,6 +207,7 @@ class DeviceJob:
         ctx.report(Stage.PLAN)
 
         def observer(stage: str, info: Any) -> None:
+            ctx.check_interrupt()  # stage boundaries are safe points: apply restores CFUN on the way out
             verb, _, detail = stage.partition(" ")
             if verb in ("write", "delete"):
                 ctx.report(Stage.WRITE, detail if verb == "write" else f"{detail} (delete)")
@@ -215,7 +226,7 @@ class DeviceJob:
         result.expiries.update(apply_expiries(report))
         actions = [_apply_action(r) for r in report.results]
         result.actions.extend(actions)
-        if self.nrfcloud_csv is not None:
+        if self.nrfcloud_csv is not None and report.ok:
             self._onboard(report)
         if not report.ok:
             message = report.message or "the device state differs from the manifest"

@@ -45,7 +45,8 @@ class JobContext:
         self.port = port
         self.timeout = timeout
         self.started = time.monotonic()
-        self.cancelled = threading.Event()
+        self.cancelled = threading.Event()  #: given up: the runner closed what the job registered
+        self.interrupted = threading.Event()  #: Ctrl-C: stop at the next safe point, put the device back as found
         self.stage = Stage.QUEUED
         self.detail = ""
         self.bytes_out = 0
@@ -92,6 +93,15 @@ class JobContext:
                 self._cleanups.append(cleanup)
                 return
         _run_cleanup(cleanup)
+
+    def interrupt(self) -> None:
+        """Ask the job to stop at its next safe point (it restores the device's CFUN before the port closes)."""
+        self.interrupted.set()
+
+    def check_interrupt(self) -> None:
+        """Raise KeyboardInterrupt in the job's thread when Ctrl-C asked it to stop (call at safe points only)."""
+        if self.interrupted.is_set():
+            raise KeyboardInterrupt
 
     def cancel(self) -> None:
         with self._lock:
@@ -143,6 +153,7 @@ class BatchRunner:
         self._lock = threading.Lock()
         self._active: list[_Slot] = []
         self._count = 0
+        self.collected: list[DeviceResult] = []  #: every row returned by `collect` so far (kept across Ctrl-C)
 
     @property
     def pending(self) -> int:
@@ -165,7 +176,9 @@ class BatchRunner:
         out: list[DeviceResult] = []
         end = time.monotonic() + wait
         while True:
-            out.extend(self._expire_overdue())
+            expired = self._expire_overdue()
+            out.extend(expired)
+            self.collected.extend(expired)
             try:
                 slot, result = self._finished.get(timeout=self._next_wait(end) if not out else 0)
             except queue.Empty:
@@ -174,6 +187,7 @@ class BatchRunner:
                 continue
             if self._retire(slot):
                 out.append(result)
+                self.collected.append(result)
 
     def run(self, ports: Iterable[str]) -> list[DeviceResult]:
         """Submit every port, wait for all, return results in submission order."""
@@ -187,7 +201,7 @@ class BatchRunner:
         return sorted(results, key=lambda r: position.get(r.port, len(order)))
 
     def cancel_all(self) -> list[DeviceResult]:
-        """Cancel every job still pending (Ctrl-C); return their rows as failed."""
+        """Give up on every job still pending (their ports are closed at once); return their rows as failed."""
         with self._lock:
             slots = [s for s in self._active if not s.done]
         out: list[DeviceResult] = []
@@ -198,12 +212,38 @@ class BatchRunner:
                 out.append(self._cancelled_result(slot, Status.FAILED, "interrupted before finishing"))
         return out
 
+    def interrupt_all(self, grace: float) -> list[DeviceResult]:
+        """Ctrl-C: boards not started yet are dropped; running jobs stop at their next safe point and put their
+        device back in the CFUN it was found in, for up to `grace` seconds; whatever is still running then (or
+        after a second Ctrl-C) is given up. Returns every remaining row."""
+        with self._lock:
+            slots = [s for s in self._active if not s.done]
+        out: list[DeviceResult] = []
+        for slot in slots:
+            if slot.ctx is None:
+                if self._retire(slot):
+                    out.append(DeviceResult(slot.port, Status.FAILED, error="not started: interrupted"))
+            else:
+                slot.ctx.interrupt()
+        end = time.monotonic() + grace
+        try:
+            while self.pending and time.monotonic() < end:
+                try:
+                    slot, result = self._finished.get(timeout=min(0.1, max(0.0, end - time.monotonic())))
+                except queue.Empty:
+                    continue
+                if self._retire(slot):
+                    out.append(result)
+        except KeyboardInterrupt:
+            log.warning("second Ctrl-C: closing the ports of the boards still running")
+        return out + self.cancel_all()
+
     # -- internals -------------------------------------------------------------------------------------
 
     def _work(self, slot: _Slot) -> None:
         with self._slots_free:
             with self._lock:
-                if slot.done:  # cancelled while queued
+                if slot.done:  # cancelled or interrupted while queued
                     return
                 ctx = JobContext(slot.port, self._timeout, self._listener)
                 slot.ctx = ctx

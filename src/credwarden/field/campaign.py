@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from credwarden.at.timeouts import TimeoutPolicy
-from credwarden.creds.encoding import Dialect, match_digest
+from credwarden.creds.encoding import match_digest
 from credwarden.errors import CredwardenError, ExitCode, UsageError
 from credwarden.modem.device import Device
 from credwarden.provision.apply import apply
@@ -43,6 +43,7 @@ from credwarden.sim import SimConfig, SimModem
 from credwarden.sim.accounting import command_kind
 from credwarden.transport.base import Transport
 from credwarden.transport.simulated import inprocess
+from credwarden.types import Dialect, as_dialect
 
 Kind = Literal["power-cut", "hang", "lost-result", "noise", "reboot", "power-off"]
 #: What the device holds before the first apply: only the unrelated tag, or an older version of every credential.
@@ -87,7 +88,7 @@ class FaultPoint:
     where: str  #: human description, e.g. "power cut after 120 of 1188 bytes of command 7 (AT%CMNG=0,42,0)"
     command: int = 0  #: 1-based command number in the apply (0: not command-bound)
     offset: int | None = None  #: power cut: content bytes stored; None: cut at the boundary after `command`
-    stores: bool = False  #: hang: the hung write is stored anyway (Q1)
+    stores: bool = False  #: hang: the hung write is stored anyway (modem-behaviour.md#field-reports, write hang)
     after: bool = False  #: reboot: right after `command` answered (False: right before it reaches the modem)
     noise: float = 0.0
     seed: int = 0
@@ -235,9 +236,10 @@ def fault_points(settings: CampaignSettings, loaded: Manifest, desired: list[Des
 
 
 def _dialect(frontend: str) -> Dialect:
-    if frontend not in ("at_client", "shell", "slm"):
-        raise UsageError(f"unknown front-end {frontend!r}; use at_client, shell or slm")
-    return frontend  # type: ignore[return-value]
+    try:
+        return as_dialect(frontend)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _summarise(kind: Kind, results: list[PointResult]) -> KindSummary:

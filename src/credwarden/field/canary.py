@@ -1,4 +1,4 @@
-"""`credwarden canary`: reproduce the field recipe "credentials vanish after many NVM writes" (spec §8 Q6).
+"""`credwarden canary`: reproduce "credentials vanish after many NVM writes" (modem-behaviour.md#field-reports).
 
 Rewrite a scratch (sec_tag, psk-identity) entry again and again, alternating two contents so that every cycle
 is a real NVM write (or delete + write), and after every cycle compare the watched tags' digests with the

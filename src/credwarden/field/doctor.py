@@ -60,7 +60,7 @@ def run_doctor(
     read_back: bool = True,
 ) -> DoctorReport:
     """Observe `device` (read-only) and diagnose it. `read_back=False` skips `%CMNG=2` (a >4 kB chain has
-    crashed modems on read, §8 Q9): no buffer check and no read-back expiry then."""
+    crashed modems on read, modem-behaviour.md#field-reports): no buffer check and no read-back expiry then."""
     info = device.info()
     entries = tuple(device.list())
     facts = firmware_facts(info.firmware, info.firmware_version)
@@ -168,7 +168,9 @@ def _expiries(
     certificates = [
         e for e in entries if e.type in (CredType.ROOT_CA, CredType.CLIENT_CERT) and is_user_tag(e.sec_tag)
     ][:MAX_READS]
-    supported = try_certexpiry  # %CERTEXPIRY came with the 1.3 generation (§3.3); asked once, then remembered
+    supported = (
+        try_certexpiry  # %CERTEXPIRY came with mfw 1.3 (modem-behaviour.md#certexpiry); asked once, then remembered
+    )
     for entry in certificates:
         key = (entry.sec_tag, entry.type)
         if supported:

@@ -1,7 +1,7 @@
 """The rules of `credwarden doctor`: pure functions from Observations to Findings (no I/O).
 
-Spec references: §2.4 tag ranges, §2.6 CFUN / power-off warning, §2.8 digests, §2.12 firmware matrix,
-§1.1/§2.5 buffer sizes, §3.3 %CERTEXPIRY, §8 field quirks.
+Background in docs/modem-behaviour.md: #sec_tags (tag ranges), #cfun-rules and #power-off-warning, #digests,
+#firmware-generations, #front-ends and #content-rules (buffer sizes), #certexpiry, #field-reports.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from credwarden.types import (
 
 #: Default warning horizon for certificates about to expire.
 DEFAULT_EXPIRY_WARNING = timedelta(days=30)
-#: Response buffers that truncate big reads: at_shell default 2700, AT host / modem 4096 (§1.1, §1.2).
+#: Answer buffers that cut big reads: at_shell default 2700, AT host / modem 4096 (modem-behaviour.md#front-ends).
 KNOWN_BUFFER_SIZES = (2700, 4096)
 
 Rule = Callable[[Observations, FirmwareFacts, datetime, timedelta], Iterable[Finding]]
@@ -63,7 +63,7 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
             "firmware.file-system",
             f"mfw {facts.version_text}: credentials reported to vanish on firmware before 1.0.0",
             "Nordic: 'earlier versions pre modem 1.0.0 had issues with file system'; devices lost their "
-            "credentials after months in the field (TLS errors -45) (§8 Q6)",
+            "credentials after months in the field (TLS errors -45)",
             "upgrade the modem firmware to 1.3.x, then re-provision (`credwarden apply MANIFEST`)",
         )
     if facts.real_digests is False:
@@ -71,7 +71,7 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
             Severity.WARNING,
             "firmware.placeholder-digests",
             f"mfw {facts.version_text} prints placeholder digests",
-            "firmware before 1.3 lists the type byte x32 instead of a SHA-256 (§2.8): content of types 1/2/3 "
+            "firmware before 1.3 lists the type byte x32 instead of a SHA-256: content of types 1/2/3 "
             "cannot be verified on the device; only presence can",
             "upgrade to mfw 1.3.2+ for digest verification",
         )
@@ -89,7 +89,7 @@ def firmware_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizo
             "firmware.validates-certificates",
             f"mfw {facts.version_text} validates certificate content (CME 527)",
             "types 0 and 1 must be well-formed PEM with real LF newlines; literal '\\n' or pasted CRLF is "
-            "rejected with +CME ERROR: 527 (§2.5)",
+            "rejected with +CME ERROR: 527",
             "validate before writing: `credwarden plan MANIFEST`",
         )
 
@@ -103,7 +103,7 @@ def dialect_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon
             "reached through the NCS shell `at` command",
             "with CONFIG_AT_SHELL_UNESCAPE_LF the shell stores PEM with CRLF line endings, so digests differ from "
             "the same file written through at_client; responses are cut at CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN "
-            "(default 2700 bytes) (§1.2)",
+            "(default 2700 bytes)",
             "compare digests with `credwarden plan` (it predicts the shell's encoding), not with a hand-computed "
             "sha256",
         )
@@ -113,7 +113,7 @@ def dialect_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon
             "dialect.slm",
             "reached through the Serial LTE Modem / Serial Modem application",
             "SLM's native-TLS credentials (AT#XCMNG) live elsewhere (modem tags tag*10+type, or settings storage); "
-            "this report covers the modem store (%CMNG) (§5)",
+            "this report covers the modem store (%CMNG)",
             None,
         )
 
@@ -196,7 +196,7 @@ def power_off_warning_rule(
             "power-off warning is active: credential writes and deletes are blocked (CME 528)",
             f"{probe.method}: {probe.detail}".rstrip(": ")
             + ". The modem latched a low-voltage warning; NVM updates (and per Nordic support also reads) are "
-            "refused until it is re-armed (§2.6)",
+            "refused until it is re-armed",
             "fix the supply voltage (>= 3.0 V under load), then re-arm with AT%XPOFWARN=1,30 or restart the modem",
         )
     elif probe.state == "unknown" and facts.has_power_off_warning:
@@ -221,12 +221,12 @@ def read_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: t
                 f"{label}: read-back failed ({read.error})",
                 (
                     "no final result arrived: the response is probably larger than the application firmware's AT "
-                    "buffer, which drops the end of the answer (§1.1)"
+                    "buffer, which drops the end of the answer"
                     if timed_out
-                    else "the modem refused the read of a readable entry; the response may not fit a buffer (§1.1)"
+                    else "the modem refused the read of a readable entry; the response may not fit a buffer"
                 ),
                 "raise CONFIG_AT_HOST_CMD_MAX_LEN / CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN (4096), keep certificates "
-                "below ~4 kB (a >4 kB chain crashed the modem, §2.5)",
+                "below ~4 kB (a >4 kB chain crashed the modem)",
                 read.sec_tag,
                 read.type,
             )
@@ -247,7 +247,7 @@ def read_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: t
                 "buffer.read-truncated",
                 f"{label}: read-back came back truncated",
                 f"the content read back is not what is stored: {reason}{buffer_note}. The application firmware's "
-                "AT response buffer is too small for this credential (at_shell default 2700 bytes, §1.1/§1.2); "
+                "AT response buffer is too small for this credential (at_shell default 2700 bytes); "
                 "libraries comparing by read-back (modem_key_mgmt_cmp) will see a mismatch and may rewrite it on "
                 "every boot",
                 "raise the response buffer (CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN / CONFIG_AT_HOST_CMD_MAX_LEN = "
@@ -344,7 +344,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
             "tags.nrf-cloud",
             f"nRF Cloud's default sec_tag {NRF_CLOUD_SEC_TAG} is in use ({', '.join(type_name(t) for t in cloud)})",
             "the nRF Cloud libraries (CONFIG_NRF_CLOUD_SEC_TAG) and nrfcloud-utils use this tag; writing other "
-            "credentials there breaks nRF Cloud connectivity (§2.4)",
+            "credentials there breaks nRF Cloud connectivity",
             None,
             NRF_CLOUD_SEC_TAG,
         )
@@ -358,7 +358,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 "tags.tls-decrypt",
                 f"sec_tag {entry.sec_tag} {entry.type_name}: TLS-decrypt tag in use",
                 "TLS sessions using sec_tags 2147483648-2147483667 can be decrypted with Nordic tools; they are "
-                "for test and development only (§2.4)",
+                "for test and development only",
                 "move production credentials to a user sec_tag (0-2147483647)",
                 entry.sec_tag,
                 entry.type,
@@ -371,7 +371,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 "tags.reserved-unexpected",
                 f"sec_tag {entry.sec_tag} {entry.type_name}: unexpected entry in the modem-reserved range",
                 "values above 2147483647 are reserved for the modem; this (tag, type) is not one of the "
-                "factory entries seen so far (§2.4)",
+                "factory entries seen so far",
                 "leave it alone; report the firmware version if it appeared after a tool wrote there",
                 entry.sec_tag,
                 entry.type,
@@ -391,7 +391,7 @@ def tag_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: ti
                 Severity.WARNING,
                 "entries.duplicate",
                 f"sec_tag {tag} {type_name(code)} listed {count} times",
-                "(sec_tag, type) must be unique in the store (§2.1); the list output is inconsistent",
+                "(sec_tag, type) must be unique in the store; the list output is inconsistent",
                 "restart the modem and list again; re-provision the entry if it persists",
                 tag,
                 code,

@@ -1,7 +1,8 @@
 """Errno numbering schemes an nRF91 application log may use, and what each name means for credentials.
 
-Spec §7: the modem library changed numbering. bsdlib (NCS <= ~1.4) used a BSD-style `nrf_errno.h` [S76];
-nrf_modem >= 1.0 (NCS >= ~1.5) uses the IEEE/newlib numbering that Zephyr also uses [S78][S79].
+The modem library changed numbering (modem-behaviour.md#errno-numbering). bsdlib (NCS <= ~1.4) used a BSD-style
+`nrf_errno.h`;
+nrf_modem >= 1.0 (NCS >= ~1.5) uses the IEEE/newlib numbering that Zephyr also uses.
 The Linux table covers host-side tools and `native_sim` builds; bsdlib took its 112-129 values from it.
 Pure data.
 """
@@ -20,7 +21,7 @@ class ErrnoScheme:
     codes: dict[int, tuple[str, str]]  #: number -> (name, description)
 
 
-#: nrf_modem >= 1.0 / Zephyr (newlib numbering) — sdk-nrfxlib nrf_modem/include/nrf_errno.h [S78].
+#: nrf_modem >= 1.0 / Zephyr (newlib numbering) — sdk-nrfxlib nrf_modem/include/nrf_errno.h.
 NRF_MODEM = ErrnoScheme(
     "nrf_modem",
     "nrf_modem >= 1.0 / Zephyr (NCS >= ~1.5)",
@@ -83,7 +84,7 @@ NRF_MODEM = ErrnoScheme(
     },
 )
 
-#: bsdlib <= 0.8 (NCS <= ~1.4), BSD-style nrf_errno.h [S76].
+#: bsdlib <= 0.8 (NCS <= ~1.4), BSD-style nrf_errno.h.
 BSDLIB = ErrnoScheme(
     "bsdlib",
     "bsdlib (NCS <= ~1.4, BSD-style numbering)",
@@ -173,26 +174,26 @@ class CredentialCause:
 _DOCTOR = "credwarden doctor MANIFEST --port PORT"
 _LIST = "credwarden list --port PORT --tag SEC_TAG"
 
-#: Keyed by errno name; applies whichever scheme produced the name. Spec §7, §2.10, §6.1.
+#: Keyed by errno name; applies whichever scheme produced the name. modem-behaviour.md#errno-numbering, #cme-codes.
 CAUSES: dict[str, CredentialCause] = {
     "ECONNREFUSED": CredentialCause(
         True,
         "nrf_modem >= 1.1.0 reports a failed TLS handshake this way: a missing certificate, a wrong certificate "
-        "or a wrong private key in the sec_tag the socket uses (§7 [S80]). Also: the server refused the TCP "
+        "or a wrong private key in the sec_tag the socket uses. Also: the server refused the TCP "
         "connection (wrong port/host) — rule that out first if the handshake never started.",
         _DOCTOR,
     ),
     "EOPNOTSUPP": CredentialCause(
         True,
         "bsdlib-era TLS handshake failure (the classic 'MQTT connect error -45'): credentials missing or vanished "
-        "from the modem (pre-1.0 file-system losses, §8 Q6), a wrong CA, or a sec_tag without the key/cert "
-        "the socket expects; also seen as -95 with placeholder-digest firmware (§7 [S30]).",
+        "from the modem (pre-1.0 file-system losses), a wrong CA, or a sec_tag without the key/cert "
+        "the socket expects; also seen as -95 with placeholder-digest firmware.",
         _DOCTOR + "; watch for disappearing entries with `credwarden canary`",
     ),
     "ECONNABORTED": CredentialCause(
         True,
         "the TLS handshake was aborted: typically the modem rejected the server certificate (root CA in the "
-        "sec_tag does not match the server's chain: 'unknown CA' alert, §7 [S83]) or the server rejected the "
+        "sec_tag does not match the server's chain: 'unknown CA' alert) or the server rejected the "
         "client certificate. INFERRED from the handshake flow.",
         _DOCTOR,
     ),
@@ -222,50 +223,47 @@ CAUSES: dict[str, CredentialCause] = {
     "ECANCELED": CredentialCause(
         True,
         "modem_key_mgmt returns -ECANCELED for CME 528: a latched power-off warning blocks NVM updates (and, per "
-        "Nordic support, reads) of credentials (§2.6 [S31]). In nrf_modem socket calls it can also mean the "
+        "Nordic support, reads) of credentials. In nrf_modem socket calls it can also mean the "
         "operation was cancelled by a modem shutdown.",
         _DOCTOR + " (power-off warning probe)",
     ),
     "EPERM": CredentialCause(
         True,
         "from modem_key_mgmt: CME 518, the modem is online (CFUN 1/2/21) so writes/deletes are refused; on "
-        "NCS <= ~1.7 the mapping was swapped and EPERM meant CME 514 (no access) (§2.10).",
+        "NCS <= ~1.7 the mapping was swapped and EPERM meant CME 514 (no access).",
         "credwarden doctor --port PORT (CFUN state)",
     ),
     "EACCES": CredentialCause(
         True,
         "from modem_key_mgmt/tls_credentials: CME 514, the entry cannot be read back (types 1, 2, 3) or is "
-        "modem-owned; on NCS <= ~1.7 it meant CME 518 (modem online) (§2.10, §6.2).",
+        "modem-owned; on NCS <= ~1.7 it meant CME 518 (modem online).",
         "verify by digest: " + _LIST,
     ),
-    "ENOENT": CredentialCause(
-        True, "from modem_key_mgmt: CME 513, no credential with this sec_tag and type (§2.10).", _LIST
-    ),
+    "ENOENT": CredentialCause(True, "from modem_key_mgmt: CME 513, no credential with this sec_tag and type.", _LIST),
     "ENOMEM": CredentialCause(
         True,
-        "from modem_key_mgmt: CME 515, the credential store is full; or the caller's buffer was too small for a "
-        "read (§2.10, §6.1).",
+        "from modem_key_mgmt: CME 515, the credential store is full; or the caller's buffer was too small for a read.",
         "credwarden list --port PORT",
     ),
     "EALREADY": CredentialCause(
-        True, "from modem_key_mgmt: CME 519, the entry exists and cannot be overwritten (§2.9).", _LIST
+        True, "from modem_key_mgmt: CME 519, the entry exists and cannot be overwritten.", _LIST
     ),
     "EEXIST": CredentialCause(
         True,
         "from tls_credentials (nrf_modem backend): the credential already exists in the modem with different "
-        "content and was not written (§6.1).",
+        "content and was not written.",
         _DOCTOR,
     ),
     "EINVAL": CredentialCause(
         True,
         "from modem_key_mgmt: CME 527 (certificate content rejected, mfw 2.0.2+) or CME 50 (bad parameters), "
-        "or an empty credential buffer (§2.10).",
+        "or an empty credential buffer.",
         "credwarden plan MANIFEST (validates PEM before writing)",
     ),
     "E2BIG": CredentialCause(
         True,
         "the AT response did not fit the buffer (CME 23 or nrf_modem -E2BIG): a credential larger than the "
-        "application's AT buffer, e.g. a CA chain near 4 kB (§1.1, §2.5).",
+        "application's AT buffer, e.g. a CA chain near 4 kB.",
         _DOCTOR + " (buffer-size check)",
     ),
     "EIO": CredentialCause(

@@ -1,8 +1,8 @@
 """`credwarden explain`: what a number from an application log means for the credentials.
 
 Accepts `-45`, `45`, `+CME ERROR: 527`, `527`, `ECONNREFUSED`, `-NRF_ECONNREFUSED`, or a log fragment such as
-`mqtt_connect, error: -111`. Ambiguous numbers list every interpretation (spec §7: the errno numbering changed
-between bsdlib and nrf_modem). Pure functions.
+`mqtt_connect, error: -111`. Ambiguous numbers list every interpretation (the errno numbering changed between
+bsdlib and nrf_modem: modem-behaviour.md#errno-numbering). Pure functions.
 """
 
 from __future__ import annotations

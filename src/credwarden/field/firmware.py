@@ -1,4 +1,4 @@
-"""What a modem firmware version implies for credential handling (spec §2.12 firmware matrix). Pure functions."""
+"""What a modem firmware version implies for credential handling (modem-behaviour.md#firmware-generations)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 @dataclass(frozen=True)
 class FirmwareFacts:
-    """Capabilities and known problems of one firmware; None where the spec has no answer (UNKNOWN)."""
+    """Capabilities and known problems of one firmware; None where no source says."""
 
     raw: str | None
     family: str  #: "nrf9160" | "nrf91x1" | "nrf9151-ntn" | "unknown"
     version: tuple[int, int, int] | None
-    real_digests: bool | None  #: False: placeholder digests (type byte x32) before 1.3 (§2.8)
-    file_system_issues: bool  #: credentials reported to vanish before mfw 1.0.0 (§8 Q6)
-    validates_certificates: bool | None  #: CME 527 on malformed types 0/1 (2.0.2+, NTN) (§2.5)
-    has_power_off_warning: bool | None  #: %XPOFWARN / CME 528 (9160 1.3.2+, 91x1) (§2.6)
-    has_tls_decrypt_tags: bool  #: 2147483648-2147483667 (91x1 2.0.0+) (§2.4)
+    real_digests: bool | None  #: False: placeholder digests before 1.3 (modem-behaviour.md#placeholder-digests)
+    file_system_issues: bool  #: credentials reported to vanish before mfw 1.0.0 (modem-behaviour.md#field-reports)
+    validates_certificates: bool | None  #: CME 527 on bad types 0/1 (2.0.2+, NTN) (modem-behaviour.md#content-rules)
+    has_power_off_warning: (
+        bool | None
+    )  #: %XPOFWARN / CME 528 (9160 1.3.2+, 91x1) (modem-behaviour.md#power-off-warning)
+    has_tls_decrypt_tags: bool  #: 2147483648-2147483667 (91x1 2.0.0+) (modem-behaviour.md#sec_tags)
 
     @property
     def version_text(self) -> str:

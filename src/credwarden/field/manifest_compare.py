@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from credwarden.creds.encoding import Dialect, equivalent_forms
+from credwarden.creds.encoding import equivalent_forms
 from credwarden.field.findings import ManifestCheck
 from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.manifest import load_manifest
 from credwarden.provision.plan import PlannedAction, make_plan
 from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
+from credwarden.types import Dialect
 
 
 def compare_with_manifest(

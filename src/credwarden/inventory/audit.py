@@ -14,8 +14,7 @@ from typing import Any
 from credwarden.errors import UsageError
 from credwarden.inventory.views import SnapshotView, iso
 from credwarden.models import StoredEntry
-
-DIALECTS = ("at_client", "shell", "slm")
+from credwarden.types import as_dialect
 
 
 @dataclass(frozen=True)
@@ -49,10 +48,12 @@ def audit_snapshot(
     """Plan the manifest against an inventory snapshot (placeholders resolve with the device's IMEI / UUID)."""
     from credwarden.provision import DeviceIdentity, load_manifest, make_plan, resolve_manifest
 
-    if dialect not in DIALECTS:
-        raise UsageError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+    try:
+        front_end = as_dialect(dialect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     loaded = load_manifest(manifest)
-    desired = resolve_manifest(loaded, DeviceIdentity(imei=view.imei, uuid=uuid, dialect=dialect))  # type: ignore[arg-type]
+    desired = resolve_manifest(loaded, DeviceIdentity(imei=view.imei, uuid=uuid, dialect=front_end))
     observed = [StoredEntry(e.sec_tag, e.type, e.sha256) for e in view.entries]
-    plan = make_plan(desired, observed, dialect=dialect)  # type: ignore[arg-type]
+    plan = make_plan(desired, observed, dialect=front_end)
     return AuditResult(plan=plan, source="inventory", imei=view.imei, snapshot_id=view.id, taken_at=view.taken_at)

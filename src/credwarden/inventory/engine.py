@@ -8,6 +8,7 @@ stations never deadlock on a lock upgrade. PostgreSQL is reached through `postgr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,11 @@ def resolve_url(db: str | None = None) -> URL:
         )
     if backend == "postgresql" and url.get_driver_name() != "psycopg":
         raise UsageError("PostgreSQL inventories use the psycopg 3 driver: write postgresql+psycopg://...")
+    if backend == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        raise UsageError(
+            "a PostgreSQL inventory needs the psycopg driver, an optional part of credwarden: "
+            "pip install 'credwarden[postgres]'"
+        )
     if backend == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     return url

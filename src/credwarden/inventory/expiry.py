@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 CERT_TYPES = (int(CredType.ROOT_CA), int(CredType.CLIENT_CERT))
 #: Apply statuses that mean the device now holds the manifest's content.
 HELD_STATUSES = ("written", "unchanged")
-#: Firmware generation that brought `%CERTEXPIRY` (spec §3.3).
+#: Firmware generation that brought `%CERTEXPIRY` (modem-behaviour.md#certexpiry).
 CERTEXPIRY_SINCE = (1, 3, 0)
 
 Expiries = dict[tuple[int, int], datetime]

@@ -5,7 +5,9 @@ Inside the caller's write transaction, a batch of reports:
 
 * creates / locks its devices (PostgreSQL: `FOR UPDATE` in id order, as snapshot writes do);
 * refuses a replay: a `seq` not above the device's last accepted report within the same uptime (`up` not
-  lower than before; without `up` on both sides, only the same `seq` is a replay);
+  lower than before; without `up` on both sides, only the same `seq` is a replay); a report that looks like a
+  reboot (lower `up`) is a replay when the device already sent one with the same `seq` and `up` (a message
+  the broker delivered again, e.g. after a restart);
 * turns a complete credential list that differs from the device's latest snapshot into a snapshot (source
   `report`); an unchanged list is a heartbeat that confirms the latest snapshot without entry rows; an
   incomplete or absent list creates nothing and is never read as a loss;
@@ -17,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from credwarden.inventory.field_db import FieldDb
 from credwarden.inventory.recording import write_snapshots
@@ -27,6 +29,9 @@ from credwarden.inventory.schema import REPORT_TRANSPORTS, TEXT_LEN
 from credwarden.report.errors import REPLAYED, ReportRejected
 from credwarden.report.model import FieldReport, Listing
 from credwarden.report.sms import resolve_digests
+
+if TYPE_CHECKING:
+    from credwarden.inventory.store import Inventory
 
 Slot = tuple[int, int]
 
@@ -109,6 +114,8 @@ class _Device:
     entries: dict[Slot, KnownEntry]
     new: bool
     pending_snapshot: int | None = None  #: index of this batch's newest snapshot record for the device
+    #: (seq, up) of the reports accepted for the device in this batch
+    seen: set[tuple[int, int | None]] = field(default_factory=set)
 
 
 def is_replay(seq: int, uptime: int | None, last_seq: int | None, last_uptime: int | None) -> bool:
@@ -119,6 +126,20 @@ def is_replay(seq: int, uptime: int | None, last_seq: int | None, last_uptime: i
         same_boot = uptime >= last_uptime
         return same_boot and seq <= last_seq
     return seq == last_seq
+
+
+def _seen_before(db: FieldDb, device: _Device, report: FieldReport) -> bool:
+    """Whether a report that does not continue the last one (a reboot, or no uptime) was stored already."""
+    if device.last_seq is None or report.seq > device.last_seq:
+        return False
+    key = (report.seq, report.uptime_s)
+    if key in device.seen:
+        return True
+    mark = db.mark
+    uptime = f"uptime_s = {mark}" if report.uptime_s is not None else "uptime_s IS NULL"
+    params: tuple[object, ...] = (device.id, report.seq) + ((report.uptime_s,) if report.uptime_s is not None else ())
+    rows = db.fetch(f"SELECT 1 FROM reports WHERE device_id = {mark} AND seq = {mark} AND {uptime} LIMIT 1", params)
+    return bool(rows)
 
 
 def _known_from_listing(
@@ -183,7 +204,9 @@ def store_reports(conn: Any, incoming: Sequence[IncomingReport]) -> list[StoredR
         device = devices[report.imei]
         result = StoredReport(item, device_id=device.id, new_device=device.new, first_report=device.last_seq is None)
         results.append(result)
-        if is_replay(report.seq, report.uptime_s, device.last_seq, device.last_uptime):
+        if is_replay(report.seq, report.uptime_s, device.last_seq, device.last_uptime) or _seen_before(
+            db, device, report
+        ):
             result.rejection = ReportRejected(
                 REPLAYED,
                 f"device {report.imei}: seq {report.seq} is not newer than its last report's {device.last_seq} "
@@ -193,6 +216,7 @@ def store_reports(conn: Any, incoming: Sequence[IncomingReport]) -> list[StoredR
             )
             continue
         device.last_seq, device.last_uptime = report.seq, report.uptime_s
+        device.seen.add((report.seq, report.uptime_s))
         result.before = dict(device.entries)
         listing = _resolved_listing(report, device.entries)
         result.after = dict(device.entries)
@@ -304,3 +328,19 @@ def _update_devices(db: FieldDb, last: dict[int, tuple[datetime, int, str | None
         "firmware = COALESCE(?, firmware) WHERE id = ?",
         [(db.time(last[i][0]), last[i][1], db.time(last[i][0]), last[i][2], i) for i in ids],
     )
+
+
+def record_reports(
+    inventory: Inventory,
+    reports: Sequence[FieldReport],
+    *,
+    transport: str = "import",
+    received_at: datetime | None = None,
+) -> list[StoredReport]:
+    """Store reports read from a file (`inventory import`) in one transaction; replays come back refused."""
+    when = received_at or datetime.now(UTC)
+    items = [
+        IncomingReport(r, "sms" if r.form == "sms" and transport != "import" else transport, when) for r in reports
+    ]
+    with inventory.write() as conn:
+        return store_reports(conn, items)

@@ -114,7 +114,7 @@ def parse_log_time(stamp: str) -> datetime:
 
 
 def map_slm_native_tls(entry: StoredEntry) -> StoredEntry:
-    """SLM native TLS keeps credential (tag, type) in modem tag tag*10+type as type 0 (spec §5.1)."""
+    """SLM native TLS keeps credential (tag, type) in modem tag tag*10+type as type 0 (modem-behaviour.md#xcmng)."""
     if entry.type != 0 or entry.sec_tag > MAX_USER_SEC_TAG:
         return entry
     return StoredEntry(sec_tag=entry.sec_tag // 10, type=entry.sec_tag % 10, sha256=entry.sha256)

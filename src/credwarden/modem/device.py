@@ -42,17 +42,17 @@ from credwarden.models import (
     SessionStats,
     StoredEntry,
 )
-from credwarden.modem.dialect import DIALECTS, Dialect, detect_dialect, dialect_named
+from credwarden.modem.dialect import Dialect, detect_dialect, dialect_named
 from credwarden.modem.guards import Guards
 from credwarden.modem.session import AtSession, Observer
 from credwarden.transport.base import Transport, open_transport
-from credwarden.types import READABLE_TYPES, SECRET_TYPES, CredType, is_user_tag, parse_type, type_name
+from credwarden.types import DIALECTS, READABLE_TYPES, SECRET_TYPES, CredType, is_user_tag, parse_type, type_name
 
 log = logging.getLogger("credwarden.device")
 
 #: Default seconds the dialect probe waits for an answer to `AT`.
 DETECT_TIMEOUT = 2.0
-#: %KEYGEN key type for a client private key + CSR (spec §3.1).
+#: %KEYGEN key type for a client private key + CSR (modem-behaviour.md#keygen).
 KEYGEN_CLIENT_KEY = 2
 #: An explicit functional-mode change through `at()`: it becomes the mode the session leaves behind.
 _CFUN_SET = re.compile(r"^AT\+CFUN=(\d+)\s*$", re.IGNORECASE)
@@ -239,7 +239,7 @@ class Device:
             if found:
                 return found
         if version is None or version < (1, 3, 0):
-            return None  # no attestation token before mfw 1.3 (spec §3.2)
+            return None  # no attestation token before mfw 1.3 (modem-behaviour.md#attesttoken)
         try:
             return self.attest().device_uuid
         except (CredwardenError, ValueError) as exc:

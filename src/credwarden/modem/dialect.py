@@ -1,4 +1,4 @@
-"""The three firmware front-ends a modem is reached through, and their detection (spec §1).
+"""The three firmware front-ends a modem is reached through, and their detection (modem-behaviour.md#front-ends).
 
 * `at_client` (NCS AT host): no echo, `cmd\\r\\n` in, the modem's answer verbatim out.
 * `shell` (NCS shell `at` command): `at '<cmd>'`, echo of the typed line, ANSI-coloured `uart:~$ ` prompt.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from credwarden.errors import DeviceTimeout, ProtocolError, UsageError
 from credwarden.transport.base import Transport
+from credwarden.types import DIALECTS
 
-DIALECTS: tuple[str, ...] = ("at_client", "shell", "slm")
 SHELL_PROMPT = "uart:~$ "
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 

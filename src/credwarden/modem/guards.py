@@ -1,7 +1,7 @@
 """Session guards: numeric errors (`+CMEE=1`) for the session, and the offline window for NVM changes.
 
 `AT+CMEE?` is read first and restored at the end. `offline()` switches to `AT+CFUN=4` only when the modem is
-online (1, 2, 21) and restores the mode afterwards, also on errors and Ctrl-C (spec §2.6, §6.1).
+online (1, 2, 21) and restores the mode afterwards, also on errors and Ctrl-C (modem-behaviour.md#cfun-rules).
 
 CFUN rule: whenever the device still answers, it is left in the functional mode FOUND at session start
 (`kept_cfun`; an explicit `AT+CFUN=<n>` sent through `Device.at()` outside an offline block changes it). A reboot

@@ -6,10 +6,11 @@ Guarantees:
 * nothing changes on the device when nothing differs (no CFUN change, no write);
 * each write is verified by digest (`AT%CMNG=1,tag,type`) and, for readable types, by read-back; a mismatch is
   rewritten once; a lost result (timeout) is resolved by reading what is stored, never by a blind rewrite;
-* placeholder-digest firmware (< 1.3, spec §2.8): the `unverifiable` policy (fail | warn | rewrite) governs only
-  PRE-EXISTING entries whose content cannot be compared. A write of this run that the modem acknowledged with OK
-  and then lists (placeholder digest of the right type) is "written, unverifiable by this firmware": done, with a
-  warning in the report (a write whose OK was lost is sent once more, then fails);
+* placeholder-digest firmware (modem-behaviour.md#placeholder-digests): the `unverifiable` policy
+  (fail | warn | rewrite) governs only PRE-EXISTING entries whose content cannot be compared. A write of this run
+  that the modem acknowledged with OK and then lists (placeholder digest of the right type) is "written,
+  unverifiable by this firmware": done, with a warning in the report (a write whose OK was lost is sent once
+  more, then fails);
 * every write/delete is preceded by an intent in the device's write journal (`provision.journal`) and the intent
   is cleared once acknowledged and verified; a pending intent makes the next plan rewrite that entry whatever the
   policy (unless a real digest or a read-back proves it complete), so a write cut by a power loss is repaired;
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from credwarden.at.info import parse_firmware_version, parse_imei
-from credwarden.creds.encoding import Dialect, predicted_sha256, same_credential
+from credwarden.creds.encoding import predicted_sha256, same_credential
 from credwarden.errors import (
     DeviceRebooted,
     DeviceTimeout,
@@ -49,6 +50,7 @@ from credwarden.provision.keygen import (
     KeygenSetup,
     default_out_dir,
     ensure_client_certificate,
+    kept_outcome,
     keygen_row,
     prepare_keygen,
 )
@@ -63,7 +65,7 @@ from credwarden.provision.plan import (
     write_digest_ok,
 )
 from credwarden.provision.resolve import DesiredCredential, DeviceIdentity, resolve_manifest
-from credwarden.types import READABLE_TYPES
+from credwarden.types import READABLE_TYPES, Dialect, as_dialect
 
 if TYPE_CHECKING:
     from credwarden.modem.device import Device
@@ -190,10 +192,10 @@ def _loaded(manifest: Manifest | str | Path) -> Manifest:
 
 
 def _dialect(dev: Device) -> Dialect:
-    name = dev.dialect
-    if name not in ("at_client", "shell", "slm"):
-        raise UsageError(f"unknown dialect {name!r}")
-    return name  # type: ignore[return-value]
+    try:
+        return as_dialect(dev.dialect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
@@ -296,15 +298,18 @@ def plan(
     now: datetime | None = None,
     journal_dir: Path | None = None,
     out_dir: Path | None = None,
+    offline_checked: bool = False,
 ) -> Plan:
     """What `apply` would do on this device (read-only; the write journal is read, never changed).
 
     `[[keygen]]` tables get a row each, decided from the list and the certificates issued into `out_dir`."""
     loaded = _loaded(manifest)
-    _prevalidate(loaded, dev, env, now)
+    if not offline_checked:
+        _prevalidate(loaded, dev, env, now)
     info = device_identity(dev, loaded)
     journal = WriteJournal.for_device(info.imei, info.uuid, journal_dir)
     result = observe_and_plan(dev, desired_for(dev, loaded, info, env=env, now=now), prune=prune, journal=journal)
+    result = replace(result, device=info)
     return _with_keygen_rows(result, loaded, info, KeygenSetup(out_dir or default_out_dir(loaded), {}), now)
 
 
@@ -320,16 +325,20 @@ def apply(
     journal_dir: Path | None = None,
     keygen: KeygenSetup | None = None,
     identity: DeviceInfo | None = None,
+    offline_checked: bool = False,
 ) -> ApplyReport:
     """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write.
 
     `journal_dir` overrides where the write journal lives (default: `provision.journal.default_journal_dir()`);
     `keygen`: the CAs and issued-certificate folder of the `[[keygen]]` tables (`prepare_keygen()`; loaded here when
     not given); `identity`: the device's `info()` when the caller already read it (else the run reads the IMEI and
-    firmware itself). Ctrl-C raises `ApplyInterrupted` carrying the partial report, after CFUN was restored."""
+    firmware itself); `offline_checked`: the caller already validated everything that needs no device (the CLI
+    does it before opening the port), so it is not done again on the session's time.
+    Ctrl-C raises `ApplyInterrupted` carrying the partial report, after CFUN was restored."""
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
-    _prevalidate(loaded, dev, env, now)
+    if not offline_checked:
+        _prevalidate(loaded, dev, env, now)
     if loaded.spec.keygen and keygen is None:
         keygen = prepare_keygen(loaded)
 
@@ -346,6 +355,8 @@ def apply(
     first_plan = current
 
     def report(ok: bool, message: str | None, code: ExitCode, shown: Plan, final: Plan | None = None) -> ApplyReport:
+        if keygen is not None and not dry_run:
+            _keep_unchanged_keygen(run, current, loaded, keygen)
         results = tuple(_result_for(a, run, dry_run) for a in shown.actions) + tuple(run.keygen_results)
         return ApplyReport(
             ok=ok,
@@ -543,6 +554,16 @@ def _run_keygen_tables(run: _Run, loaded: Manifest, keygen: KeygenSetup, tags: l
             out_dir=keygen.out_dir,
             progress=_keygen_progress(run, tag),
         )
+
+
+def _keep_unchanged_keygen(run: _Run, current: Plan, loaded: Manifest, keygen: KeygenSetup) -> None:
+    """Tables the plan found in sync: report them as unchanged, with the certificate issued earlier."""
+    tables = {t.sec_tag: t.resolved(loaded.base_dir) for t in loaded.spec.keygen}
+    for row in current.keygen:
+        if row.decision == "skip" and row.sec_tag not in run.keygen_done and run.info is not None:
+            kept = kept_outcome(tables[row.sec_tag], run.info, keygen.out_dir, row.reason)
+            if kept is not None:
+                run.keygen_done[row.sec_tag] = kept
 
 
 def _keygen_progress(run: _Run, tag: int) -> Callable[[str], None]:

@@ -6,7 +6,8 @@ per device; the intent is cleared once the modem acknowledged the operation with
 the firmware allows. An intent still present when the next run plans means the operation was cut (power loss,
 reboot, lost link): the plan rewrites that entry unless its content can be proven identical (real SHA-256 match
 or equal read-back), whatever the `unverifiable` policy. This is what catches a truncated entry on
-placeholder-digest firmware (< 1.3, spec §2.8), where the listed digest cannot tell it from a complete one.
+placeholder-digest firmware (modem-behaviour.md#placeholder-digests): the listed digest cannot tell it from a
+complete one.
 
 Location: `$CREDWARDEN_STATE_DIR/journal/`, else `$XDG_STATE_HOME/credwarden/journal/`, else
 `~/.local/state/credwarden/journal/`; one file per device, `imei-<IMEI>.json` (or `uuid-<UUID>.json`). The file
@@ -14,8 +15,8 @@ holds digests only, never content. Every change is written atomically (temporary
 the directory) under a lock (thread lock + flock on the directory), so that changes made by other threads and
 processes to other slots of the same file are kept.
 
-Write ledger: on placeholder-digest firmware (< 1.3, spec §2.8) a listed entry proves nothing about its content,
-so a re-apply could not tell "what we wrote last time" from "someone else's entry" and, with the default
+Write ledger: with placeholder digests (modem-behaviour.md#placeholder-digests) a listed entry proves nothing about
+its content, so a re-apply could not tell "what we wrote last time" from "someone else's entry" and, with the default
 `unverifiable = "fail"`, refused (exit 6). `apply` therefore records each COMPLETED write whose stored digest the
 firmware cannot show: slot -> SHA-256 of the stored form written, time, firmware string; only after the modem
 acknowledged it with OK and it was verified as far as the firmware allows (listed with the right type; read back

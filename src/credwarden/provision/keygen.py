@@ -27,12 +27,12 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from credwarden.creds.ca import LocalCA, certificate_pem, chains_to, common_name, valid_at
-from credwarden.creds.encoding import Dialect, match_digest, predicted_sha256
+from credwarden.creds.encoding import match_digest, predicted_sha256
 from credwarden.errors import ProtocolError, UsageError, ValidationError, VerificationError
 from credwarden.models import DeviceInfo, KeygenResult, StoredEntry
 from credwarden.provision.manifest import KeygenTable, Manifest
 from credwarden.provision.plan import KeygenRow, decide_keygen
-from credwarden.types import CredType
+from credwarden.types import CredType, Dialect, as_dialect
 
 # -- the CA -----------------------------------------------------------------------------------------------
 
@@ -120,10 +120,10 @@ def _verify_stored(dev: KeygenDevice, sec_tag: int, cred_type: CredType, content
 
 
 def _dialect(dev: KeygenDevice) -> Dialect:
-    value = dev.dialect
-    if value not in ("at_client", "shell", "slm"):
-        raise ProtocolError(f"unknown dialect {value!r}")
-    return value  # type: ignore[return-value]
+    try:
+        return as_dialect(dev.dialect)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,23 @@ def keygen_row(
             issued_pem = certificate_pem(issued)
             valid = chains_to(issued, ca) and valid_at(issued, now or datetime.now(UTC))
     return decide_keygen(table, entries, issued_pem, valid)
+
+
+def kept_outcome(table: KeygenTable, info: DeviceInfo, out_dir: Path, reason: str) -> KeygenOutcome | None:
+    """The outcome of a table the plan found in sync (nothing sent): its issued certificate, kept as is."""
+    device = info.imei or info.uuid
+    issued = _load_issued(issued_cert_path(out_dir, device, table.sec_tag)) if device else None
+    if device is None or issued is None:
+        return None
+    step = {
+        "op": "skip",
+        "sec_tag": table.sec_tag,
+        "type": int(CredType.CLIENT_CERT),
+        "type_name": CredType.CLIENT_CERT.cli_name,
+        "reason": reason,
+        "serial": format(issued.serial_number, "x"),
+    }
+    return KeygenOutcome(table.sec_tag, False, issued, issued_cert_path(out_dir, device, table.sec_tag), [step])
 
 
 def ensure_client_certificate(

@@ -283,6 +283,7 @@ class Manifest:
 
     spec: ManifestSpec
     path: Path
+    label: str | None = None  #: how messages name it when it is not a file (e.g. `credwarden write`)
 
     @property
     def base_dir(self) -> Path:
@@ -290,7 +291,30 @@ class Manifest:
 
     @property
     def name(self) -> str:
-        return str(self.path)
+        return self.label or str(self.path)
+
+
+def single_credential_manifest(
+    sec_tag: int,
+    cred_type: CredType,
+    file: Path,
+    *,
+    password_env: str | None = None,
+    label: str,
+    **options: bool,
+) -> Manifest:
+    """A manifest of one `[[credential]]` table (what `credwarden write` applies): same rules as any manifest."""
+    try:
+        table = CredentialTable(
+            sec_tag=sec_tag, type=cred_type, file=str(file.resolve()), password_env=password_env, **options
+        )
+        spec = ManifestSpec(credential=[table])
+    except PydanticValidationError as exc:
+        problems = [
+            ValidationError(str(err["msg"]).removeprefix("Value error, "), source=label) for err in exc.errors()
+        ]
+        raise ManifestError(problems, source=label) from None
+    return Manifest(spec, Path.cwd() / "credwarden-write.toml", label=label)
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

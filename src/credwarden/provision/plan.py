@@ -5,7 +5,7 @@ Per (sec_tag, type) named by the manifest:
 * `write`  — missing, different, or unverifiable with `unverifiable = "rewrite"` (the reason says which);
 * `delete` — a user type on a named tag that the manifest does not list, only when that tag is `exclusive`
              or `prune` is asked; reserved tags and modem-owned types are never touched;
-* `unverifiable` — a PRE-EXISTING entry whose content cannot be compared (placeholder digests, spec §2.8, and a
+* `unverifiable` — a PRE-EXISTING entry whose content cannot be compared (modem-behaviour.md#placeholder-digests, and a
              type that cannot be read back), with `unverifiable = "fail"` (apply refuses to go on, exit 6); with
              `"warn"` it is kept (skip, with a warning); with `"rewrite"` it is written once.
 
@@ -16,7 +16,7 @@ Two inputs from `apply` override the policy:
   right type: "written, unverifiable by this firmware" counts as done (skip), so the final check does not plan
   them again.
 
-SLM native TLS (spec §5.1-5.2): a credential (tag, type) lives in the modem at (tag*10+type, type 0).
+SLM native TLS (modem-behaviour.md#xcmng): a credential (tag, type) lives in the modem at (tag*10+type, type 0).
 """
 
 from __future__ import annotations
@@ -25,24 +25,16 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from credwarden.creds.encoding import (
-    Dialect,
-    describe_encoding,
-    match_digest,
-    predicted_sha256,
-    same_credential,
-)
-from credwarden.models import StoredEntry
+from credwarden.creds.encoding import describe_encoding, match_digest, predicted_sha256, same_credential
+from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.manifest import KeygenTable
 from credwarden.provision.resolve import DesiredCredential
 from credwarden.types import (
-    FACTORY_ENTRIES,
-    MAX_USER_SEC_TAG,
     READABLE_TYPES,
-    USER_WRITABLE_TYPES,
     CredType,
-    is_tls_decrypt_tag,
+    Dialect,
     type_name,
+    user_deletable,
 )
 
 #: Plan actions; `keygen` only appears in apply reports (an on-device key generated for a `[[keygen]]` table).
@@ -145,6 +137,7 @@ class Plan:
     dialect: Dialect
     keygen: tuple[KeygenRow, ...] = ()
     observed: tuple[StoredEntry, ...] = ()  #: the list the plan was made from (what the device stores)
+    device: DeviceInfo | None = None  #: the device it was made for (set by `provision.apply.plan`)
 
     @property
     def changes(self) -> tuple[PlannedAction, ...]:
@@ -165,6 +158,7 @@ class Plan:
             for name in ("skip", "write", "delete", "unverifiable")
         }
         return {
+            "device": self.device.to_json() if self.device is not None else None,
             "dialect": self.dialect,
             "in_sync": self.in_sync,
             "counts": counts,
@@ -275,9 +269,7 @@ def decide(
 
 
 def _deletable(entry: StoredEntry) -> bool:
-    if (entry.sec_tag, entry.type) in FACTORY_ENTRIES or entry.type not in USER_WRITABLE_TYPES:
-        return False
-    return entry.sec_tag <= MAX_USER_SEC_TAG or is_tls_decrypt_tag(entry.sec_tag)
+    return user_deletable(entry.sec_tag, entry.type)
 
 
 def make_plan(

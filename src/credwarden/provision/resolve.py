@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from credwarden.creds.encoding import DIALECTS, Dialect
 from credwarden.creds.validate import PreparedCredential, check_firmware, check_tag_groups, prepare_credential
 from credwarden.errors import ValidationError
 from credwarden.provision.manifest import (
@@ -24,7 +23,7 @@ from credwarden.provision.manifest import (
     effective_options,
     parse_nrfcloud_json,
 )
-from credwarden.types import CredType
+from credwarden.types import DIALECTS, CredType, Dialect
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 KNOWN_PLACEHOLDERS = ("imei", "uuid")

@@ -1,4 +1,6 @@
-"""The modem side of the simulator: executes one AT command against the NVM store and the RAM state (§2, §3, §9).
+"""The modem side of the simulator: executes one AT command against the NVM store and the RAM state.
+
+Background: modem-behaviour.md#cmng, #keygen, #identity, #simulator-assumptions.
 
 The engine sees exactly what `nrf_modem_at_cmd` would get (the command text, latin-1 so every byte survives)
 and answers like the modem: information lines plus a final result code, no leading CR LF. Front-ends
@@ -22,6 +24,7 @@ from credwarden.cme import Cme
 from credwarden.sim.config import FirmwareProfile, SimConfig
 from credwarden.sim.factory import derived_key, factory_entries
 from credwarden.sim.faults import Faults
+from credwarden.sim.identity import Identity
 from credwarden.sim.params import (
     Command,
     Param,
@@ -52,6 +55,14 @@ UNREADABLE_TYPES = frozenset({1, 2, 3})
 WRITABLE_TYPES = frozenset({0, 1, 2, 3, 4})
 CFUN_VALUES = (0, 1, 2, 4, 20, 21, 30, 31, 40, 41, 44)
 ACTIVE_CFUN = frozenset({1, 2, 21})
+UICC_ON_CFUN = frozenset({1, 2, 21, 41, 44})
+UICC_OFF_CFUN = frozenset({0, 4, 40})
+CEREG_LEVELS = 5
+#: what a registered simulated board reports: tracking area, cell id, LTE-M (+CEREG), signal (+CESQ)
+NETWORK_CELL = ('"002F"', '"0012BEEF"')
+NETWORK_PSM_TIMERS = ('"11100000"', '"11100000"')
+SIGNAL_REGISTERED = (31, 62)  #: RSRQ index 31 (-4.5 dB), RSRP index 62 (-79 dBm)
+SYSTEM_MODE_DEFAULT = (1, 0, 0, 0)  #: LTE-M on, NB-IoT off, GNSS off, no preference
 POFWARN_VOLTAGES = frozenset({30, 31, 32, 33})
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
 
@@ -97,7 +108,8 @@ class RamState:
     cfun: int
     cmee: int = 0
     echo: bool = False
-    pofwarn_armed: bool = False
+    uicc: bool = False  #: SIM card powered (CFUN 1, 2, 21, 41, 44; off with 0, 4, 40)
+    cereg: int = 0  #: `AT+CEREG=<n>` presentation level
     pofwarn_latched: bool = False
     dead: bool = False  #: silent after a power cut
 
@@ -125,26 +137,28 @@ def is_certificate_content(content: bytes, *, reject_crlf: bool) -> bool:
 class ModemEngine:
     """The modem: NVM store, RAM state, firmware profile, faults. Thread-safe (one command at a time)."""
 
-    def __init__(self, config: SimConfig, store: CredentialStore, faults: Faults, rng: random.Random) -> None:
+    def __init__(
+        self, config: SimConfig, identity: Identity, store: CredentialStore, faults: Faults, rng: random.Random
+    ) -> None:
         self.config = config
+        self.identity = identity
         self.profile: FirmwareProfile = config.firmware_profile()
         self.store = store
         self.faults = faults
         self.rng = rng
         self.lock = threading.RLock()
         self.ram = self._boot_ram()
-        self.identity_key = derived_key("identity", config.device_uuid)
+        self.system_mode = SYSTEM_MODE_DEFAULT  #: `%XSYSTEMMODE`, kept across reboots (not in the state file)
+        self.identity_key = derived_key("identity", identity.device_uuid)
         if self.profile.factory_entries:
             with store.lock:
-                missing = [e for e in factory_entries(config.device_uuid) if (e.sec_tag, e.type) not in store.entries]
+                entries = factory_entries(identity.device_uuid)
+                missing = [e for e in entries if (e.sec_tag, e.type) not in store.entries]
                 for entry in missing:
                     store.put(entry, count=False)
 
     def _boot_ram(self) -> RamState:
-        armed = self.config.pofwarn_armed_at_boot
-        if armed is None:
-            armed = self.profile.version >= (2, 0, 0)
-        return RamState(cfun=self.config.boot_cfun, pofwarn_armed=armed and self.profile.pofwarn)
+        return RamState(cfun=self.config.boot_cfun, uicc=self.config.boot_cfun in UICC_ON_CFUN)
 
     def reboot(self) -> None:
         """Reset RAM state (CFUN, CMEE, echo, latched warning, silence); the store stays."""
@@ -174,7 +188,7 @@ class ModemEngine:
             if self.profile.pofwarn:
                 self.ram.pofwarn_latched = True
                 if self.ram.cfun in ACTIVE_CFUN:
-                    self.ram.cfun = 4  # the modem goes offline on a power-off warning (§2.6)
+                    self.ram.cfun = 4  # offline on a power-off warning (modem-behaviour.md#power-off-warning)
 
     def _apply_result_faults(self, reply: Reply) -> None:
         faults = self.faults
@@ -225,6 +239,11 @@ class ModemEngine:
             "+CGMR": self._cgmr,
             "+CGMM": self._cgmm,
             "+CGMI": self._cgmi,
+            "+CIMI": self._cimi,
+            "+CEREG": self._cereg,
+            "+CESQ": self._cesq,
+            "%XICCID": self._xiccid,
+            "%XSYSTEMMODE": self._xsystemmode,
             "%SHORTSWVER": self._shortswver,
             "%XMODEMUUID": self._xmodemuuid,
             "%CMNG": self._cmng,
@@ -284,13 +303,17 @@ class ModemEngine:
             self.ram.cfun = 4 if value == 20 else 1
         elif value in (0, 1, 2, 4, 44):
             self.ram.cfun = value
+        if value in UICC_ON_CFUN:
+            self.ram.uicc = True
+        elif value in UICC_OFF_CFUN:
+            self.ram.uicc = False
         after = self.ram.cfun in ACTIVE_CFUN
         timing = self.config.timing
         delay = timing.cfun_online if (after and not before) else timing.cfun_offline if (before and not after) else 0.0
         return Reply(delay=delay)
 
     def _cgsn(self, command: Command) -> Reply:
-        imei = self.config.imei
+        imei = self.identity.imei
         if command.form == "action":
             return Reply([imei])
         if command.form == "test":
@@ -325,14 +348,70 @@ class ModemEngine:
     def _cgmi(self, command: Command) -> Reply:
         return self._simple(command, "Nordic Semiconductor ASA")
 
+    # ------------------------------------------------------------------ SIM card and network (plausible answers)
+    def _registered(self) -> bool:
+        return self.ram.cfun == 1 and self.ram.uicc
+
+    def _sim_value(self, command: Command, text: str) -> Reply:
+        if command.form != "action":
+            raise PlainError
+        if not self.ram.uicc:
+            raise PlainError  # the SIM card is powered off (CFUN 0/4): "ERROR is returned if ... not available"
+        return Reply([text])
+
+    def _cimi(self, command: Command) -> Reply:
+        return self._sim_value(command, self.identity.imsi)
+
+    def _xiccid(self, command: Command) -> Reply:
+        return self._sim_value(command, f"%XICCID: {self.identity.iccid.ljust(20, 'F')}")
+
+    def _cereg(self, command: Command) -> Reply:
+        if command.form == "test":
+            return Reply([f"+CEREG: (0-{CEREG_LEVELS})"])
+        if command.form == "read":
+            level = self.ram.cereg
+            fields = [str(level), "1" if self._registered() else "0"]
+            if level >= 2 and self._registered():
+                fields += [*NETWORK_CELL, "7" if self.system_mode[0] else "9"]
+                if level >= 4:
+                    fields += ["", "", *NETWORK_PSM_TIMERS]
+            return Reply(["+CEREG: " + ",".join(fields)])
+        params = self._params(command)
+        max_params(params, 1)
+        self.ram.cereg = int_param(params, 0, low=0, high=CEREG_LEVELS)
+        return Reply()
+
+    def _cesq(self, command: Command) -> Reply:
+        if command.form == "test":
+            return Reply(["+CESQ: (99),(99),(255),(255),(0-34,255),(0-97,255)"])
+        if command.form != "action":
+            raise PlainError
+        rsrq, rsrp = SIGNAL_REGISTERED if self._registered() else (255, 255)
+        return Reply([f"+CESQ: 99,99,255,255,{rsrq},{rsrp}"])
+
+    def _xsystemmode(self, command: Command) -> Reply:
+        if command.form == "read":
+            return Reply(["%XSYSTEMMODE: " + ",".join(str(v) for v in self.system_mode)])
+        if command.form == "test":
+            return Reply(["%XSYSTEMMODE: (0,1),(0,1),(0,1),(0-4)"])
+        params = self._params(command)
+        max_params(params, 4)
+        mode = tuple(int_param(params, i, low=0, high=1 if i < 3 else 4) for i in range(4))
+        if not (mode[0] or mode[1] or mode[2]):
+            raise CmeError(Cme.INCORRECT_PARAMETERS)
+        if self._online():
+            raise CmeError(Cme.ACTIVE_STATE)
+        self.system_mode = (mode[0], mode[1], mode[2], mode[3])
+        return Reply()
+
     def _shortswver(self, command: Command) -> Reply:
         return self._simple(command, f"%SHORTSWVER: {self.profile.chip}_{self.profile.name}")
 
     def _xmodemuuid(self, command: Command) -> Reply:
-        return self._simple(command, f"%XMODEMUUID: {self.config.build_uuid}")
+        return self._simple(command, f"%XMODEMUUID: {self.profile.build_uuid}")
 
     def _deviceuuid(self, command: Command) -> Reply:
-        return self._simple(command, f"%DEVICEUUID: {uuid.UUID(self.config.device_uuid).hex.upper()}")
+        return self._simple(command, f"%DEVICEUUID: {self.identity.device_uuid}")
 
     def _xpofwarn(self, command: Command) -> Reply:
         if command.form == "test":
@@ -344,12 +423,9 @@ class ModemEngine:
             voltage = int_param(params, 1, low=0, high=255)
             if voltage not in POFWARN_VOLTAGES:
                 raise CmeError(Cme.INCORRECT_PARAMETERS)
-            self.ram.pofwarn_armed = True
-            self.ram.pofwarn_latched = False
-        else:
-            if len(params) > 1:
-                raise ParamError("no voltage when disabling")
-            self.ram.pofwarn_armed = False
+            self.ram.pofwarn_latched = False  # re-arming is what clears a latched warning
+        elif len(params) > 1:
+            raise ParamError("no voltage when disabling")
         return Reply()
 
     # ------------------------------------------------------------------ %CMNG
@@ -501,7 +577,7 @@ class ModemEngine:
             text = make_keygen_response(
                 key,
                 sec_tag=tag,
-                device_uuid=uuid.UUID(self.config.device_uuid),
+                device_uuid=uuid.UUID(self.identity.device_uuid),
                 identity_key=self.identity_key,
                 attributes=attributes,
                 null_param_defect=self.config.keygen_null_param_defect,
@@ -530,9 +606,9 @@ class ModemEngine:
         elif command.form != "action":
             raise PlainError
         token = make_attestation_token(
-            device_uuid=uuid.UUID(self.config.device_uuid),
+            device_uuid=uuid.UUID(self.identity.device_uuid),
             device_type=self.profile.device_type,
-            firmware_uuid=uuid.UUID(self.config.build_uuid),
+            firmware_uuid=uuid.UUID(self.profile.build_uuid),
             identity_key=self.identity_key,
             nonce=nonce if nonce is not None else self.rng.randbytes(16),
         )

@@ -1,10 +1,9 @@
-"""Modem-owned ("factory") material of the simulated modem: identity key and the reserved-tag entries (§2.4)."""
+"""The simulated modem's own ("factory") material: identity key, reserved-tag entries (modem-behaviour.md#sec_tags)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,7 +51,7 @@ def nordic_root_ca(device_uuid: str) -> bytes:
 
 
 def factory_entries(device_uuid: str) -> list[Entry]:
-    """The modem-owned entries of firmware 1.3+/2.x, in the order real lists show them (§2.4)."""
+    """The modem-owned entries of firmware 1.3+/2.x, in the order real lists show them (modem-behaviour.md#sec_tags)."""
     by_key = {
         (4_294_967_293, 10): nordic_root_ca(device_uuid),
         (4_294_967_294, 6): _public_pem(derived_key("identity", device_uuid)),
@@ -60,8 +59,3 @@ def factory_entries(device_uuid: str) -> list[Entry]:
     }
     assert set(by_key) == set(FACTORY_ENTRIES)
     return [make_entry(tag, code, content, origin="factory", readable=False) for (tag, code), content in by_key.items()]
-
-
-def device_uuid_bytes(device_uuid: str) -> uuid.UUID:
-    """The UUID object of a configured device UUID string."""
-    return uuid.UUID(device_uuid)

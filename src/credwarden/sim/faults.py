@@ -1,4 +1,4 @@
-"""Fault injection for the simulated modem (§8 quirks). Every random decision uses the seeded RNG of the sim."""
+"""Fault injection for the simulated modem (modem-behaviour.md#field-reports); random decisions use the seeded RNG."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ class Faults:
 
     #: the next `%CMNG=0` stores only its first N content bytes, then the modem goes silent until restart
     power_cut_after: int | None = None
-    #: `%CMNG=0` with content longer than this never answers (Q1)
+    #: `%CMNG=0` with content longer than this never answers (write hang)
     hang_above: int | None = None
-    #: a hanging write still stores the content (Q1: "a write that never returned OK can still be listed")
+    #: a hanging write still stores the content (write hang: "a write that never returned OK can still be listed")
     hang_stores: bool = False
-    #: sec_tag whose entries vanish silently after `wipe_after` NVM writes to other tags (Q6)
+    #: sec_tag whose entries vanish silently after `wipe_after` NVM writes to other tags (vanishing credentials)
     wipe_tag: int | None = None
     wipe_after: int = 0
     #: the next N commands execute but their final result code is never sent

@@ -1,4 +1,4 @@
-"""Application-core front-ends of the simulated modem (§1): at_client (AT Host), NCS shell `at`, SLM.
+"""Application-core front-ends of the simulated modem: at_client, NCS shell `at`, SLM (modem-behaviour.md#front-ends).
 
 A front-end turns received bytes into modem commands and modem replies into bytes on the wire, with the
 framing, echo, buffers and quirks of the real firmware. It talks to the rest of the simulator through a
@@ -95,7 +95,7 @@ class Frontend:
 
 
 class AtClientFrontend(Frontend):
-    """NCS `at_client` sample (AT Host library, §1.1): no echo, quote-aware termination, verbatim answers."""
+    """NCS `at_client` sample (modem-behaviour.md#at-host): no echo, quote-aware termination, verbatim answers."""
 
     name = "at_client"
 
@@ -155,7 +155,7 @@ class AtClientFrontend(Frontend):
             head = "".join(line + "\r\n" for line in reply.lines)
             text = head + urc_final + "\r\n" + reply.final + "\r\n"
         if len(text) > limit:
-            # -NRF_E2BIG: at_host prints what the buffer holds; no final result reaches the host (§1.1)
+            # -NRF_E2BIG: at_host prints what the buffer holds, no final result (modem-behaviour.md#at-host)
             text = reply.modem_text()[:limit]
         if reply.urc_before is not None:
             text = reply.urc_before + "\r\n" + text
@@ -208,7 +208,7 @@ def shell_argv(line: str) -> list[str]:
 
 
 class ShellFrontend(Frontend):
-    """NCS shell with the `at` command (§1.2): echo, Zephyr argv, `\\n` unescape for `AT%CMNG=0`, prompt."""
+    """NCS shell `at` (modem-behaviour.md#ncs-shell): echo, Zephyr argv, `\\n` unescape for `AT%CMNG=0`, prompt."""
 
     name = "shell"
 
@@ -311,7 +311,7 @@ class ShellFrontend(Frontend):
 
 
 class SlmFrontend(Frontend):
-    """Serial LTE Modem (§1.3): `Ready` banner, `\\r\\n` framing, ATE echo, `#XRESET`, `#XCMNG` gen 2 (§5.2)."""
+    """SLM: `Ready` banner, `\\r\\n` framing, ATE echo, `#XRESET`, `#XCMNG` gen 2 (modem-behaviour.md#slm, #xcmng)."""
 
     name = "slm"
     MAX_SLM_SEC_TAG = 2_147_483_647 // 10
@@ -399,7 +399,10 @@ class SlmFrontend(Frontend):
         self.complete(command, reply, started, clock)
 
     def _xcmng_reply(self, command: str) -> Reply:
-        """Map `AT#XCMNG=<op>,<tag>,<type>[,<content>]` onto modem tag `tag*10+type`, type 0 (§5.2)."""
+        """Map `AT#XCMNG=<op>,<tag>,<type>[,<content>]` onto modem tag `tag*10+type`, type 0 (modem-behaviour.md#xcmng).
+
+        The mapping is the one of SLM's second native-TLS generation.
+        """
         head, _, raw = command.partition("=")
         if head.strip().upper() != "AT#XCMNG" or not raw or raw.strip() == "?":
             return Reply(final="ERROR")

@@ -1,6 +1,6 @@
 """`%KEYGEN` answers of the simulated modem: PKCS#10 CSR (or public key) plus the COSE_Sign1 "CSR message".
 
-Spec §3.1. `make_keygen_response` returns the text between the quotes of `%KEYGEN: "<b64url>.<b64url>"`:
+modem-behaviour.md#keygen. `make_keygen_response` returns the text between the quotes of `%KEYGEN: "<b64url>.<b64url>"`:
 * CSR: EC P-256, subject from `<attributes>` (`"O=Nordic Semiconductor,L=Trondheim,C=no,CN=mydevice"`) or
   CN = device UUID (lower-case 8-4-4-4-12); one extension request, keyUsage `03 02 03 E8`; ECDSA-SHA256.
   `null_param_defect=True` re-encodes the signatureAlgorithm as SEQUENCE(OID, NULL) like some real firmware
@@ -17,12 +17,12 @@ import hashlib
 import os
 import uuid
 
+import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from credwarden.sim.cbor import Tag, dumps
 from credwarden.sim.cose import sign1
 
 __all__ = [
@@ -38,7 +38,7 @@ CSR_MESSAGE_V1 = 9
 PUBKEY_MESSAGE_V2 = 8
 SELF_DESCRIBED_CBOR_TAG = 55799
 NONCE_BYTES = 16
-#: Attribute IDs the simulator accepts in `<attributes>` (the real set is UNKNOWN, spec §10 item 11).
+#: Attribute IDs the simulator accepts in `<attributes>` (the real set is not documented: modem-behaviour.md#keygen).
 ATTRIBUTE_OIDS: dict[str, x509.ObjectIdentifier] = {
     "C": NameOID.COUNTRY_NAME,
     "ST": NameOID.STATE_OR_PROVINCE_NAME,
@@ -170,6 +170,12 @@ def make_keygen_response(
         message_type = PUBKEY_MESSAGE_V2
     else:
         raise ValueError(f"unsupported response_content {response_content}")
-    body = [message_type, device_uuid.bytes, dumps(_sec_tag_as_int32(sec_tag)), hashlib.sha256(first).digest(), nonce]
-    payload = dumps(Tag(SELF_DESCRIBED_CBOR_TAG, body))
+    body = [
+        message_type,
+        device_uuid.bytes,
+        cbor2.dumps(_sec_tag_as_int32(sec_tag)),
+        hashlib.sha256(first).digest(),
+        nonce,
+    ]
+    payload = cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBED_CBOR_TAG, body))
     return f"{b64url(first)}.{b64url(sign1(payload, identity_key))}"

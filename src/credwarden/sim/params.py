@@ -1,7 +1,7 @@
 """The simulator's own AT command parser (3GPP TS 27.007 style), independent of the client's codec.
 
 Commands arrive as latin-1 text so every byte survives. Parameters are comma separated; a quoted string
-runs to the next `"` (there is no escape mechanism, §2.5) and may contain CR/LF; whitespace around
+runs to the next `"` (no escape mechanism exists: modem-behaviour.md#content-rules) and may contain CR/LF; blanks around
 unquoted parameters is tolerated (`AT%CMNG=1, 16842753` is what `modem_key_mgmt_clear` sends).
 """
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from types import TracebackType
 
 from credwarden.sim.accounting import Accounting, CommandRecord, command_kind, redact_command
@@ -15,6 +16,7 @@ from credwarden.sim.config import SimConfig
 from credwarden.sim.engine import ModemEngine, RamState, Reply
 from credwarden.sim.faults import Faults
 from credwarden.sim.frontends import Frontend, make_frontend
+from credwarden.sim.identity import DEFAULT_IDENTITY, Identity, generate_identity
 from credwarden.sim.server import Channel, PtyChannel, SocketChannel, TcpListener
 from credwarden.sim.store import CredentialStore
 
@@ -77,12 +79,33 @@ class SimModem:
         self.faults = Faults()
         self.rng = random.Random(self.config.seed)
         self.store = CredentialStore.load(self.config.state_file)
-        self.engine = ModemEngine(self.config, self.store, self.faults, self.rng)
+        self.identity = self._resolve_identity()
+        profile = self.config.firmware_profile()
+        #: the effective configuration: identity and build UUID filled in (`sim.config.imei` is this board's IMEI)
+        self.config = replace(
+            self.config,
+            imei=self.identity.imei,
+            device_uuid=self.identity.device_uuid,
+            build_uuid=profile.build_uuid,
+        )
+        self.engine = ModemEngine(self.config, self.identity, self.store, self.faults, self.rng)
         self.accounting = Accounting(self.config.log_file)
         self._channels: list[Channel] = []
         self._listeners: list[TcpListener] = []
         self._lock = threading.Lock()
         self._stopped = False
+
+    def _resolve_identity(self) -> Identity:
+        """The state file's identity (created and saved on first use), else the default; overrides on top."""
+        overrides = {"imei": self.config.imei, "device_uuid": self.config.device_uuid}
+        if self.store.path is None:
+            return DEFAULT_IDENTITY.with_overrides(**overrides)
+        with self.store.lock:
+            if self.store.identity is None:
+                self.store.identity = generate_identity().with_overrides(**overrides)
+                self.store.save()
+                return self.store.identity
+        return self.store.identity.with_overrides(**overrides)
 
     # ------------------------------------------------------------------ state
     @property

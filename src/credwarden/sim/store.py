@@ -1,5 +1,7 @@
 """The simulated modem's NVM: credential entries plus per-entry NVM write/delete counters, persisted as JSON.
 
+The state file also keeps the board's identity (`sim/identity.py`): one state file, one device.
+
 Secret types (2 private key, 3 PSK) are kept as digest + length only: the modem never returns them, so
 the simulator has no reason to hold them and the state file never contains a secret.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from credwarden.sim.identity import Identity
 from credwarden.types import SECRET_TYPES
 
 Origin = Literal["user", "keygen", "factory"]
@@ -93,6 +96,7 @@ class CredentialStore:
     entries: dict[tuple[int, int], Entry] = field(default_factory=dict)
     counters: dict[tuple[int, int], Counters] = field(default_factory=dict)
     nvm_writes: int = 0  #: total NVM write operations (writes + deletes) since the state was created
+    identity: Identity | None = None  #: the board's identity, kept in the state file (None: not created yet)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -112,6 +116,8 @@ class CredentialStore:
                 tag, _, code = key.partition(",")
                 store.counters[(int(tag), int(code))] = Counters(int(value["writes"]), int(value["deletes"]))
             store.nvm_writes = int(data.get("nvm_writes", 0))
+            if data.get("identity") is not None:
+                store.identity = Identity.from_json(data["identity"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a usable simulator state file ({exc})") from exc
         return store
@@ -121,8 +127,9 @@ class CredentialStore:
         if self.path is None:
             return
         with self.lock:
-            data = {
+            data: dict[str, Any] = {
                 "format": STATE_FORMAT,
+                "identity": self.identity.to_json() if self.identity is not None else None,
                 "nvm_writes": self.nvm_writes,
                 "entries": [entry.to_json() for entry in self.entries.values()],
                 "counters": {

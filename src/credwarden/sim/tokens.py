@@ -1,7 +1,9 @@
-"""Token-style answers of the simulated modem: `%ATTESTTOKEN` (§3.2), `%CERTEXPIRY` (§3.3), and `%KEYGEN` (§3.1).
+"""Token-style answers of the simulated modem: `%ATTESTTOKEN`, `%CERTEXPIRY` and `%KEYGEN`.
+
+Background: modem-behaviour.md#attesttoken, #certexpiry, #keygen.
 
 `make_keygen_response` lives in `credwarden.sim.keygen` and is re-exported here so the engine has one import.
-`%CERTEXPIRY` format, from Nordic's nRF9160 AT command reference (%CERTEXPIRY set command, [S9]):
+`%CERTEXPIRY` format, from Nordic's nRF9160 AT command reference (%CERTEXPIRY set command):
 `%CERTEXPIRY: <serial number>,<notBefore>,<notAfter>`, serial "in hexadecimal format" (the doc example
 `00AEF87681FA968B61` shows the DER INTEGER content bytes, leading 00 kept, upper case), times
 `yyyymmddhhmmssZ` (UTC); errors 513 not found, 527 invalid content; types 0, 1 and 10 only.
@@ -14,10 +16,10 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from credwarden.sim.cbor import Tag, dumps
 from credwarden.sim.cose import sign1
 from credwarden.sim.keygen import NONCE_BYTES, SELF_DESCRIBED_CBOR_TAG, b64url, make_keygen_response
 
@@ -60,7 +62,7 @@ def make_attestation_token(
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
     body = [DEVICE_IDENTITY_MESSAGE_V1, device_uuid.bytes, device_type, firmware_uuid.bytes, nonce]
-    message = dumps(Tag(SELF_DESCRIBED_CBOR_TAG, body))
+    message = cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBED_CBOR_TAG, body))
     return f"{b64url(message)}.{b64url(sign1(message, identity_key, detached=True))}"
 
 
