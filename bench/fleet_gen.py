@@ -7,7 +7,8 @@ Deterministic (device index d decides everything), written through the inventory
 * firmware: 40 % mfw_nrf9160_1.3.5, 30 % mfw_nrf91x1_2.0.1, 25 % mfw_nrf91x1_2.0.2, 5 % mfw_nrf9160_1.2.3 (placeholder
   digests: unverifiable);
 * in the last round: d % 100 == 0 lost its client key (vanished), == 1 lists another root CA (drift: changed),
-  == 2 has a certificate expiring in 10 days, == 3 one that expired 5 days ago, == 4 an unexpected sec_tag 7777;
+  == 2 has a certificate expiring in 10 days, == 3 one that expired 5 days ago, == 4 an unexpected PSK on the
+  managed sec_tag;
   d % 200 == 5 lost its client key half-way through (round K/2) and never got it back;
 * certificate expiry of everybody else spread over the next 13 months (the expiry histogram).
 
@@ -85,8 +86,8 @@ def observations(devices: int, rounds: int, extra_entries: int, now: datetime) -
             ]
             for extra in range(extra_entries):
                 rows.append(EntryRecord(1000 + extra, 4, f"{d:032X}{extra + 16:032X}", False))
-            if last and d % 100 == 4:
-                rows.append(EntryRecord(7777, 0, f"{d:032X}{7777:032X}", False))
+            if last and d % 100 == 4:  # a PSK nobody asked for on the managed sec_tag
+                rows.append(EntryRecord(CLOUD_TAG, 3, f"{d:032X}{7777:032X}", False))
             if (last and d % 100 == 0) or (d % 200 == 5 and r >= rounds // 2):
                 rows = [e for e in rows if not (e.sec_tag == CLOUD_TAG and e.type == 2)]
             yield SnapshotRecord(

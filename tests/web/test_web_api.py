@@ -106,7 +106,8 @@ def test_queue_lists_the_vanished_credential_first(api: tuple[TestClient, Dashbo
         (PLACEHOLDER, "unverifiable"),
     }
     unexpected = next(i for i in items if i["kind"] == "unexpected")
-    assert unexpected["sec_tag"] == 7777 and "--prune" in unexpected["repair"]
+    assert (unexpected["sec_tag"], unexpected["type_name"]) == (TAG, "psk") and "--prune" in unexpected["repair"]
+    assert not [i for i in items if i["sec_tag"] == 7777]
     changed = next(i for i in items if i["kind"] == "changed")
     assert changed["firmware"] == "mfw_nrf91x1_2.0.3" and changed["station"] == "line-1"
 

@@ -197,8 +197,8 @@ def test_token_protected_server(browser: Any, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            "from credwarden.cli.app import main; main()",
+            "-m",
+            "credwarden",
             "serve",
             "--db",
             str(db),

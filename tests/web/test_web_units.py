@@ -136,3 +136,31 @@ def test_app_requires_token_on_api_and_pages(tmp_path) -> None:  # type: ignore[
     ok = client.get("/api/fleet", headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200 and ok.json()["total_devices"] == 0
     assert "content-security-policy" in ok.headers and "server-timing" in ok.headers
+
+
+def test_serve_cli_refuses_unsafe_or_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from credwarden.inventory import Inventory
+
+    db = tmp_path / "inv.db"
+    Inventory.open(str(db)).close()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "NOT_SET_TOKEN"}
+        return subprocess.run(
+            [sys.executable, "-m", "credwarden", "serve", *args], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    unsafe = run("--db", str(db), "--host", "0.0.0.0", "--port", "0")
+    assert unsafe.returncode == 2 and "--token-env" in unsafe.stderr
+    unset = run("--db", str(db), "--port", "0", "--token-env", "NOT_SET_TOKEN")
+    assert unset.returncode == 2 and "not set" in unset.stderr
+    missing = run("--db", str(tmp_path / "none.db"), "--port", "0")
+    assert missing.returncode == 2 and not (tmp_path / "none.db").exists()
+    bad_manifest = tmp_path / "m.toml"
+    bad_manifest.write_text("[[credential]]\nsec_tag = 'x'\n")
+    invalid = run("--db", str(db), "--port", "0", "--manifest", str(bad_manifest))
+    assert invalid.returncode == 5, invalid.stderr

@@ -54,8 +54,9 @@ def store(imei: str, ca: str = CA, *, key: bool = True, extra: bool = False) -> 
     entries = [StoredEntry(TAG, 0, ca), StoredEntry(TAG, 1, _digest(imei, 1))]
     if key:
         entries.append(StoredEntry(TAG, 2, _digest(imei, 2)))
-    if extra:
-        entries.append(StoredEntry(7777, 0, _digest(imei, 7)))
+    if extra:  # a PSK on the sec_tag the manifest manages, which the manifest does not name
+        entries.append(StoredEntry(TAG, 3, _digest(imei, 3)))
+        entries.append(StoredEntry(7777, 0, _digest(imei, 7)))  # not the manifest's business
     return entries
 
 

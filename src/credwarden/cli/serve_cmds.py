@@ -34,8 +34,7 @@ def _announce(started: Started, as_json: bool) -> None:
         sys.stdout.write(json.dumps(started.to_json()) + "\n")
     else:
         sys.stdout.write(
-            f"credwarden dashboard: {started.url}  (inventory {started.db}; {_AUTH_TEXT[started.auth]}; "
-            "Ctrl-C stops)\n"
+            f"credwarden dashboard: {started.url}  (inventory {started.db}; {_AUTH_TEXT[started.auth]}; Ctrl-C stops)\n"
         )
     sys.stdout.flush()
 

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from credwarden.inventory.drift import ExpectedSlot
-from credwarden.types import MAX_USER_SEC_TAG
 from credwarden.web import sql
 from credwarden.web.health import GROUP_LABELS, GROUPS, KIND_GROUP, HealthSettings, repair_command, severity_rank
 from credwarden.web.history import HistoryCache
@@ -63,9 +62,11 @@ def classify_slots(
     """Each slot's state now: (sec_tag, type, state, sha256, expected digests, in manifest, not_after).
 
     The same rules as the fleet pass: manifest presence / digest (placeholder digests prove nothing), lost against
-    the previous snapshot, certificate expiry, and slots a manifest does not name (user sec_tags only).
+    the previous snapshot, certificate expiry, and credentials on a sec_tag the manifest manages that it does not
+    name (unexpected; other sec_tags are not the manifest's business).
     """
     horizon = now + timedelta(days=settings.expiring_days)
+    managed = set(sql.managed_tags(expected))
     by_slot = {(e.sec_tag, e.type): e for e in entries}
     rows: list[tuple[int, int, str, str | None, tuple[str, ...], bool, datetime | None]] = []
     claimed: set[Slot] = set()
@@ -92,9 +93,7 @@ def classify_slots(
     for entry in entries:
         if (entry.sec_tag, entry.type) in claimed:
             continue
-        state = (
-            "unexpected" if expected and entry.sec_tag <= MAX_USER_SEC_TAG else _entry_state(entry, None, now, horizon)
-        )
+        state = "unexpected" if entry.sec_tag in managed else _entry_state(entry, None, now, horizon)
         if state == "unverifiable" and expected:
             state = "ok"  # outside the manifest nothing is checked by digest
         rows.append((entry.sec_tag, entry.type, state, entry.sha256, (), False, entry.not_after))

@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from credwarden.inventory.drift import ExpectedSlot
-from credwarden.types import MAX_USER_SEC_TAG
 
 #: group names, in the order of `health.SEVERITY` (kept literal here: SQL CASE branches use them)
 _MISSING, _EXPIRED, _DRIFT, _EXPIRING, _SILENT, _UNVERIFIABLE, _OK = (
@@ -68,6 +67,11 @@ class _Params:
         name = f"p{len(self.values)}"
         self.values[name] = value
         return f":{name}"
+
+
+def managed_tags(expected: Sequence[ExpectedSlot]) -> list[int]:
+    """The sec_tags a manifest manages: another credential type on one of them is `unexpected`."""
+    return sorted({tag for item in expected for tag, _ in item.slots})
 
 
 def _marks(params: _Params, values: Sequence[Any]) -> str:
@@ -121,9 +125,9 @@ def _aggregate(expected: Sequence[ExpectedSlot], params: _Params) -> _Aggregate:
             )
         else:
             cols += ["0 AS changed_n", "0 AS unproven_n"]
-        user = params.add(MAX_USER_SEC_TAG)
+        managed = _marks(params, managed_tags(expected))
         cols.append(
-            f"SUM(CASE WHEN e.sec_tag <= {user} AND {key} NOT IN ({all_keys}) THEN 1 ELSE 0 END) AS unexpected_n"
+            f"SUM(CASE WHEN e.sec_tag IN ({managed}) AND {key} NOT IN ({all_keys}) THEN 1 ELSE 0 END) AS unexpected_n"
         )
     else:
         cols += ["0 AS present_n", "0 AS changed_n", "0 AS unexpected_n"]
@@ -201,8 +205,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
 
     Per device, one aggregate over the entries of its latest snapshot (one index range; the row itself is read
     only for digest-checked slots) packs four counts into one integer (`_PACK`): expected slots present, other
-    user-range slots (unexpected), digest-checked slots whose digest differs (changed), slots whose digest
-    proves nothing (unverifiable). Vanished and expiry come from the device row (`lost_entries`,
+    slots on a sec_tag the manifest manages (unexpected), digest-checked slots whose digest differs (changed),
+    slots whose digest proves nothing (unverifiable). Vanished and expiry come from the device row (`lost_entries`,
     `soonest_expiry`).
     """
     params = _Params()
@@ -224,8 +228,8 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
                 f"WHEN {key} = {params.add(k)} THEN {_PACK[0]} + CASE WHEN {unproven_entry} THEN {_PACK[3]} "
                 f"WHEN e.sha256 IN ({_marks(params, sorted(digests or ()))}) THEN 0 ELSE {_PACK[2]} END"
             )
-        user = params.add(MAX_USER_SEC_TAG)
-        packed = f"CASE {' '.join(branches)} WHEN e.sec_tag <= {user} THEN {_PACK[1]} ELSE 0 END"
+        managed = _marks(params, managed_tags(q.expected))
+        packed = f"CASE {' '.join(branches)} WHEN e.sec_tag IN ({managed}) THEN {_PACK[1]} ELSE 0 END"
         missing_n = f"({len(q.expected)} - {_unpack('a.v', 0)})"
         if any(len(item.slots) > 1 for item in q.expected):  # native TLS: either of two slots counts as present
             index = " ".join(
