@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from credwarden.modem.device import Device
     from credwarden.provision.apply import ApplyReport
 
-commands = typer.Typer(rich_markup_mode="rich")
+commands = typer.Typer(rich_markup_mode=None)
 PANEL = "Device"
 
 TagArg = Annotated[int, typer.Argument(min=0, max=4_294_967_295, help="sec_tag (0..2147483647 for user entries)")]

@@ -27,7 +27,7 @@ from credwarden.errors import ExitCode, UsageError
 if TYPE_CHECKING:  # the factory package pulls in pydantic: imported where used, not for `credwarden --help`
     from credwarden.factory.station import Station
 
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 
 PortsGlobOption = Annotated[
     list[str] | None,

@@ -329,8 +329,10 @@ def render_audit(result: AuditResult, console: Console) -> None:
 # -- commands ----------------------------------------------------------------------------------------------------
 
 
-commands = typer.Typer()
-inv_app = typer.Typer(help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True)
+commands = typer.Typer(rich_markup_mode=None)
+inv_app = typer.Typer(
+    rich_markup_mode=None, help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True
+)
 commands.add_typer(inv_app, name="inventory", rich_help_panel="Fleet")
 
 

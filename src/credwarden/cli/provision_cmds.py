@@ -36,8 +36,10 @@ if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported wher
     from credwarden.provision.plan import Plan
     from credwarden.provision.resolve import DesiredCredential
 
-commands = typer.Typer()
-manifest_app = typer.Typer(help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True)
+commands = typer.Typer(rich_markup_mode=None)
+manifest_app = typer.Typer(
+    rich_markup_mode=None, help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True
+)
 commands.add_typer(manifest_app, name="manifest", rich_help_panel="Provisioning")
 PANEL = "Provisioning"
 

@@ -106,8 +106,23 @@ def _read_back(
         pem: bool | None = None
         if b"-----BEGIN" in content:
             pem = bool(_PEM_END.search(content)) and content.count(b"-----BEGIN") == content.count(b"-----END")
-        reads.append(ReadCheck(entry.sec_tag, entry.type, entry.sha256, len(content), sha256_hex(content), pem))
+        certificate = _parses_as_certificates(content) if entry.type == 0 and pem is not False else None
+        reads.append(
+            ReadCheck(
+                entry.sec_tag, entry.type, entry.sha256, len(content), sha256_hex(content), pem, None, certificate
+            )
+        )
     return reads, contents
+
+
+def _parses_as_certificates(content: bytes) -> bool:
+    """True when the content is one or more X.509 certificates (PEM), as a root CA entry must be."""
+    from cryptography import x509
+
+    try:
+        return bool(x509.load_pem_x509_certificates(content))
+    except ValueError:
+        return False
 
 
 def _probe_power_off_warning(
