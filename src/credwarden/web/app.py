@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from credwarden.inventory.views import iso
 from credwarden.types import type_name
 from credwarden.web import svg
 from credwarden.web.data import Dashboard
@@ -265,4 +264,4 @@ def _timed(app: ASGIApp) -> ASGIApp:
     return wrapper
 
 
-__all__ = ["API_INDEX", "BearerAuth", "create_app", "iso"]
+__all__ = ["API_INDEX", "SECURITY_HEADERS", "BearerAuth", "create_app"]

@@ -597,12 +597,3 @@ def device_reports(conn: Connection, device_id: int) -> list[Any]:
             {"d": device_id},
         )
     )
-
-
-def data_version(conn: Connection, has_reports: bool) -> tuple[Any, ...]:
-    """A cheap fingerprint of the inventory's content (highest ids): the history cache is rebuilt when it moves."""
-    reports = "(SELECT MAX(id) FROM reports)" if has_reports else "0"
-    row = conn.execute(
-        text(f"SELECT (SELECT MAX(id) FROM snapshots), (SELECT MAX(id) FROM apply_runs), {reports}")
-    ).first()
-    return tuple(row) if row is not None else ()
