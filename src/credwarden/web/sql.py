@@ -220,16 +220,17 @@ def fleet_rows(conn: Connection, q: FleetQuery) -> list[Any]:
     if q.expected:
         checked = {t * 256 + c: item.digests for item in q.expected if item.digests for t, c in item.slots[:1]}
         plain = sorted({t * 256 + c for item in q.expected for t, c in item.slots} - checked.keys())
-        branches = []
-        if plain:
-            branches.append(f"WHEN {key} IN ({_marks(params, plain)}) THEN {_PACK[0]}")
+        # a simple CASE on the slot key: the key is computed once per entry
+        branches = [f"WHEN {params.add(k)} THEN {_PACK[0]}" for k in plain]
         for k, digests in sorted(checked.items()):
             branches.append(
-                f"WHEN {key} = {params.add(k)} THEN {_PACK[0]} + CASE WHEN {unproven_entry} THEN {_PACK[3]} "
+                f"WHEN {params.add(k)} THEN {_PACK[0]} + CASE WHEN {unproven_entry} THEN {_PACK[3]} "
                 f"WHEN e.sha256 IN ({_marks(params, sorted(digests or ()))}) THEN 0 ELSE {_PACK[2]} END"
             )
         managed = _marks(params, managed_tags(q.expected))
-        packed = f"CASE {' '.join(branches)} WHEN e.sec_tag IN ({managed}) THEN {_PACK[1]} ELSE 0 END"
+        packed = (
+            f"CASE {key} {' '.join(branches)} ELSE CASE WHEN e.sec_tag IN ({managed}) THEN {_PACK[1]} ELSE 0 END END"
+        )
         missing_n = f"({len(q.expected)} - {_unpack('a.v', 0)})"
         if any(len(item.slots) > 1 for item in q.expected):  # native TLS: either of two slots counts as present
             index = " ".join(
