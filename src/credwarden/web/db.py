@@ -8,6 +8,7 @@ is refused with a message.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,11 @@ def resolve_readonly_url(db: str | None) -> URL:
         return URL.create("sqlite", database=str(Path(url.database).expanduser().resolve()))
     if backend != "postgresql" or url.get_driver_name() != "psycopg":
         raise UsageError("the inventory is a SQLite file path or a postgresql+psycopg:// URL")
+    if importlib.util.find_spec("psycopg") is None:
+        raise UsageError(
+            "a PostgreSQL inventory needs the psycopg driver, an optional part of credwarden: "
+            "pip install 'credwarden[postgres]'"
+        )
     return url
 
 
