@@ -152,3 +152,25 @@ def user_deletable(sec_tag: int, cred_type: int) -> bool:
     if (sec_tag, cred_type) in FACTORY_ENTRIES or cred_type not in USER_WRITABLE_TYPES:
         return False
     return 0 <= sec_tag <= MAX_USER_SEC_TAG or is_tls_decrypt_tag(sec_tag)
+
+
+#: An IMEI: 14 digits (TAC + serial) and a Luhn check digit.
+IMEI_LENGTH = 15
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn check digit that completes `digits` (an IMEI body of 14 digits)."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def is_valid_imei(imei: str) -> bool:
+    """15 digits with a correct Luhn check digit."""
+    return len(imei) == IMEI_LENGTH and imei.isdigit() and imei.isascii() and luhn_check_digit(imei[:14]) == imei[14]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from credwarden.models import DeviceInfo, StoredEntry
+from credwarden.types import luhn_check_digit
 
 
 def make_info(
-    imei: str = "352656100000001", *, firmware: str = "mfw_nrf91x1_2.0.2", uuid_: str | None = None
+    imei: str = "352656100000010", *, firmware: str = "mfw_nrf91x1_2.0.2", uuid_: str | None = None
 ) -> DeviceInfo:
     return DeviceInfo(
         imei=imei,
@@ -27,3 +28,9 @@ def sha(n: int) -> str:
 def entries(*items: tuple[int, int, int]) -> list[StoredEntry]:
     """(sec_tag, type, digest number) -> StoredEntry list."""
     return [StoredEntry(tag, typ, sha(d)) for tag, typ, d in items]
+
+
+def imei(serial: int, tac: str = "35000000") -> str:
+    """A valid IMEI (Luhn check digit) with this serial number."""
+    body = f"{tac}{serial:06d}"
+    return body + luhn_check_digit(body)

@@ -24,7 +24,7 @@ from credwarden.sim import SimModem
 
 runner = CliRunner()
 INFO = DeviceInfo(
-    imei="352656100000017",
+    imei="352656100000077",
     model="nRF9160",
     firmware="mfw_nrf9160_1.3.5",
     firmware_version=(1, 3, 5),

@@ -49,7 +49,7 @@ def test_terminal_capture_with_echo_prompts_ansi_and_noise() -> None:
         "uart:~$ at AT%CMNG=2,1,0\r\n"
         f'%CMNG: 1,0,"{A}","-----BEGIN CERTIFICATE-----\r\nMIIBszCCAVmgAwIBAgIU\r\n-----END CERTIFICATE-----\r\n"\r\n'
         "OK\r\n"
-        "uart:~$ at AT+CGSN\r\n352656100000001\r\n"
+        "uart:~$ at AT+CGSN\r\n352656100000010\r\n"
     )
     parsed = parse_capture(capture)
     [listing] = parsed.listings
@@ -98,30 +98,30 @@ def test_clean_line_and_times() -> None:
 
 
 def test_import_records_fixture_then_partial_sms(inv: Inventory) -> None:
-    [first] = inv.record_import("352656100000001", parse_capture(_read(LINK_MONITOR)), station="lab")
+    [first] = inv.record_import("352656100000010", parse_capture(_read(LINK_MONITOR)), station="lab")
     taken = datetime(2026, 2, 1, tzinfo=UTC)
-    [second] = inv.record_import("352656100000001", parse_capture(_read(SMS)), partial=True, default_time=taken)
+    [second] = inv.record_import("352656100000010", parse_capture(_read(SMS)), partial=True, default_time=taken)
     old, new = inv.snapshot(first), inv.snapshot(second)
     assert old.taken_at == datetime(2022, 4, 26, 8, 57, 28, 575000, tzinfo=UTC) and old.station == "lab"
     assert new.taken_at == taken and new.source == "import"
     # the SMS spoke only for tag 16842753: the other tags are carried over, its types 1 and 2 are gone
     assert len(new.entries) == 12
-    diff = inv.diff("352656100000001")
+    diff = inv.diff("352656100000010")
     assert {(e.sec_tag, e.type) for e in diff.vanished} == {(16842753, 1), (16842753, 2)}
     assert not diff.appeared and not diff.changed
 
 
 def test_import_sms_as_full_list(inv: Inventory) -> None:
-    [snap] = inv.record_import("352656100000001", parse_capture(_read(SMS)))
+    [snap] = inv.record_import("352656100000010", parse_capture(_read(SMS)), partial=False)
     assert [e.key for e in inv.snapshot(snap).entries] == [(16842753, 0)]
 
 
 def test_filtered_listing_replaces_only_what_it_covers(inv: Inventory) -> None:
     full = f'AT%CMNG=1\n%CMNG: 7,0,"{A}"\n%CMNG: 7,1,"{A}"\n%CMNG: 8,0,"{A}"\nOK\n'
-    inv.record_import("352656100000001", parse_capture(full), default_time=datetime(2026, 1, 1, tzinfo=UTC))
+    inv.record_import("352656100000010", parse_capture(full), default_time=datetime(2026, 1, 1, tzinfo=UTC))
     by_type = f'AT%CMNG=1,7,1\n%CMNG: 7,1,"{B}"\nOK\n'
-    [snap] = inv.record_import("352656100000001", parse_capture(by_type), default_time=datetime(2026, 1, 2, tzinfo=UTC))
+    [snap] = inv.record_import("352656100000010", parse_capture(by_type), default_time=datetime(2026, 1, 2, tzinfo=UTC))
     assert [(e.sec_tag, e.type, e.sha256) for e in inv.snapshot(snap).entries] == [(7, 0, A), (7, 1, B), (8, 0, A)]
     by_tag = "AT%CMNG=1,7\nOK\n"  # tag 7 is now empty
-    [snap] = inv.record_import("352656100000001", parse_capture(by_tag), default_time=datetime(2026, 1, 3, tzinfo=UTC))
+    [snap] = inv.record_import("352656100000010", parse_capture(by_tag), default_time=datetime(2026, 1, 3, tzinfo=UTC))
     assert [(e.sec_tag, e.type) for e in inv.snapshot(snap).entries] == [(8, 0)]

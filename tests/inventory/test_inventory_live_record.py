@@ -43,7 +43,7 @@ def test_inventory_failure_only_warns(sim_pty: tuple[SimModem, str], tmp_path: o
 
 def test_record_apply_run_with_verified_list() -> None:
     info = DeviceInfo(
-        imei="352656100000009",
+        imei="352656100000093",
         model="nRF9160",
         firmware="mfw_nrf9160_1.3.5",
         firmware_version=None,
@@ -55,7 +55,7 @@ def test_record_apply_run_with_verified_list() -> None:
     report = {"ok": True, "actions": [{"sec_tag": 7, "type": 0, "action": "write", "status": "done"}]}
     assert record_apply_run(info, report, [], station="line-2").id is not None
     with Inventory.open() as inv:
-        snapshots, runs = inv.history("352656100000009")
+        snapshots, runs = inv.history("352656100000093")
         assert [s.source for s in snapshots] == ["apply"] and runs[0].actions[0]["action"] == "write"
     failed = record_apply_run(info, {"actions": []})  # bad report: a warning for the caller, not raised
     assert failed.id is None and "not recorded in the inventory" in failed.warnings[0]

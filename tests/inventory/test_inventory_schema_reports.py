@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credwarden.inventory import Inventory
 from credwarden.inventory.migrations import LATEST_VERSION, migrate
-from credwarden.inventory.schema import ALERT_KINDS, SOURCES
+from credwarden.inventory.vocabulary import ALERT_KINDS, SOURCES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def test_step4_tables_and_indexes(inv: Inventory) -> None:
 
 def test_snapshot_source_report_allowed_and_others_refused(inv: Inventory) -> None:
     snap = inv.record_snapshot(make_info(), entries((1, 0, 1)), source="report", taken_at=T0)
-    latest = inv.latest("352656100000001")
+    latest = inv.latest("352656100000010")
     assert latest is not None and latest.id == snap and latest.source == "report"
     with pytest.raises(IntegrityError), inv.engine.begin() as conn:
         conn.execute(
@@ -64,12 +64,14 @@ def test_upgrade_from_step3_keeps_data_and_foreign_keys(db_url: str) -> None:
     other = Inventory.open(db_url, migrate_schema=False)  # a second station holding a connection across the upgrade
     assert other.schema_version() == 3
     assert migrate(inv.engine) == LATEST_VERSION
-    latest = inv.latest("352656100000001")
+    latest = inv.latest("352656100000010")
     assert latest is not None and [(e.sec_tag, e.sha256) for e in latest.entries] == [(7, f"{7:064X}")]
     # the other connection sees the new schema too
     other.record_snapshot(make_info(), entries((7, 0, 8)), source="report", taken_at=T0.replace(day=2))
     with pytest.raises(IntegrityError), inv.engine.begin() as conn:  # foreign keys still enforced
-        conn.execute(text("INSERT INTO entries (snapshot_id, sec_tag, type, placeholder) VALUES (999, 1, 0, false)"))
+        conn.execute(
+            text("INSERT INTO snapshots (device_id, taken_at, source) VALUES (999, :t, 'live')"), {"t": _ts(conn, T0)}
+        )
     with inv.read() as conn:
         if conn.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from inventory_helpers import entries, make_info, sha
+from inventory_helpers import entries, imei, make_info, sha
 from sqlalchemy import inspect, text
 
 from credwarden.errors import ValidationError
@@ -50,7 +50,7 @@ def test_record_and_show_latest(inv: Inventory) -> None:
         info, entries((1, 0, 1), (1, 1, 3), (2, 0, 4)), source="live", station="s2", taken_at=T0 + timedelta(hours=1)
     )
     assert second > first
-    latest = inv.latest("352656100000001")
+    latest = inv.latest("352656100000010")
     assert latest is not None and latest.id == second
     assert [(e.sec_tag, e.type, e.sha256) for e in latest.entries] == [(1, 0, sha(1)), (1, 1, sha(3)), (2, 0, sha(4))]
     assert latest.station == "s2" and latest.source == "live" and latest.taken_at == T0 + timedelta(hours=1)
@@ -58,9 +58,9 @@ def test_record_and_show_latest(inv: Inventory) -> None:
     assert device.snapshots == 2 and device.latest_entries == 3
     assert device.first_seen == T0 and device.last_seen == T0 + timedelta(hours=1)
     # lookup by UUID (any case) and by unique prefix
-    assert inv.device_imei("50363154-3931-44F0-8022-121B6401627D") == "352656100000001"
-    assert inv.device_imei("3526561") == "352656100000001"
-    assert inv.device_imei("5036") == "352656100000001"
+    assert inv.device_imei("50363154-3931-44F0-8022-121B6401627D") == "352656100000010"
+    assert inv.device_imei("3526561") == "352656100000010"
+    assert inv.device_imei("5036") == "352656100000010"
 
 
 def test_older_import_does_not_replace_latest(inv: Inventory) -> None:
@@ -102,10 +102,10 @@ def test_diff_default_last_two_and_by_time(inv: Inventory) -> None:
 
 
 def test_unknown_and_ambiguous_device(inv: Inventory) -> None:
-    inv.record_snapshot(make_info("352656100000001"), [], source="live", taken_at=T0)
+    inv.record_snapshot(make_info("352656100000010"), [], source="live", taken_at=T0)
     inv.record_snapshot(make_info("352656100000002"), [], source="live", taken_at=T0)
     with pytest.raises(UnknownDevice, match="several devices"):
-        inv.device_imei("35265610000000")
+        inv.device_imei("3526561000000")
     with pytest.raises(UnknownDevice, match="no device"):
         inv.device_imei("999")
     with pytest.raises(UnknownDevice):
@@ -149,7 +149,7 @@ def test_placeholder_and_expiry_kept(inv: Inventory) -> None:
         taken_at=T0,
         expiries={(5, 0): not_after},
     )
-    latest = inv.latest("352656100000001")
+    latest = inv.latest("352656100000010")
     assert latest is not None
     by_key = {e.key: e for e in latest.entries}
     assert by_key[(5, 0)].placeholder and by_key[(5, 1)].placeholder and not by_key[(6, 1)].placeholder
@@ -168,7 +168,7 @@ def test_record_apply_scrubs_reasons(inv: Inventory) -> None:
         ],
     }
     run_id = inv.record_apply(make_info(), report, "line-1")
-    _, runs = inv.history("352656100000001")
+    _, runs = inv.history("352656100000010")
     [run] = runs
     assert run.id == run_id and run.ok is False and run.station == "line-1" and run.manifest_digest == "ab" * 32
     reasons = [a["reason"] for a in run.actions]
@@ -189,7 +189,7 @@ def test_apply_report_validation(inv: Inventory) -> None:
 def test_bulk_matches_single_path(inv: Inventory) -> None:
     records = [
         SnapshotRecord(
-            imei=f"35000000000{d:04d}",
+            imei=imei(d),
             taken_at=T0 + timedelta(hours=s),
             source="import",
             entries=tuple(EntryRecord(t, 0, sha(d * 100 + s * 10 + t), False) for t in range(3)),
@@ -202,16 +202,16 @@ def test_bulk_matches_single_path(inv: Inventory) -> None:
     devices = inv.devices()
     assert len(devices) == 7
     assert all(d.snapshots == 3 and d.latest_entries == 3 and d.firmware == "mfw_2" for d in devices)
-    history, _ = inv.history("350000000000003")
+    history, _ = inv.history(imei(3))
     assert [h.taken_at for h in history] == [T0 + timedelta(hours=s) for s in range(3)]
     with pytest.raises(ValueError):
         inv.record_snapshots_bulk(records, batch_size=0)
 
 
 def test_failed_write_leaves_nothing(inv: Inventory) -> None:
-    good = SnapshotRecord(imei="350000000000001", taken_at=T0, source="live", entries=())
+    good = SnapshotRecord(imei="350000000000014", taken_at=T0, source="live", entries=())
     bad = SnapshotRecord(
-        imei="350000000000002",
+        imei="350000000000022",
         taken_at=T0,
         source="live",
         entries=(EntryRecord(1, 0, None, False), EntryRecord(1, 0, None, False)),
@@ -228,7 +228,7 @@ def test_upgrade_from_version_1(db_url: str) -> None:
         ts = "2026-01-01 00:00:00.000000" if conn.dialect.name == "sqlite" else "2026-01-01T00:00:00+00:00"
         ts2 = "2026-01-02 00:00:00.000000" if conn.dialect.name == "sqlite" else "2026-01-02T00:00:00+00:00"
         conn.execute(
-            text("INSERT INTO devices (id, imei, first_seen, last_seen) VALUES (1, '350000000000001', :t, :u)"),
+            text("INSERT INTO devices (id, imei, first_seen, last_seen) VALUES (1, '350000000000014', :t, :u)"),
             {"t": ts, "u": ts2},
         )
         for sid, when in ((1, ts), (2, ts2), (3, ts)):
@@ -245,14 +245,14 @@ def test_upgrade_from_version_1(db_url: str) -> None:
             conn.execute(text("SELECT setval(pg_get_serial_sequence('devices', 'id'), 1)"))
     assert inv.schema_version() == 1
     assert migrate(inv.engine) == LATEST_VERSION
-    latest = inv.latest("350000000000001")
+    latest = inv.latest("350000000000014")
     assert latest is not None and latest.id == 2 and latest.entries[0].sha256 == sha(7)
     # previous = the newest of the others (ties on taken_at: higher id)
     with inv.read() as conn:
         assert conn.execute(text("SELECT previous_snapshot_id FROM devices")).scalar() == 3
     # and the upgraded database keeps working
-    inv.record_snapshot(make_info("350000000000001"), [], source="live", taken_at=T0 + timedelta(days=5))
-    assert inv.diff("350000000000001").vanished[0].sec_tag == 7
+    inv.record_snapshot(make_info("350000000000014"), [], source="live", taken_at=T0 + timedelta(days=5))
+    assert inv.diff("350000000000014").vanished[0].sec_tag == 7
     [drifted] = inv.drift().drifted
     assert [(p.kind, p.sec_tag) for p in drifted.problems] == [("lost", 7)]
     inv.close()
@@ -275,14 +275,14 @@ def test_odd_text_round_trips(inv: Inventory) -> None:
     inv.record_snapshot(
         make_info(firmware="mfw\\2.0\t"), entries((1, 0, 1)), source="live", station=station, taken_at=T0
     )
-    latest = inv.latest("352656100000001")
+    latest = inv.latest("352656100000010")
     assert latest is not None and latest.station == station and latest.firmware == "mfw\\2.0\t"
 
 
 def test_optimize_refreshes_statistics(inv: Inventory) -> None:
     inv.record_snapshot(make_info(), entries((1, 0, 1)), source="live", taken_at=T0)
     inv.optimize()
-    assert inv.latest("352656100000001") is not None
+    assert inv.latest("352656100000010") is not None
 
 
 def test_no_secret_reaches_the_database(inv: Inventory) -> None:
@@ -319,7 +319,7 @@ def test_no_secret_reaches_the_database(inv: Inventory) -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
-    with Inventory.open(str(tmp_path / "sub" / "inv.db")) as inv, inv.read() as conn:
+    with Inventory.open(str(tmp_path / "sub" / "inv.db"), create_dirs=True) as inv, inv.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -336,3 +336,57 @@ def test_default_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_db_path() == tmp_path / "home" / ".local" / "share" / "credwarden" / "inventory.db"
     assert resolve_url("postgres://u:secret@h/db").drivername == "postgresql+psycopg"
+
+
+def test_step5_entries_parent_is_not_a_checked_foreign_key(db_url: str) -> None:
+    """Upgrading from step 4 keeps every row; entries then have no per-row foreign-key check (ingest speed)."""
+    inv = Inventory.open(db_url, migrate_schema=False)
+    assert migrate(inv.engine, target=4) == 4
+    with inv.read() as conn:
+        assert [fk["referred_table"] for fk in inspect(conn).get_foreign_keys("entries")] == ["snapshots"]
+    first = inv.record_snapshot(make_info(), entries((1, 0, 1), (2, 0, 2)), source="live", taken_at=T0)
+    assert migrate(inv.engine) == LATEST_VERSION == 5
+    with inv.read() as conn:
+        assert inspect(conn).get_foreign_keys("entries") == []
+        assert {fk["referred_table"] for fk in inspect(conn).get_foreign_keys("snapshots")} == {"devices"}
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    latest = inv.latest("352656100000010")
+    assert latest is not None and latest.id == first and len(latest.entries) == 2
+    inv.record_snapshot(make_info(), entries((1, 0, 1)), source="live", taken_at=T0 + timedelta(days=1))
+    assert [(p.kind, p.sec_tag) for p in inv.drift().drifted[0].problems] == [("lost", 2)]
+    inv.close()
+    with Inventory.open(db_url) as fresh, fresh.read() as conn:  # a new database ends up the same
+        assert inspect(conn).get_foreign_keys("entries") == []
+
+
+def test_forget_and_prune_take_field_reports_along(inv: Inventory) -> None:
+    device = "352656100000010"
+    old = inv.record_snapshot(make_info(device), entries((1, 0, 1)), source="report", taken_at=T0)
+    for day in (1, 2):
+        inv.record_snapshot(make_info(device), entries((1, 0, day)), source="live", taken_at=T0 + timedelta(days=day))
+    with inv.write() as conn:
+        ts = T0 if conn.dialect.name != "sqlite" else "2026-01-01 00:00:00.000000"
+        conn.execute(
+            text(
+                "INSERT INTO reports (id, device_id, received_at, seq, list_status, snapshot_id, transport) "
+                "VALUES (1, 1, :t, 1, 'complete', :s, 'mqtt')"
+            ),
+            {"t": ts, "s": old},
+        )
+        conn.execute(text("UPDATE devices SET last_report_id = 1"))
+        conn.execute(
+            text("INSERT INTO alerts (device_id, kind, since, fired_at) VALUES (1, 'vanished', :t, :t)"), {"t": ts}
+        )
+        conn.execute(
+            text("INSERT INTO slot_states (device_id, sec_tag, type, state, since) VALUES (1, 1, 0, 'ok', :t)"),
+            {"t": ts},
+        )
+    assert inv.prune(older_than_days=1, now=T0 + timedelta(days=10)).snapshots == 1  # the reported snapshot
+    with inv.read() as conn:
+        assert conn.execute(text("SELECT snapshot_id FROM reports")).scalar() is None  # the report stays, unlinked
+    result = inv.forget(device)
+    assert (result.snapshots, result.reports, result.alerts) == (2, 1, 1)
+    with inv.read() as conn:
+        for table in ("devices", "snapshots", "entries", "reports", "alerts", "slot_states"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0, table

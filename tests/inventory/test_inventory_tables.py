@@ -14,7 +14,7 @@ from credwarden.inventory import Inventory
 from credwarden.inventory.drift import ExpectedSlot
 from credwarden.models import DeviceInfo, StoredEntry
 
-IMEI = "352656100123456"
+IMEI = "352656100123465"
 UUID = "50503041-3633-4261-803d-1e2b8f70111a"
 INFO = DeviceInfo(
     imei=IMEI,

@@ -9,12 +9,10 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import event
 
 from credwarden.inventory import Inventory
 from credwarden.models import DeviceInfo, StoredEntry
+from credwarden.types import luhn_check_digit
 
 
 def info(imei: str) -> DeviceInfo:
@@ -35,20 +33,22 @@ def main() -> int:
     inv = Inventory.open(url)
     entries = [StoredEntry(tag, 0, f"{tag:064X}") for tag in range(1, 7)]
     if mode == "hang":
+        from credwarden.inventory import writers
 
-        @event.listens_for(inv.engine, "before_cursor_execute")
-        def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if statement.lstrip().upper().startswith("UPDATE DEVICES"):
-                # the device row, the snapshot and its entries are written, the transaction is open
-                print("inside-transaction", flush=True)
-                time.sleep(600)
+        def stop(self: object, states: object) -> None:
+            # the device row, the snapshot and its entries are written, the transaction is open
+            print("inside-transaction", flush=True)
+            time.sleep(600)
 
-        inv.record_snapshot(info("359999999999999"), entries, source="live", station=station)
+        writers.SqliteWriter.update_devices = stop  # type: ignore[method-assign,assignment]
+        writers.PostgresWriter.update_devices = stop  # type: ignore[method-assign,assignment]
+        inv.record_snapshot(info("359999999999998"), entries, source="live", station=station)
         return 1
     count, devices = int(mode), int(sys.argv[4])
     base = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(count):
-        imei = f"3500000000{i % devices:05d}"
+        body = f"3500000000{i % devices:04d}"
+        imei = body + luhn_check_digit(body)
         when = base + timedelta(seconds=i, microseconds=hash(station) % 1000)
         inv.record_snapshot(info(imei), entries[: 1 + i % 6], source="live", station=station, taken_at=when)
     inv.close()

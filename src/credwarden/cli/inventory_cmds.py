@@ -1,4 +1,5 @@
-"""Fleet inventory commands: `credwarden inventory devices|show|history|diff|drift|export|import`, and `audit`.
+"""Fleet inventory commands: `credwarden inventory devices|show|history|diff|drift|export|import|forget|prune`,
+and `audit`.
 
 Every command takes `--db PATH-or-URL` (else `CREDWARDEN_DB`, else the per-user SQLite file) and `--json`.
 `drift` exits 6 (verification) when some device drifted, so it can gate a cron job or a pipeline.
@@ -7,9 +8,9 @@ Every command takes `--db PATH-or-URL` (else `CREDWARDEN_DB`, else the per-user 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
-import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,18 +22,26 @@ from credwarden.cli.context import cli_context, open_device
 from credwarden.cli.failures import cli_errors
 from credwarden.cli.output import emit, short_digest, stderr_console
 from credwarden.errors import ExitCode, UsageError, ValidationError
-from credwarden.inventory.audit import AuditResult, audit_snapshot
-from credwarden.inventory.export import FORMATS
-from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
-from credwarden.inventory.views import ApplyRunView, DeviceSummary, HistoryItem, SnapshotDiff, SnapshotView, iso
 from credwarden.types import type_name
 
-if TYPE_CHECKING:  # the store, drift and queries modules load SQLAlchemy: only inside the commands (fast --help)
+if TYPE_CHECKING:  # the inventory modules load when their command runs (fast --help)
+    from credwarden.inventory.audit import AuditResult
     from credwarden.inventory.drift import DriftReport, ExpectedSlot
+    from credwarden.inventory.importer import ParsedCapture, Unreadable
+    from credwarden.inventory.maintenance import ForgetResult, PruneResult
     from credwarden.inventory.store import Inventory
+    from credwarden.inventory.views import (
+        ApplyRunView,
+        DeviceSummary,
+        HistoryItem,
+        SnapshotDiff,
+        SnapshotView,
+    )
 
 DeviceArg = Annotated[str, typer.Argument(help="IMEI, UUID, or a unique prefix of either.")]
 DaysOption = Annotated[int, typer.Option("--days", min=0, help="Report certificates expiring within N days.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Only count what would be removed; change nothing.")]
 #: Most unreadable lines listed in the human output (JSON lists all).
 SHOW_UNREADABLE = 20
 
@@ -42,7 +51,7 @@ def _short(sha: str | None) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return iso(value) or "-"
+    return "-" if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 #: Below this console width tables drop or shorten long columns; identifiers (IMEI, sec_tag) are never cut.
@@ -251,7 +260,7 @@ class ImportResult:
             "snapshot_ids": self.snapshot_ids,
             "listings": [
                 {
-                    "taken_at": iso(lst.taken_at),
+                    "taken_at": _when(lst.taken_at) if lst.taken_at else None,
                     "entries": len(lst.entries),
                     "only_sec_tag": lst.only_sec_tag,
                     "only_type": lst.only_type,
@@ -282,11 +291,11 @@ def _warn_unreadable(lines: list[Unreadable]) -> None:
         stderr_console.print(f"warning: ... and {len(lines) - SHOW_UNREADABLE} more unreadable lines", highlight=False)
 
 
-def _open_inventory(db: str | None) -> Inventory:
-    """The inventory at `db`; SQLAlchemy (and psycopg, for PostgreSQL URLs) load only here."""
+def _open_inventory(db: str | None, *, create_dirs: bool = False) -> Inventory:
+    """The inventory at `db`; SQLAlchemy (and psycopg, for PostgreSQL URLs) load only where a command needs them."""
     from credwarden.inventory.store import Inventory
 
-    return Inventory.open(db)
+    return Inventory.open(db, create_dirs=create_dirs)
 
 
 def _expected(manifest: Path | None) -> tuple[str | None, list[ExpectedSlot]]:
@@ -298,20 +307,49 @@ def _expected(manifest: Path | None) -> tuple[str | None, list[ExpectedSlot]]:
 
 
 def _write_output(text: str, output: Path | None) -> None:
-    """stdout, or a file replaced atomically (a Prometheus textfile collector never sees half a file)."""
+    """stdout, or a file replaced atomically (a Prometheus textfile collector never sees half a file).
+
+    The file gets the mode any tool's output gets (0666 less the umask), so another user (node_exporter) can
+    read it where the umask allows."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    tmp = output.with_name(f".{output.name}.{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, output)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def render_forget(result: ForgetResult, console: Console) -> None:
+    verb = "would remove" if result.dry_run else "removed"
+    console.print(
+        f"device {result.imei}: {verb} {result.snapshots} snapshot(s) with {result.entries} entries, "
+        f"{result.apply_runs} apply run(s) with {result.apply_actions} action(s), {result.reports} field report(s) "
+        f"and {result.alerts} alert(s)",
+        highlight=False,
+    )
+
+
+def render_prune(result: PruneResult, console: Console) -> None:
+    verb = "would remove" if result.dry_run else "removed"
+    console.print(
+        f"snapshots taken before {_when(result.cutoff)}: {verb} {result.snapshots} snapshot(s) with "
+        f"{result.entries} entries of {result.devices} device(s); every device keeps its newest "
+        f"{result.keep_last}",
+        highlight=False,
+    )
+
+
+def _confirm(question: str) -> None:
+    if not typer.confirm(question, err=True):
+        raise UsageError("not confirmed (use --yes to skip the question); nothing was removed")
 
 
 def render_audit(result: AuditResult, console: Console) -> None:
@@ -366,12 +404,16 @@ def audit(
                 uuid = next((d.uuid for d in inv.devices() if d.imei == imei), None)
             if view is None:
                 raise ValidationError(f"device {imei} has no snapshot in the inventory")
+            from credwarden.inventory.audit import audit_snapshot
+
             result = audit_snapshot(view, manifest, dialect=dialect, uuid=uuid)
         else:
             from credwarden.provision import plan as live_plan
 
             with open_device(opts) as dev:
                 found = live_plan(dev, manifest)
+                from credwarden.inventory.audit import AuditResult
+
                 result = AuditResult(plan=found, source="device", imei=found.device.imei if found.device else None)
         emit(result, opts.json, render_audit)
     if not result.in_sync:
@@ -443,7 +485,7 @@ def drift_cmd(
 @inv_app.command("export")
 def export_cmd(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "json",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json, csv or prometheus.")] = "json",
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")] = None,
     days: DaysOption = 30,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")] = None,
@@ -472,12 +514,21 @@ def import_cmd(
         bool, typer.Option("--slm-native-tls", help="Modem tags are SLM native-TLS slots (tag*10+type, type 0).")
     ] = False,
     partial: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--partial",
-            help="The capture lists only some sec_tags (e.g. an SMS reply): keep "
-            "the device's other entries from its previous snapshot.",
+            "--partial/--complete",
+            help="--partial: the capture lists only some sec_tags, keep the device's other entries from its previous "
+            "snapshot; --complete: it is the whole store. [default: complete only for the answer to a full "
+            "AT%CMNG=1 closed by OK (an SMS line or a cut-off list is partial)]",
+            show_default=False,
         ),
+    ] = None,
+    any_id: Annotated[
+        bool,
+        typer.Option("--any-id", help="Accept a --device id that is not an IMEI (letters, digits, '-', up to 32)."),
+    ] = False,
+    create_dirs: Annotated[
+        bool, typer.Option("--create-dirs", help="Create the directory of a --db file that does not exist yet.")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse the file if any line is unreadable.")] = False,
     taken_at: Annotated[
@@ -500,6 +551,8 @@ def import_cmd(
             return
         if device is None:
             raise UsageError("--device IMEI is required for a capture (only CW/1 reports name their device)")
+        from credwarden.inventory.importer import parse_capture
+
         parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
         if strict and parsed.unreadable:
             _warn_unreadable(parsed.unreadable)
@@ -510,6 +563,54 @@ def import_cmd(
         from credwarden.inventory.queries import parse_time
 
         when = parse_time(taken_at) if taken_at else None
-        with _open_inventory(cli_context(ctx).db) as inv:
-            ids = inv.record_import(device, parsed, station=station, partial=partial, default_time=when)
+        with _open_inventory(cli_context(ctx).db, create_dirs=create_dirs) as inv:
+            ids = inv.record_import(device, parsed, station=station, partial=partial, default_time=when, any_id=any_id)
         emit(ImportResult(device, str(file), parsed, ids), cli_context(ctx).json, render_import)
+
+
+@inv_app.command()
+def forget(ctx: typer.Context, device: DeviceArg, yes: YesOption = False, dry_run: DryRunOption = False) -> None:
+    """Remove a device and everything recorded about it (snapshots, apply runs). Asks first unless --yes."""
+    opts = cli_context(ctx)
+    with cli_errors(), _open_inventory(opts.db) as inv:
+        found = inv.forget(device, dry_run=True)
+        if not dry_run and not yes:
+            _confirm(
+                f"Forget device {found.imei}: {found.snapshots} snapshot(s) with {found.entries} entries, "
+                f"{found.apply_runs} apply run(s), {found.reports} field report(s) and {found.alerts} alert(s) are "
+                f"deleted from {inv.location}. Continue?"
+            )
+        emit(found if dry_run else inv.forget(found.imei), opts.json, render_forget)
+
+
+@inv_app.command()
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        float, typer.Option("--older-than", min=0, metavar="DAYS", help="Remove snapshots taken more than DAYS ago.")
+    ],
+    keep_last: Annotated[
+        int,
+        typer.Option("--keep-last", min=1, help="Keep each device's newest N snapshots whatever their age (N >= 2)."),
+    ] = 2,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Remove old snapshots, keeping each device's newest ones (at least two: drift compares them). Apply runs
+    stay. Asks first unless --yes; --dry-run only counts."""
+    opts = cli_context(ctx)
+    with cli_errors(), _open_inventory(opts.db) as inv:
+        found = inv.prune(older_than_days=older_than, keep_last=keep_last, dry_run=True)
+        if not dry_run and not yes and found.snapshots:
+            _confirm(
+                f"Remove {found.snapshots} snapshot(s) with {found.entries} entries of {found.devices} device(s) "
+                f"from {inv.location}. Continue?"
+            )
+        result = (
+            found
+            if dry_run or not found.snapshots
+            else inv.prune(
+                older_than_days=older_than, keep_last=keep_last, now=found.cutoff + timedelta(days=older_than)
+            )
+        )
+        emit(result, opts.json, render_prune)

@@ -9,15 +9,16 @@ nothing and are reported as unverifiable, not as mismatches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, false, func, literal, or_, select, true
+from sqlalchemy import Connection, Select, and_, case, exists, false, func, literal, or_, select, true, type_coerce
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
 from credwarden.inventory.schema import Device, Entry, Snapshot
 from credwarden.inventory.views import iso
@@ -148,8 +149,162 @@ class DriftReport:
         }
 
 
-def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
-    return or_(*(and_(Entry.sec_tag == tag, Entry.type == code) for tag, code in slots))
+@dataclass(frozen=True, slots=True)
+class DeviceCounts:
+    """One device's latest state as numbers (CSV and Prometheus exports); aggregated by the database."""
+
+    imei: str
+    uuid: str | None
+    firmware: str | None
+    latest_snapshot_id: int
+    taken_at: datetime
+    entries: int
+    missing: int
+    mismatch: int
+    unverifiable: int
+    lost: int
+    expiring: int
+    expired: int
+    soonest_expiry: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryRow:
+    """A certificate with a known notAfter in a device's latest snapshot."""
+
+    imei: str
+    sec_tag: int
+    type: int
+    not_after: datetime
+
+
+class _SlotChecks:
+    """Each expected item's slots looked up in every device's latest snapshot: one index probe per slot and
+    device (`entries` is keyed by snapshot, tag and type), no scan of the entries a manifest does not name.
+
+    PostgreSQL gets each probe as a LATERAL subquery (always a nested index lookup; a hash join would read the
+    whole history); SQLite's planner does the same with plain outer joins.
+    """
+
+    def __init__(self, conn: Connection, expected: Sequence[ExpectedSlot]) -> None:
+        self.expected = list(expected)
+        self.joins: list[tuple[Any, ColumnElement[bool]]] = []
+        #: per item, per slot: (present, sha256, placeholder) columns
+        self.slots: list[list[tuple[Any, Any, Any]]] = []
+        postgres = conn.dialect.name == "postgresql"
+        for item in self.expected:
+            columns: list[tuple[Any, Any, Any]] = []
+            for tag, code in item.slots:
+                e = aliased(Entry)
+                if postgres:
+                    # LIMIT 1 (there is at most one row per slot) keeps the planner from flattening the
+                    # subquery into a join it would then run as a hash join over every entry ever stored
+                    probe = (
+                        select(e.snapshot_id, e.sha256, e.placeholder)
+                        .where(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
+                        .limit(1)
+                        .correlate(Device)
+                        .lateral()
+                    )
+                    self.joins.append((probe, true()))
+                    columns.append((probe.c.snapshot_id, probe.c.sha256, probe.c.placeholder))
+                else:
+                    on = and_(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
+                    self.joins.append((e, on))
+                    columns.append((e.snapshot_id, e.sha256, e.placeholder))
+            self.slots.append(columns)
+
+    def join(self, query: Select[Any]) -> Select[Any]:
+        """`query` (over `devices`) with the slot probes joined."""
+        source: Any = Device.__table__
+        for target, on in self.joins:
+            source = source.outerjoin(target, on)
+        return query.select_from(source)
+
+    def has(self, i: int) -> ColumnElement[bool]:
+        """The item is listed (in any of its slots)."""
+        return or_(*(present.is_not(None) for present, _, _ in self.slots[i]))
+
+    def _differs(self, i: int, slot: int) -> ColumnElement[bool]:
+        digests = self.expected[i].digests
+        if not digests:
+            return false()
+        present, sha, placeholder = self.slots[i][slot]
+        return and_(present.is_not(None), placeholder.is_(False), sha.is_not(None), sha.not_in(sorted(digests)))
+
+    def differs(self, i: int) -> ColumnElement[bool]:
+        """Listed with a real digest the manifest does not accept."""
+        return or_(*(self._differs(i, slot) for slot in range(len(self.slots[i]))))
+
+    def bad_digest(self, i: int) -> ColumnElement[Any]:
+        """That digest (NULL when none differs)."""
+        cases = [case((self._differs(i, n), sha), else_=None) for n, (_, sha, _) in enumerate(self.slots[i])]
+        return cases[0] if len(cases) == 1 else func.coalesce(*cases)
+
+    def unproven(self, i: int) -> ColumnElement[bool]:
+        """Listed with a digest that proves nothing (placeholder or none)."""
+        return or_(
+            *(
+                and_(present.is_not(None), or_(placeholder.is_(True), sha.is_(None)))
+                for present, sha, placeholder in self.slots[i]
+            )
+        )
+
+    def item_columns(self) -> list[ColumnElement[Any]]:
+        """Per item: listed (0/1), a differing digest (or NULL), listed without proof (0/1)."""
+        columns: list[ColumnElement[Any]] = []
+        for i in range(len(self.expected)):
+            columns += [
+                case((self.has(i), 1), else_=0),
+                self.bad_digest(i),
+                case((self.unproven(i), 1), else_=0),
+            ]
+        return columns
+
+    def problem(self, horizon: datetime) -> ColumnElement[bool]:
+        """The device misses / mismatches an expected entry or has a certificate expiring soon."""
+        conditions: list[ColumnElement[bool]] = [Device.soonest_expiry <= horizon]
+        for i, item in enumerate(self.expected):
+            conditions += [~self.has(i), self.differs(i)]
+            if item.digests:
+                conditions.append(self.unproven(i))
+        return or_(*conditions)
+
+    def counts(self) -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+        """Missing, mismatched and unverifiable items of a device, counted by the database."""
+        missing: ColumnElement[Any] = literal(0)
+        mismatch: ColumnElement[Any] = literal(0)
+        unverifiable: ColumnElement[Any] = literal(0)
+        for i, item in enumerate(self.expected):
+            has, differs = self.has(i), self.differs(i)
+            missing = missing + case((has, 0), else_=1)
+            mismatch = mismatch + case((and_(has, differs), 1), else_=0)
+            if item.digests:
+                unverifiable = unverifiable + case((and_(has, ~differs, self.unproven(i)), 1), else_=0)
+        return missing, mismatch, unverifiable
+
+
+def _latest_taken_at() -> ColumnElement[Any]:
+    """When the device's latest snapshot was taken: a primary-key lookup per row returned (a join would let
+    PostgreSQL hash the whole snapshot history)."""
+    return (
+        select(Snapshot.taken_at)
+        .where(Snapshot.id == Device.latest_snapshot_id)
+        .correlate(Device)
+        .scalar_subquery()
+        .label("taken_at")
+    )
+
+
+def _entry_count(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
+    """How many of the device's latest entries meet `conditions` (a scalar subquery: an index range per device)."""
+    return (
+        select(func.count())
+        .select_from(Entry)
+        .where(Entry.snapshot_id == Device.latest_snapshot_id, *conditions)
+        .correlate(Device)
+        .scalar_subquery()
+    )
 
 
 def fleet_status(
@@ -161,61 +316,26 @@ def fleet_status(
     with_expiries: bool = False,
     only_problems: bool = False,
 ) -> list[DeviceStatus]:
-    """Every device with a snapshot (or only those with a problem), with its problems. Ordered by IMEI.
-
-    PostgreSQL aggregates each device's latest entries in a LATERAL subquery (an index probe per device, never
-    a scan of the whole history); SQLite's nested-loop join does the same with a plain GROUP BY.
-    """
+    """Every device with a snapshot (or only those with a problem), with its problems. Ordered by IMEI."""
     now = now or datetime.now(UTC)
     horizon = now + timedelta(days=days)
-    if conn.dialect.name == "postgresql":
-        # the fleet query's cost estimate triggers JIT compilation, which costs more than the query itself
-        conn.exec_driver_sql("SET LOCAL jit = off")
-    aggregates: list[ColumnElement[Any]] = [func.count(Entry.id), func.min(Entry.not_after)]
-    for item in expected:
-        hit = _match(item.slots)
-        unproven = or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))
-        differs = (
-            and_(
-                hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None), Entry.sha256.not_in(sorted(item.digests))
-            )
-            if item.digests
-            else false()
+    _no_jit(conn)
+    checks = _SlotChecks(conn, expected)
+    head: list[Any] = [
+        Device.id,
+        Device.imei,
+        Device.uuid,
+        Device.firmware,
+        Device.latest_snapshot_id,
+        _latest_taken_at(),
+    ]
+    query = checks.join(
+        select(*head, _entry_count(), Device.soonest_expiry, *checks.item_columns()).where(
+            Device.latest_snapshot_id.is_not(None)
         )
-        aggregates += [
-            func.max(case((hit, 1), else_=0)),
-            func.max(case((differs, Entry.sha256), else_=None)),
-            func.max(case((and_(hit, unproven), 1), else_=0)),
-        ]
-    head = [Device.id, Device.imei, Device.uuid, Device.firmware, Device.latest_snapshot_id, Snapshot.taken_at]
-    if only_problems and not expected:
-        # no manifest: the device rows alone say who lost entries or expires soon; entries are only read for those
-        count = select(func.count(Entry.id)).where(Entry.snapshot_id == Device.latest_snapshot_id).scalar_subquery()
-        query = (
-            select(*head, count, Device.soonest_expiry)
-            .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
-            .where(Device.soonest_expiry <= horizon)
-        )
-    elif conn.dialect.name == "postgresql":
-        agg = (
-            select(*(a.label(f"a{i}") for i, a in enumerate(aggregates)))
-            .where(Entry.snapshot_id == Device.latest_snapshot_id)
-            .correlate(Device)
-            .lateral("agg")
-        )
-        cols = list(agg.c)
-        query = select(*head, *cols).join(Snapshot, Snapshot.id == Device.latest_snapshot_id).join(agg, true())
-        if only_problems:
-            query = query.where(_problem_filter(cols, expected, horizon))
-    else:
-        query = (
-            select(*head, *aggregates)
-            .join(Snapshot, Snapshot.id == Device.latest_snapshot_id)
-            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id, isouter=True)
-            .group_by(*head)
-        )
-        if only_problems:
-            query = query.having(_problem_filter(aggregates, expected, horizon))
+    )
+    if only_problems:
+        query = query.where(checks.problem(horizon))
     statuses: dict[int, DeviceStatus] = {}
     soon: list[int] = []
     row: Any
@@ -238,33 +358,173 @@ def fleet_status(
     return sorted(statuses.values(), key=lambda st: st.imei) if only_problems else list(statuses.values())
 
 
+def fleet_counts(
+    conn: Connection, expected: Sequence[ExpectedSlot] = (), *, now: datetime, days: int = 30
+) -> list[DeviceCounts]:
+    """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI.
+
+    All of it is counted by the database. SQLite probes the manifest's slots (and reads expiry only on devices
+    whose earliest known notAfter is within the horizon); PostgreSQL, where each probe costs more, aggregates
+    each device's latest entries in one LATERAL pass."""
+    horizon = now + timedelta(days=days)
+    _no_jit(conn)
+    figures = (
+        _pg_figures(expected, now, horizon)
+        if conn.dialect.name == "postgresql"
+        else _probe_figures(conn, expected, now, horizon)
+    )
+    head = [
+        Device.imei,
+        Device.uuid,
+        Device.firmware,
+        Device.latest_snapshot_id,
+        _untyped(_latest_taken_at()),
+        Device.lost_entries,
+        _untyped(Device.soonest_expiry),
+    ]
+    query = figures(select(*head)).where(Device.latest_snapshot_id.is_not(None))
+    rows: list[Any] = list(conn.execute(query.order_by(Device.imei)))
+    return [
+        DeviceCounts(
+            imei=r[0],
+            uuid=r[1],
+            firmware=r[2],
+            latest_snapshot_id=r[3],
+            taken_at=_utc(r[4]),
+            lost=int(r[5] or 0),
+            soonest_expiry=_aware(r[6]),
+            entries=int(r[7]),
+            missing=int(r[8]),
+            mismatch=int(r[9]),
+            unverifiable=int(r[10]),
+            expiring=int(r[11]),
+            expired=int(r[12]),
+        )
+        for r in rows
+    ]
+
+
+_Figures = Callable[[Select[Any]], Select[Any]]
+
+
+def _probe_figures(conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
+    """Adds entries, missing, mismatch, unverifiable, expiring, expired by index probes per device."""
+    checks = _SlotChecks(conn, expected)
+    soon = Device.soonest_expiry <= horizon
+    expired = case((soon, _entry_count(Entry.not_after <= now)), else_=0)
+    expiring = case((soon, _entry_count(Entry.not_after > now, Entry.not_after <= horizon)), else_=0)
+
+    def add(query: Select[Any]) -> Select[Any]:
+        return checks.join(query.add_columns(_entry_count(), *checks.counts(), expiring, expired))
+
+    return add
+
+
+def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
+    """The same figures from one aggregate over each device's latest entries (a LATERAL index scan)."""
+
+    def count(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.count().filter(and_(*conditions)) if conditions else func.count()
+
+    missing: ColumnElement[Any] = literal(0)
+    mismatch: ColumnElement[Any] = literal(0)
+    unverifiable: ColumnElement[Any] = literal(0)
+    for item in expected:
+        hit = _match(item.slots)
+        has = count(hit) > 0
+        real = and_(hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None))
+        differs = count(real, Entry.sha256.not_in(sorted(item.digests))) > 0 if item.digests else false()
+        missing = missing + case((has, 0), else_=1)
+        mismatch = mismatch + case((and_(has, differs), 1), else_=0)
+        if item.digests:
+            unproven = count(hit, or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))) > 0
+            unverifiable = unverifiable + case((and_(has, ~differs, unproven), 1), else_=0)
+    figures = (
+        select(
+            count(),
+            missing,
+            mismatch,
+            unverifiable,
+            count(Entry.not_after > now, Entry.not_after <= horizon),
+            count(Entry.not_after <= now),
+        )
+        .where(Entry.snapshot_id == Device.latest_snapshot_id)
+        .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
+        .correlate(Device)
+        .lateral("figures")
+    )
+
+    def add(query: Select[Any]) -> Select[Any]:
+        return query.add_columns(*figures.c).join(figures, true())
+
+    return add
+
+
+def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
+    return or_(*(and_(Entry.sec_tag == tag, Entry.type == code) for tag, code in slots))
+
+
+def _no_jit(conn: Connection) -> None:
+    """PostgreSQL: the fleet query's cost estimate triggers JIT compilation, which costs more than the query."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
+    """Every certificate with a known notAfter in the devices' latest snapshots, by IMEI, sec_tag, type."""
+    _no_jit(conn)
+    if conn.dialect.name == "postgresql":
+        certs = (
+            select(Entry.sec_tag, Entry.type, Entry.not_after)
+            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
+            .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
+            .correlate(Device)
+            .lateral("certs")
+        )
+        query = (
+            select(Device.imei, certs.c.sec_tag, certs.c.type, _untyped(certs.c.not_after))
+            .join(certs, true())
+            .where(Device.soonest_expiry.is_not(None))
+            .order_by(Device.imei, certs.c.sec_tag, certs.c.type)
+        )
+    else:
+        query = (
+            select(Device.imei, Entry.sec_tag, Entry.type, _untyped(Entry.not_after))
+            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id)
+            .where(Device.soonest_expiry.is_not(None), Entry.not_after.is_not(None))
+            .order_by(Device.imei, Entry.sec_tag, Entry.type)
+        )
+    return [ExpiryRow(r[0], r[1], r[2], _utc(r[3])) for r in conn.execute(query)]
+
+
+def _untyped(column: Any) -> Any:
+    """A time column fetched as the driver gives it (fleet-sized results skip SQLAlchemy's per-value processing;
+    `_aware` / `_utc` convert)."""
+    return type_coerce(column, NullType())
+
+
 def _status(row: Any) -> DeviceStatus:
     return DeviceStatus(
         imei=row[1], uuid=row[2], firmware=row[3], latest_snapshot_id=row[4], taken_at=row[5], entries=int(row[6] or 0)
     )
 
 
-def _problem_filter(
-    cols: Sequence[ColumnElement[Any]], expected: Sequence[ExpectedSlot], horizon: datetime
-) -> ColumnElement[bool]:
-    """SQL condition: the device misses / mismatches an expected entry or has a certificate expiring soon."""
-    conditions: list[ColumnElement[bool]] = [cols[1] <= horizon]
-    for i, item in enumerate(expected):
-        has, bad, unproven = cols[2 + 3 * i : 5 + 3 * i]
-        conditions += [has == 0, bad.is_not(None)]
-        if item.digests:
-            conditions.append(unproven == 1)
-    return or_(*conditions)
-
-
 def _aware(value: Any) -> datetime | None:
-    """Aggregates skip the column type on some backends: normalise to aware UTC."""
+    """A time from an aggregate or an untyped column (SQLite: naive UTC text) as an aware UTC datetime."""
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value + "+00:00")
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value + "+00:00")
+    found = _aware(value)
+    assert found is not None
+    return found
 
 
 def _add_lost(conn: Connection, statuses: dict[int, DeviceStatus], head: list[Any]) -> None:

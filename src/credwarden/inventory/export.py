@@ -1,14 +1,20 @@
-"""Export the fleet's latest state: JSON, CSV (one row per device) or Prometheus text exposition.
+"""Export the fleet's latest state: JSON (problems listed), CSV (one row per device) or Prometheus text exposition.
 
-Prometheus metrics (text format 0.0.4; one sample per device unless noted):
+The per-device figures are aggregated by the database (`drift.fleet_counts`); the Prometheus text is produced
+by `prometheus_client` (label escaping, number formatting, HELP/TYPE headers) from those rows.
+
+Prometheus metrics (gauges; one sample per device unless noted):
     credwarden_inventory_devices                       devices with at least one snapshot (no labels)
     credwarden_credentials{imei}                       entries in the latest snapshot
-    credwarden_credentials_missing{imei}               manifest entries absent (0 without a manifest)
-    credwarden_digest_mismatch{imei}                   manifest entries stored with another digest
-    credwarden_credentials_unverifiable{imei}          manifest entries whose digest proves nothing
-    credwarden_credentials_lost{imei}                  entries of the previous snapshot gone in the latest
+    credwarden_credentials_missing{imei}               manifest entries absent           } only devices where
+    credwarden_digest_mismatch{imei}                   ... stored with another digest    } the count is not 0
+    credwarden_credentials_unverifiable{imei}          ... whose digest proves nothing   } (absent = 0)
+    credwarden_credentials_lost{imei}                  entries of the previous snapshot gone in the latest }
     credwarden_snapshot_age_seconds{imei}              now - taken_at of the latest snapshot
     credwarden_cert_expires_in_seconds{imei,sec_tag,type}  per certificate with a known expiry (negative: expired)
+
+That is one series per device and metric: fine for a fleet of hundreds, a heavy scrape for a fleet of
+hundred thousands (see the README: aggregate metrics suit large fleets better).
 """
 
 from __future__ import annotations
@@ -16,15 +22,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from credwarden.inventory.views import iso
 from credwarden.types import type_name
 
 if TYPE_CHECKING:
-    from credwarden.inventory.drift import DeviceStatus
+    from sqlalchemy import Connection
+
+    from credwarden.inventory.drift import DeviceCounts, DeviceStatus, ExpectedSlot, ExpiryRow
 
 FORMATS: tuple[str, ...] = ("json", "csv", "prometheus")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -44,16 +52,43 @@ CSV_COLUMNS: tuple[str, ...] = (
     "soonest_expiry",
 )
 
-_GAUGES: tuple[tuple[str, str, str], ...] = (
+#: (metric, help, DeviceCounts attribute): the per-device gauges.
+GAUGES: tuple[tuple[str, str, str], ...] = (
     ("credwarden_credentials", "Credentials listed in the device's latest snapshot.", "entries"),
     ("credwarden_credentials_missing", "Manifest credentials absent from the latest snapshot.", "missing"),
     ("credwarden_digest_mismatch", "Manifest credentials stored with a different digest.", "mismatch"),
     ("credwarden_credentials_unverifiable", "Manifest credentials whose listed digest proves nothing.", "unverifiable"),
     ("credwarden_credentials_lost", "Credentials of the previous snapshot no longer listed.", "lost"),
 )
+DEVICES_METRIC = ("credwarden_inventory_devices", "Devices with at least one snapshot in the inventory.")
+AGE_METRIC = ("credwarden_snapshot_age_seconds", "Seconds since the device's latest snapshot was taken.")
+EXPIRY_METRIC = (
+    "credwarden_cert_expires_in_seconds",
+    "Seconds until the certificate's notAfter (negative: expired).",
+)
 
 
-def _row(status: DeviceStatus, now: datetime) -> dict[str, object]:
+def export_fleet(
+    conn: Connection,
+    fmt: str,
+    expected: Sequence[ExpectedSlot],
+    *,
+    manifest: str | None,
+    days: int,
+    now: datetime,
+) -> str:
+    """The fleet's latest state in `fmt` (one of FORMATS), read in the caller's transaction."""
+    from credwarden.inventory.drift import fleet_counts, fleet_expiries, fleet_status
+
+    if fmt == "json":
+        return export_json(fleet_status(conn, expected, now=now, days=days, with_expiries=True), now, manifest)
+    counts = fleet_counts(conn, expected, now=now, days=days)
+    if fmt == "csv":
+        return export_csv(counts, now)
+    return export_prometheus(counts, fleet_expiries(conn), now)
+
+
+def _status_row(status: DeviceStatus, now: datetime) -> dict[str, Any]:
     soonest = min((n for _, _, n in status.expiries), default=None)
     return {
         "imei": status.imei,
@@ -71,58 +106,87 @@ def _row(status: DeviceStatus, now: datetime) -> dict[str, object]:
 def export_json(statuses: Sequence[DeviceStatus], now: datetime, manifest: str | None) -> str:
     rows = []
     for status in statuses:
-        row = _row(status, now)
+        row = _status_row(status, now)
         row["problems"] = [p.to_json() for p in status.problems]
         rows.append(row)
     return json.dumps({"generated_at": iso(now), "manifest": manifest, "devices": rows}, indent=2) + "\n"
 
 
-def export_csv(statuses: Sequence[DeviceStatus], now: datetime) -> str:
+def export_csv(counts: Sequence[DeviceCounts], now: datetime) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for status in statuses:
-        writer.writerow({k: ("" if v is None else v) for k, v in _row(status, now).items()})
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in counts:
+        writer.writerow(
+            [
+                c.imei,
+                c.uuid or "",
+                c.firmware or "",
+                c.latest_snapshot_id,
+                iso(c.taken_at),
+                round((now - c.taken_at).total_seconds(), 3),
+                c.entries,
+                c.missing,
+                c.mismatch,
+                c.unverifiable,
+                c.lost,
+                c.expiring,
+                c.expired,
+                iso(c.soonest_expiry) or "",
+            ]
+        )
     return out.getvalue()
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def export_prometheus(counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> str:
+    """Prometheus text exposition (format 0.0.4) through `prometheus_client`: HELP/TYPE once per family."""
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FleetCollector(counts, expiries, now))
+    return generate_latest(registry).decode("utf-8")
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+class _FleetCollector:
+    """A prometheus_client collector over rows already read: each family's samples are produced as it is written.
 
+    The problem families (missing, mismatch, unverifiable, lost) carry a sample only for a device whose count is
+    not zero: a healthy fleet of 100,000 devices would otherwise export 400,000 zeros. `credwarden_credentials`
+    and `credwarden_snapshot_age_seconds` list every device."""
 
-def export_prometheus(statuses: Sequence[DeviceStatus], now: datetime) -> str:
-    """Prometheus text exposition: HELP/TYPE once per metric family, then its samples."""
-    lines = [
-        "# HELP credwarden_inventory_devices Devices with at least one snapshot in the inventory.",
-        "# TYPE credwarden_inventory_devices gauge",
-        f"credwarden_inventory_devices {len(statuses)}",
-    ]
-    for name, help_text, key in _GAUGES:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-        for status in statuses:
-            value = status.entries if key == "entries" else status.count(key)
-            lines.append(f'{name}{{imei="{_label(status.imei)}"}} {value}')
-    lines += [
-        "# HELP credwarden_snapshot_age_seconds Seconds since the device's latest snapshot was taken.",
-        "# TYPE credwarden_snapshot_age_seconds gauge",
-    ]
-    for status in statuses:
-        if status.taken_at is not None:
-            age = (now - status.taken_at).total_seconds()
-            lines.append(f'credwarden_snapshot_age_seconds{{imei="{_label(status.imei)}"}} {_num(round(age, 3))}')
-    lines += [
-        "# HELP credwarden_cert_expires_in_seconds Seconds until the certificate's notAfter (negative: expired).",
-        "# TYPE credwarden_cert_expires_in_seconds gauge",
-    ]
-    for status in statuses:
-        for tag, code, not_after in status.expiries:
-            left = round((not_after - now).total_seconds(), 3)
-            lines.append(
-                f'credwarden_cert_expires_in_seconds{{imei="{_label(status.imei)}",sec_tag="{tag}",'
-                f'type="{type_name(code)}"}} {_num(left)}'
+    def __init__(self, counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> None:
+        self.counts, self.expiries, self.now = counts, expiries, now
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        counts, now = self.counts, self.now
+        labels = [{"imei": c.imei} for c in counts]
+        yield GaugeMetricFamily(*DEVICES_METRIC, value=len(counts))
+        for name, help_text, attribute in GAUGES:
+            values = (getattr(c, attribute) for c in counts)
+            if attribute == "entries":
+                yield _family(name, help_text, zip(labels, values, strict=True))
+            else:
+                yield _family(name, help_text, ((lab, v) for lab, v in zip(labels, values, strict=True) if v))
+        ages = (round((now - c.taken_at).total_seconds(), 3) for c in counts)
+        yield _family(*AGE_METRIC, zip(labels, ages, strict=True))
+        left = (
+            (
+                {"imei": e.imei, "sec_tag": str(e.sec_tag), "type": type_name(e.type)},
+                round((e.not_after - now).total_seconds(), 3),
             )
-    return "\n".join(lines) + "\n"
+            for e in self.expiries
+        )
+        yield _family(*EXPIRY_METRIC, left)
+
+
+def _family(name: str, help_text: str, samples: Iterator[tuple[dict[str, str], float]]) -> Any:
+    """A gauge family whose samples are generated while the exposition is written (no list of 100k samples)."""
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
+
+    family = Metric(name, help_text, "gauge")
+    family.samples = (Sample(name, labels, value) for labels, value in samples)  # type: ignore[assignment]
+    return family

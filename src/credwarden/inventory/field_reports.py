@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from credwarden.inventory.field_db import FieldDb
 from credwarden.inventory.recording import write_snapshots
 from credwarden.inventory.records import EntryRecord, SnapshotRecord, entry_record, hostname, scrub_reason
-from credwarden.inventory.schema import REPORT_TRANSPORTS, TEXT_LEN
+from credwarden.inventory.vocabulary import REPORT_TRANSPORTS, TEXT_LEN
+from credwarden.inventory.writers import writer_for
 from credwarden.report.errors import REPLAYED, ReportRejected
 from credwarden.report.model import FieldReport, Listing
 from credwarden.report.sms import resolve_digests
@@ -236,7 +237,7 @@ def store_reports(conn: Any, incoming: Sequence[IncomingReport]) -> list[StoredR
                 record_owner.append(result)
                 result.created_snapshot = True
             device.entries = after
-    snapshot_ids = write_snapshots(conn, records) if records else []
+    snapshot_ids = write_snapshots(writer_for(conn), records) if records else []
     for result, snap_id in zip(record_owner, snapshot_ids, strict=True):
         result.snapshot_id = snap_id
     for index, record_index in heartbeat_of.items():

@@ -5,10 +5,11 @@ Monitor logs (`2022-04-26T08:57:28.575Z DEBUG modem << %CMNG: ...`), bracketed-t
 (`[2024-01-02 10:00:00.123] ...`), a single line sent back by SMS, and SLM `#XCMNG` lists.
 
 Each `AT%CMNG=1[...]` command in the capture starts a new list (so a log with three listings gives three
-snapshots); a filtered listing (`AT%CMNG=1,<tag>`) is partial. Lines are classified as: list entries; plainly
-other AT traffic (commands, OK/ERROR, URCs, prompts, log chatter, read-command content) - ignored but counted;
-or unreadable - reported with line number and (truncated) text, never dropped silently. Timestamps in the log
-become the snapshot time.
+snapshots); only a listing answering a full `AT%CMNG=1` and closed by OK is complete, anything else (a
+filtered listing, an SMS line, a list cut short) is partial unless the caller says otherwise. Lines are
+classified as: list entries; plainly other AT traffic (commands, OK/ERROR, URCs, prompts, log chatter,
+read-command content) - ignored but counted; or unreadable - reported with line number and (truncated) text,
+never dropped silently. Timestamps in the log become the snapshot time.
 """
 
 from __future__ import annotations
@@ -63,7 +64,16 @@ class ListCapture:
     only_type: int | None = None
     command_seen: bool = False
     answered: bool = False  #: an OK/ERROR closed the listing
+    ok: bool = False  #: ... and it was OK
     first_line: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether the listing speaks for the whole store: the answer of an unfiltered `AT%CMNG=1`, closed by OK.
+
+        Anything else (an SMS line, a list without its command or its OK, a filtered list) may have left entries
+        out, so importing it as complete would record them as vanished."""
+        return self.command_seen and self.only_sec_tag is None and self.ok
 
 
 @dataclass
@@ -180,8 +190,9 @@ def parse_capture(text: str, *, slm_native_tls: bool = False) -> ParsedCapture:
             continue
         if _FINAL_RE.match(stripped):
             ignored += 1
-            if current is not None and not in_read:
+            if current is not None and not in_read and not current.answered:
                 current.answered = True
+                current.ok = stripped == "OK"
             in_read = False
             continue
         if in_read:

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from credwarden.errors import ValidationError
-from credwarden.inventory.schema import IMEI_LEN, REASON_LEN, SOURCES, TEXT_LEN, UUID_LEN
+from credwarden.inventory.vocabulary import REASON_LEN, SOURCES, TEXT_LEN, UUID_LEN
 from credwarden.log import redact_text
 from credwarden.models import DeviceInfo, StoredEntry
-from credwarden.types import MAX_SEC_TAG, is_placeholder_digest, parse_type
+from credwarden.types import MAX_SEC_TAG, is_placeholder_digest, is_valid_imei, parse_type
 
 _SHA_RE = re.compile(r"^[0-9A-Fa-f]{64}$")
-_IMEI_RE = re.compile(r"^[0-9A-Za-z\-]{1,32}$")
+#: Device ids accepted with `any_id`: letters, digits and '-' (serial numbers, test boards).
+_ANY_ID_RE = re.compile(r"^[0-9A-Za-z\-]{1,32}$")
 _PEM_RE = re.compile(r"-----BEGIN [^-]+-----.*?(?:-----END [^-]+-----|$)", re.S)
 #: hex or base64 runs long enough to be key material (a 64-hex digest on its own is kept: it is public)
 _BLOB_RE = re.compile(r"[0-9A-Za-z+/=]{65,}|\b[0-9A-Fa-f]{16,63}\b|\b[0-9A-Fa-f]{65,}\b")
@@ -84,9 +85,12 @@ class SnapshotRecord:
         taken_at: datetime | None = None,
         expiries: Mapping[tuple[int, int], datetime] | None = None,
         host: str | None = None,
+        any_id: bool = False,
     ) -> SnapshotRecord:
-        """Validate a device's identity and list into a record (ValidationError on bad input)."""
-        imei = check_imei(info.imei)
+        """Validate a device's identity and list into a record (ValidationError on bad input).
+
+        `any_id`: accept a device id that is not an IMEI (see `check_imei`)."""
+        imei = check_imei(info.imei, any_id=any_id)
         if source not in SOURCES:
             raise ValidationError(f"snapshot source must be one of {', '.join(SOURCES)}, not {source!r}")
         when = check_time(taken_at) if taken_at is not None else datetime.now(UTC)
@@ -126,13 +130,23 @@ def entry_record(sec_tag: int, type_code: int, sha256: str | None, not_after: da
     return EntryRecord(sec_tag, type_code, digest, placeholder, check_time(not_after) if not_after else None)
 
 
-def check_imei(imei: str | None) -> str:
-    """A device must be identified by its IMEI to be recorded."""
+def check_imei(imei: str | None, *, any_id: bool = False) -> str:
+    """The device id to record: an IMEI (15 digits, the last a Luhn check digit).
+
+    `any_id` accepts another id scheme instead (letters, digits and '-', up to 32 characters), for devices or
+    captures that are not identified by their IMEI; it has to be asked for, so a typo never becomes a device."""
     if not imei:
         raise ValidationError("the device reported no IMEI; the inventory identifies devices by IMEI")
     imei = imei.strip()
-    if not _IMEI_RE.match(imei) or len(imei) > IMEI_LEN:
-        raise ValidationError(f"not an IMEI: {imei[:40]!r}")
+    if any_id:
+        if not _ANY_ID_RE.match(imei):
+            raise ValidationError(f"not a device id: {imei[:40]!r} (letters, digits and '-', at most 32)")
+        return imei
+    if not is_valid_imei(imei):
+        why = "the check digit is wrong" if len(imei) == 15 and imei.isdigit() else "an IMEI is 15 digits"
+        raise ValidationError(
+            f"not an IMEI: {imei[:40]!r} ({why}); to record devices under another id, accept it explicitly (--any-id)"
+        )
     return imei
 
 

@@ -24,45 +24,20 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: Where a snapshot came from (`report`: a field report sent by the device itself).
-SOURCES: tuple[str, ...] = ("live", "import", "apply", "report")
-#: How a field report reached the inventory.
-REPORT_TRANSPORTS: tuple[str, ...] = ("mqtt", "http", "sms", "import")
-#: What a field report said about the credential list: a full list ending OK, a list cut short by an error,
-#: or no list at all.
-LIST_STATUSES: tuple[str, ...] = ("complete", "incomplete", "absent")
-#: Alert kinds (a `resolved` notification is an alert row getting `resolved_at`, not a kind of its own).
-ALERT_KINDS: tuple[str, ...] = (
-    "vanished",
-    "changed",
-    "appeared",
-    "unexpected",
-    "expiring",
-    "expired",
-    "silent",
-    "tls-error",
+from credwarden.inventory.vocabulary import (
+    ALERT_KINDS,
+    DIGEST_LEN,
+    IMEI_LEN,
+    LIST_STATUSES,
+    REASON_LEN,
+    REPORT_TRANSPORTS,
+    SLOT_STATES,
+    SOURCES,
+    STATE_LEN,
+    TEXT_LEN,
+    TLS_SLOT_TYPE,
+    UUID_LEN,
 )
-#: Per-slot states kept by the collector (`slot_states.state`); `tls-error` only on TLS rows (type -1).
-SLOT_STATES: tuple[str, ...] = (
-    "ok",
-    "missing",
-    "vanished",
-    "changed",
-    "unexpected",
-    "expiring",
-    "expired",
-    "unverifiable",
-    "tls-error",
-)
-#: `slot_states.type` of the row that tracks TLS connect failures on a whole sec_tag.
-TLS_SLOT_TYPE = -1
-#: Length limits shared with the migrations (keep them equal).
-IMEI_LEN = 32
-UUID_LEN = 64
-TEXT_LEN = 255
-REASON_LEN = 500
-STATE_LEN = 16
-DIGEST_LEN = 64
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -150,7 +125,8 @@ class Entry(Base):
     __table_args__ = (UniqueConstraint("snapshot_id", "sec_tag", "type", name="uq_entries_snapshot_tag_type"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot_id: Mapped[int] = mapped_column(Integer, ForeignKey("snapshots.id"))
+    #: not a checked foreign key (schema step 5): the writer stores a snapshot with its entries in one transaction
+    snapshot_id: Mapped[int] = mapped_column(Integer)
     sec_tag: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -266,3 +242,30 @@ class SlotState(Base):
     pending_state: Mapped[str | None] = mapped_column(String(STATE_LEN))
     pending_count: Mapped[int] = mapped_column(Integer, default=0)
     pending_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+__all__ = [
+    "ALERT_KINDS",
+    "DIGEST_LEN",
+    "IMEI_LEN",
+    "LIST_STATUSES",
+    "REASON_LEN",
+    "REPORT_TRANSPORTS",
+    "SLOT_STATES",
+    "SOURCES",
+    "STATE_LEN",
+    "TEXT_LEN",
+    "TLS_SLOT_TYPE",
+    "UUID_LEN",
+    "Alert",
+    "ApplyAction",
+    "ApplyRun",
+    "Base",
+    "Device",
+    "Entry",
+    "Report",
+    "SchemaVersion",
+    "SlotState",
+    "Snapshot",
+    "UtcDateTime",
+]

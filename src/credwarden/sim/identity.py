@@ -14,29 +14,13 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from credwarden.types import is_valid_imei, luhn_check_digit
+
 __all__ = ["DEFAULT_IDENTITY", "Identity", "generate_identity", "is_valid_imei", "luhn_check_digit"]
 
 _IMEI_TAC = "35265610"  #: type allocation code of the simulated boards (the one in Nordic's +CGSN example)
 _ICCID_PREFIX = "8988280"  #: 89 (telecom) + 882 (international networks) + issuer
 _IMSI_PREFIX = "90128"  #: MCC 901 (international) + MNC 28
-
-
-def luhn_check_digit(digits: str) -> str:
-    """The Luhn check digit that completes `digits` (IMEI body of 14 digits, ICCID body)."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
-
-
-def is_valid_imei(imei: str) -> bool:
-    """15 digits with a correct Luhn check digit."""
-    return len(imei) == 15 and imei.isdigit() and imei.isascii() and luhn_check_digit(imei[:14]) == imei[14]
 
 
 def _is_valid_iccid(iccid: str) -> bool:
