@@ -36,7 +36,7 @@ from credwarden.web.app import create_app
 from credwarden.web.data import Dashboard
 from credwarden.web.db import check_schema, create_readonly_engine, resolve_readonly_url
 from credwarden.web.server import bind
-from fleet_gen import EXPECTED, populate
+from fleet_gen import EXPECTED, imei_of, populate
 
 TARGET_MS = 500.0
 
@@ -88,7 +88,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, floa
         size = len(body)
     device_ms = []
     for i in range(args.repeat):
-        imei = f"35{(i * 97) % args.devices:013d}"
+        imei = imei_of((i * 97) % args.devices)
         start = time.perf_counter()
         with urllib.request.urlopen(f"{base}/devices/{imei}") as response:
             response.read()

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from credwarden.inventory import EntryRecord, Inventory, SnapshotRecord
 from credwarden.inventory.drift import ExpectedSlot
+from credwarden.types import luhn_check_digit
 
 CLOUD_TAG = 16842753
 CA_SHA = "2C43952EE9E000FF2ACC4E2ED0897C0A72AD5FA72C3D934E81741CBD54F05BD1"
@@ -43,7 +44,9 @@ FIRMWARES = (
 
 
 def imei_of(d: int) -> str:
-    return f"35{d:013d}"
+    """Device d's IMEI: 35 + d in 12 digits + the Luhn check digit."""
+    body = f"35{d:012d}"
+    return body + luhn_check_digit(body)
 
 
 def firmware_of(d: int) -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from credwarden.inventory import Inventory
 from credwarden.inventory.drift import ExpectedSlot
 from credwarden.models import DeviceInfo, StoredEntry
+from credwarden.types import luhn_check_digit
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TAG = 42
@@ -18,14 +19,14 @@ EXPECTED = [
     ExpectedSlot(TAG, 1, ((TAG, 1),), None),
     ExpectedSlot(TAG, 2, ((TAG, 2),), None),
 ]
-OK = "352656100000011"
-VANISHED = "352656100000029"
-CHANGED = "352656100000037"
-EXPIRING = "352656100000045"
-EXPIRED = "352656100000052"
-PLACEHOLDER = "352656100000060"
-UNEXPECTED = "352656100000078"
-APPLIED = "352656100000086"
+
+
+def _imei(n: int) -> str:
+    body = f"35265610000{n:03d}"
+    return body + luhn_check_digit(body)
+
+
+OK, VANISHED, CHANGED, EXPIRING, EXPIRED, PLACEHOLDER, UNEXPECTED, APPLIED = (_imei(n) for n in range(1, 9))
 #: devices per group with the manifest, and without one
 COUNTS_MANIFEST = {"ok": 2, "drift": 2, "missing": 1, "expiring": 1, "expired": 1, "silent": 0, "unverifiable": 1}
 COUNTS_BARE = {"ok": 4, "drift": 0, "missing": 1, "expiring": 1, "expired": 1, "silent": 0, "unverifiable": 1}

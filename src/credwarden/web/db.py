@@ -8,18 +8,19 @@ is refused with a message.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from credwarden.errors import UsageError
-from credwarden.inventory.engine import ENV_VAR, SQLITE_BUSY_TIMEOUT_MS, default_db_path, redact_url_text
+from credwarden.inventory.connect import SQLITE_BUSY_TIMEOUT_MS
+from credwarden.inventory.engine import location_url
+from credwarden.inventory.location import ENV_VAR, default_db_path, resolve_location
 from credwarden.inventory.migrations import LATEST_VERSION, current_version
 
 #: the oldest schema the dashboard reads (step 3: devices.lost_entries / soonest_expiry)
@@ -31,31 +32,13 @@ SQLITE_MMAP_BYTES = 4 * 2**30
 
 def resolve_readonly_url(db: str | None) -> URL:
     """`--db` > `CREDWARDEN_DB` > the per-user default, as for every inventory command; nothing is created."""
-    value = db if db else os.environ.get(ENV_VAR) or str(default_db_path())
-    if "://" not in value:
-        path = Path(value).expanduser().resolve()
-        if not path.is_file():
-            raise UsageError(f"no inventory database at {str(path)!r} (the dashboard never creates one)")
-        return URL.create("sqlite", database=str(path))
-    try:
-        url = make_url(value)
-    except ArgumentError as exc:
-        raise UsageError(f"not a database URL: {redact_url_text(value)!r} ({exc})") from None
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        if not url.database or url.database == ":memory:" or not Path(url.database).expanduser().is_file():
-            raise UsageError(f"no inventory database at {url.database!r} (the dashboard never creates one)")
-        return URL.create("sqlite", database=str(Path(url.database).expanduser().resolve()))
-    if backend != "postgresql" or url.get_driver_name() != "psycopg":
-        raise UsageError("the inventory is a SQLite file path or a postgresql+psycopg:// URL")
-    if importlib.util.find_spec("psycopg") is None:
-        raise UsageError(
-            "a PostgreSQL inventory needs the psycopg driver, an optional part of credwarden: "
-            "pip install 'credwarden[postgres]'"
-        )
-    return url
+    value = db or os.environ.get(ENV_VAR) or str(default_db_path())
+    if "://" not in value and not Path(value).expanduser().is_file():
+        raise UsageError(f"no inventory database at {value!r} (the dashboard never creates one)")
+    location = resolve_location(value)  # an explicit location: no directory is created
+    if location.sqlite_path is not None and not location.sqlite_path.is_file():
+        raise UsageError(f"no inventory database at {str(location.sqlite_path)!r} (the dashboard never creates one)")
+    return location_url(location)
 
 
 def create_readonly_engine(url: URL) -> Engine:
