@@ -82,6 +82,7 @@ def test_reports_on_the_dashboard(empty_db: str) -> None:
     assert not [e for e in device["timeline"] if e["source"] == "report" and e["kind"] != "report"]
     page = client.get(f"/devices/{REPORTER}")
     assert "reboot" in page.text and f"{TAG}:-45" in page.text
+    assert "last TLS error" in page.text and mine[0]["tls_error_explained"].split(" ")[0] in page.text
     engine.dispose()
 
 

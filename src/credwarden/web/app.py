@@ -107,6 +107,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["when_s"] = _when_seconds
     env.filters["ago"] = _ago
     env.filters["type_name"] = type_name
     env.filters["short"] = lambda sha: "-" if not sha else f"{sha[:12]}…"
@@ -131,6 +132,10 @@ def _group_bar(row: Breakdown) -> Markup:
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _when_seconds(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _ago(value: datetime | None, now: datetime | None = None) -> str:
