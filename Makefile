@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-## fleet-demo: a broker, three simulated devices reporting over MQTT, the collector, an alert when one loses a credential
+## fleet-demo: a broker, three simulated devices reporting over MQTT, the collector, an alert when one loses a
+## credential, and the dashboard's URL (serving until Ctrl-C from a terminal)
 fleet-demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/with-mosquitto.sh bash scripts/fleet-demo.sh
 
