@@ -6,6 +6,16 @@
 # Set CREDWARDEN_TEST_MQTT_URL yourself to use an existing broker; CREDWARDEN_NO_MQTT=1 skips the MQTT tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# On a fresh machine, install what the suite runs for real in one apt-get transaction (each with-*.sh would
+# otherwise update the package lists on its own).
+missing=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
+command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
+[[ -x "${CREDWARDEN_CHROMIUM:-/usr/bin/chromium}" ]] || missing+=(chromium)
+if [[ ${#missing[@]} -gt 0 && "$(id -u)" -eq 0 ]]; then
+    source scripts/lib/debian.sh
+    ensure_debian_packages run-tests "${missing[@]}" || echo "run-tests: installing ${missing[*]} failed" >&2
+fi
 cmd=(python -m pytest "$@")
 if [[ -z "${CREDWARDEN_TEST_MQTT_URL:-}" && "${CREDWARDEN_NO_MQTT:-0}" != "1" ]]; then
     cmd=(bash scripts/with-mosquitto.sh "${cmd[@]}")

@@ -13,14 +13,8 @@ if [[ $# -eq 0 ]]; then
 fi
 CHROMIUM="${CREDWARDEN_CHROMIUM:-/usr/bin/chromium}"
 if [[ ! -x "$CHROMIUM" ]]; then
-    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "with-chromium: installing Debian's 'chromium' package..." >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || true
-        apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >&2 \
-            || echo "with-chromium: could not install chromium; browser tests will report it" >&2
-    else
-        echo "with-chromium: $CHROMIUM missing and not root; install Debian's 'chromium' package" >&2
-    fi
+    source "$(dirname "$0")/lib/debian.sh"
+    ensure_debian_packages with-chromium chromium \
+        || echo "with-chromium: no chromium; the browser tests will say so" >&2
 fi
 exec "$@"

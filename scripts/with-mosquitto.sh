@@ -28,14 +28,8 @@ find_mosquitto() {
 }
 
 if ! BROKER="$(find_mosquitto)"; then
-    if [[ "$(id -u)" -ne 0 ]]; then
-        echo "with-mosquitto: mosquitto not found and not root; install the 'mosquitto' package" >&2
-        exit 1
-    fi
-    echo "with-mosquitto: installing the Debian 'mosquitto' package..." >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends mosquitto >&2
+    source "$(dirname "$0")/lib/debian.sh"
+    ensure_debian_packages with-mosquitto mosquitto || exit 1
     BROKER="$(find_mosquitto)" || { echo "with-mosquitto: mosquitto still not found" >&2; exit 1; }
 fi
 

@@ -42,14 +42,8 @@ find_pg_bin() {
 }
 
 if ! PG_BIN="$(find_pg_bin)"; then
-    if [[ "$(id -u)" -ne 0 ]]; then
-        echo "with-postgres: initdb/pg_ctl not found and not root; install the 'postgresql' package" >&2
-        exit 1
-    fi
-    echo "with-postgres: installing the Debian 'postgresql' package..." >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq postgresql >&2
+    source "$(dirname "$0")/lib/debian.sh"
+    ensure_debian_packages with-postgres postgresql || exit 1
     PG_BIN="$(find_pg_bin)" || { echo "with-postgres: PostgreSQL binaries still not found" >&2; exit 1; }
 fi
 
