@@ -169,7 +169,7 @@ def _run(options: CollectorOptions, as_json: bool) -> CollectorSummary:
         _render_event(event, as_json, shown)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stderr_console.print(f"collect: {signal.Signals(signum).name}: storing what is queued, then stopping")
+        stderr_console().print(f"collect: {signal.Signals(signum).name}: storing what is queued, then stopping")
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -187,16 +187,16 @@ def _render_event(event: CollectorEvent, as_json: bool, shown: dict[str, int]) -
             sys.stdout.flush()
         else:
             style = "bold red" if event.kind == "alert" else "green"
-            stdout_console.print(event.message, style=style, highlight=False, markup=False)
+            stdout_console().print(event.message, style=style, highlight=False, markup=False)
         return
     if event.kind == "rejected":
         reason = str(event.data.get("reason"))
         shown[reason] = shown.get(reason, 0) + 1
         if shown[reason] > SHOW_REJECTIONS:
             if shown[reason] == SHOW_REJECTIONS + 1:
-                stderr_console.print(f"collect: further {reason} rejections are counted, not shown", highlight=False)
+                stderr_console().print(f"collect: further {reason} rejections are counted, not shown", highlight=False)
             return
-    stderr_console.print(f"collect: {event.message}", highlight=False, markup=False)
+    stderr_console().print(f"collect: {event.message}", highlight=False, markup=False)
 
 
 def _render_summary(summary: CollectorSummary, as_json: bool) -> None:
@@ -206,7 +206,7 @@ def _render_summary(summary: CollectorSummary, as_json: bool) -> None:
         return
     rejected = ", ".join(f"{k} {v}" for k, v in data["rejected_by_reason"].items()) or "none"
     alerts = ", ".join(f"{k} {v}" for k, v in data["alerts"].items()) or "none"
-    stderr_console.print(
+    stderr_console().print(
         f"collect: stopped. {data['reports']} reports stored ({data['snapshots']} changed lists), "
         f"refused: {rejected}; alerts: {alerts}; webhooks delivered {data['webhooks_delivered']}, "
         f"dead-lettered {data['webhooks_dead_lettered']}",

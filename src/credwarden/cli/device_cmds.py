@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from credwarden.cli.context import CliContext, cli_context, open_device
 from credwarden.cli.failures import cli_errors, interrupt_after, validation_json
-from credwarden.cli.output import device_name, emit, note, progress, short_digest, warn
+from credwarden.cli.output import device_name, emit, escape, note, progress, short_digest, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.models import (
     AttestationToken,
@@ -36,6 +33,9 @@ from credwarden.models import (
 from credwarden.types import SECRET_TYPES, CredType, parse_type, type_name, user_deletable
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from credwarden.modem.device import Device
     from credwarden.provision.apply import ApplyReport
 
@@ -86,6 +86,8 @@ def render_acted(result: Acted, console: Console) -> None:
 
 # -- renderers ---------------------------------------------------------------------------------------------
 def render_info(info: DeviceInfo, console: Console) -> None:
+    from rich.table import Table
+
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -118,6 +120,8 @@ class Listing:
 
 
 def entries_table(entries: list[StoredEntry], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=escape(title))
     table.add_column("sec_tag", justify="right", no_wrap=True, min_width=10)
     table.add_column("type", no_wrap=True)
@@ -156,6 +160,8 @@ def render_read(result: ReadResult, console: Console) -> None:
 
 
 def render_outcomes(result: Acted, console: Console) -> None:
+    from rich.table import Table
+
     outcomes: list[dict[str, Any]] = result.data["entries"]
     where = device_name(result.imei, result.port)
     if not outcomes:
@@ -184,6 +190,8 @@ def render_keygen(result: KeygenResult, console: Console) -> None:
 
 
 def render_attest(token: AttestationToken, console: Console) -> None:
+    from rich.table import Table
+
     table = Table(show_header=False, box=None)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")

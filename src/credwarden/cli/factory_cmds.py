@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from credwarden.cli.context import CliContext, cli_context
 from credwarden.cli.failures import cli_errors
-from credwarden.cli.output import print_json
+from credwarden.cli.output import escape, print_json, stdout_console
 from credwarden.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:  # the factory package pulls in pydantic: imported where used, not for `credwarden --help`
+    from rich.console import Console
+
     from credwarden.factory.station import Station
 
 commands = typer.Typer(rich_markup_mode=None)
@@ -201,12 +200,14 @@ def station_check(
         if opts.json:
             print_json(data)
         else:
-            _render_check(data, Console())
+            _render_check(data, stdout_console())
         if not ports and not station.watch:
             raise typer.Exit(int(ExitCode.NONE_REACHED))
 
 
 def _render_check(data: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
     station = data["station"]
     table = Table(title=escape(f"station {station['name']}"), show_header=False)
     for key in (

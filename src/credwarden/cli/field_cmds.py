@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from credwarden.cli.context import cli_context, open_device
 from credwarden.cli.failures import cli_errors
-from credwarden.cli.output import emit, fail, stderr_console
+from credwarden.cli.output import emit, escape, fail, stderr_console
 from credwarden.cli.sim_cmds import sim_app
 from credwarden.errors import ExitCode
 
 if TYPE_CHECKING:  # the field modules load only when their command runs (fast --help)
+    from rich.console import Console
+    from rich.text import Text
+
     from credwarden.field.campaign import CampaignReport
     from credwarden.field.canary import CanaryDevice, CanaryPlan, CanaryResult
     from credwarden.field.explain import Explanation
@@ -62,6 +61,8 @@ _SEVERITY_WIDTH = 9
 def render_doctor(report: DoctorReport, console: Console) -> None:
     """Human rendering of `doctor`: one block per finding (title, detail, fix), wrapped to the terminal at word
     boundaries and never cut."""
+    from rich.text import Text
+
     info = report.info
     console.print(
         f"{info.firmware or 'unknown firmware'} {info.model or ''} IMEI {info.imei or '?'} dialect {info.dialect} "
@@ -83,6 +84,8 @@ def render_doctor(report: DoctorReport, console: Console) -> None:
 
 def _indented(console: Console, label: Text | None, body: Text) -> None:
     """`body` wrapped at word boundaries to the console width, every line indented past the `label` column."""
+    from rich.text import Text
+
     width = max(20, console.width - _SEVERITY_WIDTH)
     for index, line in enumerate(body.wrap(console, width, overflow="fold")):
         line.rstrip()
@@ -194,16 +197,18 @@ def _run_canary_with_progress(dev: CanaryDevice, plan: CanaryPlan, keep: bool) -
 
     from credwarden.field.canary import run_canary
 
-    if not stderr_console.is_terminal:
+    if not stderr_console().is_terminal:
         return run_canary(dev, plan, keep_scratch=keep)
     columns = (TextColumn("canary"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr_console, transient=True) as bar:
+    with Progress(*columns, console=stderr_console(), transient=True) as bar:
         task = bar.add_task("cycles", total=plan.cycles)
         return run_canary(dev, plan, keep_scratch=keep, progress=lambda done, _total: bar.update(task, completed=done))
 
 
 def render_campaign(report: CampaignReport, console: Console) -> None:
     """Human rendering of `sim campaign`: one row per fault kind, then every violation."""
+    from rich.table import Table
+
     table = Table(title=f"fault campaign: mfw {report.profile}, {report.frontend}, {report.elapsed_s:.1f} s")
     columns = (
         "kind",
@@ -314,9 +319,9 @@ def campaign_cmd(
 def _run_campaign_with_progress(run: Callable[..., CampaignReport], settings: object) -> CampaignReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if not stderr_console.is_terminal:
+    if not stderr_console().is_terminal:
         return run(settings)
     columns = (TextColumn("campaign"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr_console, transient=True) as bar:
+    with Progress(*columns, console=stderr_console(), transient=True) as bar:
         task = bar.add_task("points", total=None)
         return run(settings, progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from credwarden.cli.context import cli_context, open_device
 from credwarden.cli.failures import cli_errors
@@ -25,6 +23,9 @@ from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.types import type_name
 
 if TYPE_CHECKING:  # the inventory modules load when their command runs (fast --help)
+    from rich.console import Console
+    from rich.table import Table
+
     from credwarden.inventory.audit import AuditResult
     from credwarden.inventory.drift import DriftReport, ExpectedSlot
     from credwarden.inventory.importer import ParsedCapture, Unreadable
@@ -75,14 +76,17 @@ def _when_short(value: datetime | None, console: Console) -> str:
 
 
 def _time_column(table: Table, name: str, console: Console) -> None:
+
     table.add_column(name, no_wrap=True, min_width=20 if _wide(console) else 16)
 
 
 def _imei_column(table: Table) -> None:
+
     table.add_column("IMEI", no_wrap=True, min_width=IMEI_WIDTH)
 
 
 def _tag_column(table: Table) -> None:
+
     table.add_column("sec_tag", justify="right", no_wrap=True, min_width=TAG_WIDTH)
 
 
@@ -90,6 +94,8 @@ def _tag_column(table: Table) -> None:
 
 
 def render_devices(devices: list[DeviceSummary], console: Console) -> None:
+    from rich.table import Table
+
     if not devices:
         console.print("the inventory holds no devices yet")
         return
@@ -120,6 +126,8 @@ def render_devices(devices: list[DeviceSummary], console: Console) -> None:
 
 
 def render_snapshot(view: SnapshotView, console: Console) -> None:
+    from rich.table import Table
+
     console.print(
         f"device {view.imei}  snapshot {view.id}  taken {_when(view.taken_at)}  source {view.source}  "
         f"station {view.station or '-'}  host {view.host or '-'}  firmware {view.firmware or '-'}",
@@ -154,6 +162,8 @@ class HistoryResult:
 
 
 def render_history(result: HistoryResult, console: Console) -> None:
+    from rich.table import Table
+
     table = Table()
     _time_column(table, "when", console)
     for name in ("kind", "id", "source / result", "station", "entries"):
@@ -224,6 +234,8 @@ def render_diff(d: SnapshotDiff, console: Console) -> None:
 
 
 def render_drift(report: DriftReport, console: Console) -> None:
+    from rich.table import Table
+
     head = f"{report.devices_checked} devices checked"
     if report.manifest:
         head += f" against {report.manifest}"
@@ -289,9 +301,11 @@ def render_import(result: ImportResult, console: Console) -> None:
 
 def _warn_unreadable(lines: list[Unreadable]) -> None:
     for item in lines[:SHOW_UNREADABLE]:
-        stderr_console.print(f"warning: line {item.line_no} unreadable: {item.text!r}", highlight=False, markup=False)
+        stderr_console().print(f"warning: line {item.line_no} unreadable: {item.text!r}", highlight=False, markup=False)
     if len(lines) > SHOW_UNREADABLE:
-        stderr_console.print(f"warning: ... and {len(lines) - SHOW_UNREADABLE} more unreadable lines", highlight=False)
+        stderr_console().print(
+            f"warning: ... and {len(lines) - SHOW_UNREADABLE} more unreadable lines", highlight=False
+        )
 
 
 def _open_inventory(db: str | None, *, create_dirs: bool = False) -> Inventory:

@@ -11,19 +11,44 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from credwarden.creds.encoding import abbreviated_digest
 from credwarden.errors import ExitCode
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # rich loads when something is printed, not for `--help`
+    from rich.console import Console
 
-stdout_console = Console(soft_wrap=True)
-stderr_console = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+_consoles: dict[str, Console] = {}
+
+
+def stdout_console() -> Console:
+    """The console of human output (created on first use)."""
+    if "out" not in _consoles:
+        from rich.console import Console
+
+        _consoles["out"] = Console(soft_wrap=True)
+    return _consoles["out"]
+
+
+def stderr_console() -> Console:
+    """The console of progress, warnings and errors (created on first use)."""
+    if "err" not in _consoles:
+        from rich.console import Console
+
+        _consoles["err"] = Console(stderr=True, soft_wrap=True)
+    return _consoles["err"]
+
+
+def escape(text: str) -> str:
+    """`text` shown as is in rich output (no markup)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
 
 #: Characters of a shortened digest kept at its start and end.
 DIGEST_HEAD, DIGEST_TAIL = 12, 4
@@ -63,34 +88,36 @@ def emit(result: T, json_flag: bool, render: Callable[[T, Console], None]) -> No
     if json_flag:
         print_json(result)
     elif _show_wide:
-        render(result, Console(soft_wrap=True, width=max(WIDE_COLUMNS, stdout_console.width)))
+        from rich.console import Console
+
+        render(result, Console(soft_wrap=True, width=max(WIDE_COLUMNS, stdout_console().width)))
     else:
-        render(result, stdout_console)
+        render(result, stdout_console())
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:
     """Print a one-line error on stderr (`message` is plain text) and return the Exit to raise."""
-    stderr_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    stderr_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(int(code))
 
 
 def warn(message: str) -> None:
     """A one-line warning on stderr (plain text)."""
-    stderr_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    stderr_console().print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def note(message: str) -> None:
     """A plain line on stderr (what was done besides the main output, e.g. a file written)."""
-    stderr_console.print(message, highlight=False, markup=False)
+    stderr_console().print(message, highlight=False, markup=False)
 
 
 @contextlib.contextmanager
 def progress(message: str) -> Iterator[None]:
     """A rich spinner on stderr while the block runs, only when stderr is a terminal."""
-    if not stderr_console.is_terminal:
+    if not stderr_console().is_terminal:
         yield
         return
-    with stderr_console.status(escape(message)):
+    with stderr_console().status(escape(message)):
         yield
 
 

@@ -21,17 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from credwarden.cli import factory_cmds as fc
 from credwarden.cli.context import CliContext, cli_context, open_device
 from credwarden.cli.failures import cli_errors, interrupt_after, interrupted, validation_json
-from credwarden.cli.output import device_name, emit, print_json, progress, stderr_console, warn
+from credwarden.cli.output import device_name, emit, escape, print_json, progress, stderr_console, stdout_console, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
 if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported where used
+    from rich.console import Console
+
     from credwarden.inventory.live import InventoryOpener
     from credwarden.provision.apply import ApplyReport
     from credwarden.provision.manifest import Manifest
@@ -78,6 +77,8 @@ def _credential_json(item: DesiredCredential) -> dict[str, Any]:
 
 
 def render_plan(result: Plan, console: Console) -> None:
+    from rich.table import Table
+
     where = f" — {device_name(result.device.imei, result.device.port)}" if result.device else ""
     table = Table(title=escape(f"plan ({result.dialect}){where}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
@@ -106,6 +107,8 @@ def render_plan(result: Plan, console: Console) -> None:
 
 
 def render_report(report: ApplyReport, console: Console) -> None:
+    from rich.table import Table
+
     what = "dry run" if report.dry_run else "apply"
     table = Table(title=escape(f"{what} — {device_name(report.device.imei, report.device.port)}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
@@ -173,6 +176,8 @@ def check_cmd(
     uuid: Annotated[str | None, typer.Option("--uuid", help="Expand {uuid} with this value.")] = None,
 ) -> None:
     """Validate a manifest and every credential it names, without a device (exit 5 on any problem)."""
+    from rich.table import Table
+
     from credwarden.provision.manifest import load_manifest
     from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
 
@@ -193,7 +198,7 @@ def check_cmd(
         for item in desired:
             data = _credential_json(item)
             table.add_row(str(data["sec_tag"]), data["type"], str(data["length"]), escape(data["source"]))
-        Console().print(table)
+        stdout_console().print(table)
 
 
 @commands.command("plan", rich_help_panel=PANEL)
@@ -319,8 +324,8 @@ def _apply_single(
     from credwarden.provision.keygen import prepare_keygen
 
     def observer(stage: str, info: object) -> None:
-        if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
-            stderr_console.print(f"  {stage}", highlight=False)
+        if not opts.json and stderr_console().is_terminal and stage not in ("plan", "verify"):
+            stderr_console().print(f"  {stage}", highlight=False)
 
     report: ApplyReport | None = None
     try:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from credwarden.cli.output import emit
 from credwarden.errors import ExitCode
 from credwarden.report import FieldReport, ReportRejected, parse_report
 from credwarden.report.errors import IMEI_MISMATCH
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass

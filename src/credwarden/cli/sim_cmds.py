@@ -27,18 +27,18 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from credwarden.cli.context import cli_context
 from credwarden.cli.failures import cli_errors
-from credwarden.cli.output import emit, fail
+from credwarden.cli.output import emit, escape, fail
 from credwarden.errors import ExitCode
 from credwarden.sim.config import TIMING_OPTIONS
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 sim_app = typer.Typer(
     rich_markup_mode=None,
@@ -231,6 +231,8 @@ def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: boo
 
 
 def _render_report(summary: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
     table = Table(title=escape(f"simulator log {summary['log']}"), show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
