@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, and_, case, exists, false, func, literal, or_, select, true, type_coerce
 from sqlalchemy.orm import aliased
@@ -149,27 +149,27 @@ class DriftReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceCounts:
-    """One device's latest state as numbers (CSV and Prometheus exports); aggregated by the database."""
+class DeviceCounts(NamedTuple):
+    """One device's latest state as numbers (CSV and Prometheus exports); counted by the database.
+
+    (A tuple in the order of the query's columns: one is made per device of the fleet.)"""
 
     imei: str
     uuid: str | None
     firmware: str | None
     latest_snapshot_id: int
     taken_at: datetime
+    lost: int
+    soonest_expiry: datetime | None
     entries: int
     missing: int
     mismatch: int
     unverifiable: int
-    lost: int
     expiring: int
     expired: int
-    soonest_expiry: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class ExpiryRow:
+class ExpiryRow(NamedTuple):
     """A certificate with a known notAfter in a device's latest snapshot."""
 
     imei: str
@@ -383,25 +383,13 @@ def fleet_counts(
         _untyped(Device.soonest_expiry),
     ]
     query = figures(select(*head)).where(Device.latest_snapshot_id.is_not(None))
-    rows: list[Any] = list(conn.execute(query.order_by(Device.imei)))
-    return [
-        DeviceCounts(
-            imei=r[0],
-            uuid=r[1],
-            firmware=r[2],
-            latest_snapshot_id=r[3],
-            taken_at=_utc(r[4]),
-            lost=int(r[5] or 0),
-            soonest_expiry=_aware(r[6]),
-            entries=int(r[7]),
-            missing=int(r[8]),
-            mismatch=int(r[9]),
-            unverifiable=int(r[10]),
-            expiring=int(r[11]),
-            expired=int(r[12]),
-        )
-        for r in rows
-    ]
+    as_time = _time_reader(conn)
+    counts: list[DeviceCounts] = []
+    r: Any
+    for r in conn.execute(query.order_by(Device.imei)):
+        soonest = None if r[6] is None else as_time(r[6])
+        counts.append(DeviceCounts(r[0], r[1], r[2], r[3], as_time(r[4]), r[5], soonest, *r[7:]))
+    return counts
 
 
 _Figures = Callable[[Select[Any]], Select[Any]]
@@ -465,9 +453,27 @@ def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
 
 
 def _no_jit(conn: Connection) -> None:
-    """PostgreSQL: the fleet query's cost estimate triggers JIT compilation, which costs more than the query."""
+    """PostgreSQL: the fleet query's cost estimate triggers JIT compilation, which costs more than the query;
+    times come back in UTC (fleet-sized results are read untyped, see `_time_reader`)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+
+
+def _time_reader(conn: Connection) -> Callable[[Any], datetime]:
+    """How an untyped time column reads as an aware UTC datetime: SQLite gives naive UTC text, psycopg gives
+    aware datetimes (in UTC: `_no_jit` set the session's zone)."""
+    if conn.dialect.name == "postgresql":
+        return _as_is
+    return _from_sqlite_text
+
+
+def _as_is(value: datetime) -> datetime:
+    return value
+
+
+def _from_sqlite_text(value: str) -> datetime:
+    return datetime.fromisoformat(value + "+00:00")
 
 
 def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
@@ -494,7 +500,8 @@ def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
             .where(Device.soonest_expiry.is_not(None), Entry.not_after.is_not(None))
             .order_by(Device.imei, Entry.sec_tag, Entry.type)
         )
-    return [ExpiryRow(r[0], r[1], r[2], _utc(r[3])) for r in conn.execute(query)]
+    as_time = _time_reader(conn)
+    return [ExpiryRow(r[0], r[1], r[2], as_time(r[3])) for r in conn.execute(query)]
 
 
 def _untyped(column: Any) -> Any:
