@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from credwarden.api import apply, connect
 from credwarden.sim.accounting import read_log, summarise
+from sandbox import use_private_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDWARDEN = Path(sys.executable).with_name("credwarden")
@@ -155,6 +156,7 @@ def main() -> None:
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
         workdir = Path(tmp)
+        use_private_environment(workdir)  # `credwarden apply` records and journals: into workdir, not the user's
         manifest = make_credentials(workdir)
 
         # (a) + (c): in-process API session against a separate simulator process

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from credwarden.sim.accounting import read_log
+from sandbox import private_environment
 
 CREDWARDEN = Path(sys.executable).with_name("credwarden")
 TARGET = 1.15
@@ -49,21 +50,6 @@ from credwarden.inventory.live import record_list
 assert record_list(info, entries, db=sys.argv[1]).id is not None
 print((time.perf_counter() - started) * 1000, "sqlalchemy" in sys.modules)
 """
-
-
-def private_env(root: Path) -> dict[str, str]:
-    """The environment of every process of the run: inventory, journal and XDG directories inside `root`."""
-    env = dict(os.environ)
-    for name in ("CREDWARDEN_PORT", "CREDWARDEN_MODE", "CREDWARDEN_BAUD"):
-        env.pop(name, None)
-    env.update(
-        CREDWARDEN_DB=str(root / "inventory.db"),
-        CREDWARDEN_STATE_DIR=str(root / "state"),
-        XDG_DATA_HOME=str(root / "xdg-data"),
-        XDG_STATE_HOME=str(root / "xdg-state"),
-        XDG_CONFIG_HOME=str(root / "xdg-config"),
-    )
-    return env
 
 
 @contextmanager
@@ -131,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cw-bench-record-") as tmp:
         root = Path(tmp)
-        env = private_env(root)
+        env = private_environment(root)
         with simulator(root, env, args.baud, args.profile) as (port, log):
             seen, _ = commands_of(log, 0)
             run_list(port, env)  # warm-up; creates and migrates the inventory

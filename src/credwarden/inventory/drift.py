@@ -179,50 +179,42 @@ class ExpiryRow(NamedTuple):
 
 
 class _SlotChecks:
-    """Each expected item's slots looked up in every device's latest snapshot: one index probe per slot and
-    device (`entries` is keyed by snapshot, tag and type), no scan of the entries a manifest does not name.
+    """The manifest's items checked against every device's latest snapshot, as SQL over `devices`: per item
+    whether it is listed (`has`), listed with a digest the manifest does not accept (`differs`, `bad_digest`)
+    or with one that proves nothing (`unproven`). Only the entries of the slots the manifest names are read.
 
-    PostgreSQL gets each probe as a LATERAL subquery (always a nested index lookup; a hash join would read the
-    whole history); SQLite's planner does the same with plain outer joins.
+    SQLite probes each slot of each device (`entries` is keyed by snapshot, tag and type): plain outer joins
+    its planner runs as nested index lookups. PostgreSQL, where a probe costs more, reads each device's entries
+    of the manifest's tags and types in one index range and aggregates them (`_PgSlotChecks`).
     """
 
-    def __init__(self, conn: Connection, expected: Sequence[ExpectedSlot]) -> None:
+    def __init__(self, expected: Sequence[ExpectedSlot]) -> None:
         self.expected = list(expected)
         self.joins: list[tuple[Any, ColumnElement[bool]]] = []
         #: per item, per slot: (present, sha256, placeholder) columns
         self.slots: list[list[tuple[Any, Any, Any]]] = []
-        postgres = conn.dialect.name == "postgresql"
         for item in self.expected:
             columns: list[tuple[Any, Any, Any]] = []
             for tag, code in item.slots:
                 e = aliased(Entry)
-                if postgres:
-                    # LIMIT 1 (there is at most one row per slot) keeps the planner from flattening the
-                    # subquery into a join it would then run as a hash join over every entry ever stored
-                    probe = (
-                        select(e.snapshot_id, e.sha256, e.placeholder)
-                        .where(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
-                        .limit(1)
-                        .correlate(Device)
-                        .lateral()
-                    )
-                    self.joins.append((probe, true()))
-                    columns.append((probe.c.snapshot_id, probe.c.sha256, probe.c.placeholder))
-                else:
-                    on = and_(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
-                    self.joins.append((e, on))
-                    columns.append((e.snapshot_id, e.sha256, e.placeholder))
+                self.joins.append(
+                    (e, and_(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code))
+                )
+                columns.append((e.snapshot_id, e.sha256, e.placeholder))
             self.slots.append(columns)
 
+    @staticmethod
+    def build(conn: Connection, expected: Sequence[ExpectedSlot]) -> _SlotChecks:
+        return _PgSlotChecks(expected) if conn.dialect.name == "postgresql" else _SlotChecks(expected)
+
     def join(self, query: Select[Any]) -> Select[Any]:
-        """`query` (over `devices`) with the slot probes joined."""
+        """`query` (over `devices`) with the lookups joined."""
         source: Any = Device.__table__
         for target, on in self.joins:
             source = source.outerjoin(target, on)
         return query.select_from(source)
 
     def has(self, i: int) -> ColumnElement[bool]:
-        """The item is listed (in any of its slots)."""
         return or_(*(present.is_not(None) for present, _, _ in self.slots[i]))
 
     def _differs(self, i: int, slot: int) -> ColumnElement[bool]:
@@ -233,16 +225,13 @@ class _SlotChecks:
         return and_(present.is_not(None), placeholder.is_(False), sha.is_not(None), sha.not_in(sorted(digests)))
 
     def differs(self, i: int) -> ColumnElement[bool]:
-        """Listed with a real digest the manifest does not accept."""
         return or_(*(self._differs(i, slot) for slot in range(len(self.slots[i]))))
 
     def bad_digest(self, i: int) -> ColumnElement[Any]:
-        """That digest (NULL when none differs)."""
         cases = [case((self._differs(i, n), sha), else_=None) for n, (_, sha, _) in enumerate(self.slots[i])]
         return cases[0] if len(cases) == 1 else func.coalesce(*cases)
 
     def unproven(self, i: int) -> ColumnElement[bool]:
-        """Listed with a digest that proves nothing (placeholder or none)."""
         return or_(
             *(
                 and_(present.is_not(None), or_(placeholder.is_(True), sha.is_(None)))
@@ -284,6 +273,54 @@ class _SlotChecks:
         return missing, mismatch, unverifiable
 
 
+class _PgSlotChecks(_SlotChecks):
+    """PostgreSQL: one LATERAL aggregate per device over its latest entries of the manifest's tags and types
+    (an index range scan), giving per item how many slots are listed, differ, or prove nothing."""
+
+    def __init__(self, expected: Sequence[ExpectedSlot]) -> None:
+        self.expected = list(expected)
+        self.joins = []
+        self.slots = []
+        if not self.expected:
+            return
+        columns: list[ColumnElement[Any]] = []
+        for item in self.expected:
+            hit = _match(item.slots)
+            real = and_(hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None))
+            differs = and_(real, Entry.sha256.not_in(sorted(item.digests))) if item.digests else false()
+            columns += [
+                func.count().filter(hit),
+                func.max(Entry.sha256).filter(differs),
+                func.count().filter(and_(hit, or_(Entry.placeholder.is_(True), Entry.sha256.is_(None)))),
+            ]
+        tags = sorted({tag for item in self.expected for tag, _ in item.slots})
+        types = sorted({code for item in self.expected for _, code in item.slots})
+        self.figures = (
+            select(*(c.label(f"c{n}") for n, c in enumerate(columns)))
+            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.sec_tag.in_(tags), Entry.type.in_(types))
+            .offset(0)  # kept a per-device index scan: not flattened into a join over every entry ever stored
+            .correlate(Device)
+            .lateral("figures")
+        )
+        self.joins.append((self.figures, true()))
+
+    def _column(self, i: int, which: int) -> ColumnElement[Any]:
+        column: ColumnElement[Any] = self.figures.c[f"c{3 * i + which}"]
+        return column
+
+    def has(self, i: int) -> ColumnElement[bool]:
+        return self._column(i, 0) > 0
+
+    def differs(self, i: int) -> ColumnElement[bool]:
+        return self._column(i, 1).is_not(None)
+
+    def bad_digest(self, i: int) -> ColumnElement[Any]:
+        return self._column(i, 1)
+
+    def unproven(self, i: int) -> ColumnElement[bool]:
+        return self._column(i, 2) > 0
+
+
 def _latest_taken_at() -> ColumnElement[Any]:
     """When the device's latest snapshot was taken: a primary-key lookup per row returned (a join would let
     PostgreSQL hash the whole snapshot history)."""
@@ -320,7 +357,7 @@ def fleet_status(
     now = now or datetime.now(UTC)
     horizon = now + timedelta(days=days)
     _no_jit(conn)
-    checks = _SlotChecks(conn, expected)
+    checks = _SlotChecks.build(conn, expected)
     head: list[Any] = [
         Device.id,
         Device.imei,
@@ -397,7 +434,7 @@ _Figures = Callable[[Select[Any]], Select[Any]]
 
 def _probe_figures(conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
     """Adds entries, missing, mismatch, unverifiable, expiring, expired by index probes per device."""
-    checks = _SlotChecks(conn, expected)
+    checks = _SlotChecks.build(conn, expected)
     soon = Device.soonest_expiry <= horizon
     expired = case((soon, _entry_count(Entry.not_after <= now)), else_=0)
     expiring = case((soon, _entry_count(Entry.not_after > now, Entry.not_after <= horizon)), else_=0)
