@@ -15,7 +15,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, and_, case, exists, false, func, literal, or_, select, true, type_coerce
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
@@ -167,15 +182,8 @@ class DeviceCounts(NamedTuple):
     unverifiable: int
     expiring: int
     expired: int
-
-
-class ExpiryRow(NamedTuple):
-    """A certificate with a known notAfter in a device's latest snapshot."""
-
-    imei: str
-    sec_tag: int
-    type: int
-    not_after: datetime
+    #: (sec_tag, type, not_after) of every entry with a known notAfter (only when asked for: `with_certificates`)
+    certificates: tuple[tuple[int, int, datetime], ...] = ()
 
 
 class _SlotChecks:
@@ -396,19 +404,25 @@ def fleet_status(
 
 
 def fleet_counts(
-    conn: Connection, expected: Sequence[ExpectedSlot] = (), *, now: datetime, days: int = 30
+    conn: Connection,
+    expected: Sequence[ExpectedSlot] = (),
+    *,
+    now: datetime,
+    days: int = 30,
+    with_certificates: bool = False,
 ) -> list[DeviceCounts]:
-    """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI.
+    """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI;
+    `with_certificates`: also each certificate with a known notAfter.
 
     All of it is counted by the database. SQLite probes the manifest's slots (and reads expiry only on devices
-    whose earliest known notAfter is within the horizon); PostgreSQL, where each probe costs more, aggregates
-    each device's latest entries in one LATERAL pass."""
+    that have one); PostgreSQL, where each probe costs more, aggregates each device's latest entries in one
+    LATERAL pass. The certificates come as one aggregated string per device (not a row each)."""
     horizon = now + timedelta(days=days)
     _no_jit(conn)
     figures = (
-        _pg_figures(expected, now, horizon)
+        _pg_figures(expected, now, horizon, with_certificates)
         if conn.dialect.name == "postgresql"
-        else _probe_figures(conn, expected, now, horizon)
+        else _probe_figures(conn, expected, now, horizon, with_certificates)
     )
     head = [
         Device.imei,
@@ -425,27 +439,67 @@ def fleet_counts(
     r: Any
     for r in conn.execute(query.order_by(Device.imei)):
         soonest = None if r[6] is None else as_time(r[6])
-        counts.append(DeviceCounts(r[0], r[1], r[2], r[3], as_time(r[4]), r[5], soonest, *r[7:]))
+        certificates = _certificates(r[13]) if with_certificates and r[13] else ()
+        counts.append(
+            DeviceCounts(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                as_time(r[4]),
+                r[5],
+                soonest,
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                certificates,
+            )
+        )
     return counts
+
+
+def _certificates(text: str) -> tuple[tuple[int, int, datetime], ...]:
+    """`sec_tag type YYYY-MM-DD HH:MM:SS.ffffff` items joined by commas (UTC), sorted by sec_tag and type."""
+    found = []
+    for item in text.split(","):
+        tag, code, when = item.split(" ", 2)
+        found.append((int(tag), int(code), datetime.fromisoformat(when + "+00:00")))
+    return tuple(sorted(found))
 
 
 _Figures = Callable[[Select[Any]], Select[Any]]
 
 
-def _probe_figures(conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
-    """Adds entries, missing, mismatch, unverifiable, expiring, expired by index probes per device."""
+def _probe_figures(
+    conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime, with_certificates: bool
+) -> _Figures:
+    """Adds entries, missing, mismatch, unverifiable, expiring, expired (and the certificates) by index probes."""
     checks = _SlotChecks.build(conn, expected)
     soon = Device.soonest_expiry <= horizon
     expired = case((soon, _entry_count(Entry.not_after <= now)), else_=0)
     expiring = case((soon, _entry_count(Entry.not_after > now, Entry.not_after <= horizon)), else_=0)
+    extra: list[ColumnElement[Any]] = []
+    if with_certificates:
+        listed = (
+            select(func.group_concat(_certificate_text(type_coerce(Entry.not_after, String())), ","))
+            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
+            .correlate(Device)
+            .scalar_subquery()
+        )
+        extra.append(case((Device.soonest_expiry.is_not(None), listed), else_=None))
 
     def add(query: Select[Any]) -> Select[Any]:
-        return checks.join(query.add_columns(_entry_count(), *checks.counts(), expiring, expired))
+        return checks.join(query.add_columns(_entry_count(), *checks.counts(), expiring, expired, *extra))
 
     return add
 
 
-def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
+def _pg_figures(
+    expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime, with_certificates: bool
+) -> _Figures:
     """The same figures from one aggregate over each device's latest entries (a LATERAL index scan)."""
 
     def count(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -464,6 +518,10 @@ def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: dateti
         if item.digests:
             unproven = count(hit, or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))) > 0
             unverifiable = unverifiable + case((and_(has, ~differs, unproven), 1), else_=0)
+    extra: list[ColumnElement[Any]] = []
+    if with_certificates:
+        when = func.to_char(func.timezone("UTC", Entry.not_after), "YYYY-MM-DD HH24:MI:SS.US")
+        extra.append(func.string_agg(_certificate_text(when), ",").filter(Entry.not_after.is_not(None)))
     figures = (
         select(
             count(),
@@ -472,6 +530,7 @@ def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: dateti
             unverifiable,
             count(Entry.not_after > now, Entry.not_after <= horizon),
             count(Entry.not_after <= now),
+            *extra,
         )
         .where(Entry.snapshot_id == Device.latest_snapshot_id)
         .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
@@ -483,6 +542,11 @@ def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: dateti
         return query.add_columns(*figures.c).join(figures, true())
 
     return add
+
+
+def _certificate_text(when: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`sec_tag type when` of one entry (the database joins them; `_certificates` reads them)."""
+    return cast(Entry.sec_tag, String()).concat(" ").concat(cast(Entry.type, String())).concat(" ").concat(when)
 
 
 def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
@@ -513,37 +577,9 @@ def _from_sqlite_text(value: str) -> datetime:
     return datetime.fromisoformat(value + "+00:00")
 
 
-def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
-    """Every certificate with a known notAfter in the devices' latest snapshots, by IMEI, sec_tag, type."""
-    _no_jit(conn)
-    if conn.dialect.name == "postgresql":
-        certs = (
-            select(Entry.sec_tag, Entry.type, Entry.not_after)
-            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
-            .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
-            .correlate(Device)
-            .lateral("certs")
-        )
-        query = (
-            select(Device.imei, certs.c.sec_tag, certs.c.type, _untyped(certs.c.not_after))
-            .join(certs, true())
-            .where(Device.soonest_expiry.is_not(None))
-            .order_by(Device.imei, certs.c.sec_tag, certs.c.type)
-        )
-    else:
-        query = (
-            select(Device.imei, Entry.sec_tag, Entry.type, _untyped(Entry.not_after))
-            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id)
-            .where(Device.soonest_expiry.is_not(None), Entry.not_after.is_not(None))
-            .order_by(Device.imei, Entry.sec_tag, Entry.type)
-        )
-    as_time = _time_reader(conn)
-    return [ExpiryRow(r[0], r[1], r[2], as_time(r[3])) for r in conn.execute(query)]
-
-
 def _untyped(column: Any) -> Any:
     """A time column fetched as the driver gives it (fleet-sized results skip SQLAlchemy's per-value processing;
-    `_aware` / `_utc` convert)."""
+    `_time_reader` converts)."""
     return type_coerce(column, NullType())
 
 
@@ -561,14 +597,6 @@ def _aware(value: Any) -> datetime | None:
         return datetime.fromisoformat(value + "+00:00")
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        return datetime.fromisoformat(value + "+00:00")
-    found = _aware(value)
-    assert found is not None
-    return found
 
 
 def _add_lost(conn: Connection, statuses: dict[int, DeviceStatus], head: list[Any]) -> None:

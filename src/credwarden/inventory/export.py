@@ -33,7 +33,7 @@ from credwarden.types import type_name
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from credwarden.inventory.drift import DeviceCounts, DeviceStatus, ExpectedSlot, ExpiryRow
+    from credwarden.inventory.drift import DeviceCounts, DeviceStatus, ExpectedSlot
 
 FORMATS: tuple[str, ...] = ("json", "csv", "prometheus")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -79,14 +79,13 @@ def export_fleet(
     now: datetime,
 ) -> str:
     """The fleet's latest state in `fmt` (one of FORMATS), read in the caller's transaction."""
-    from credwarden.inventory.drift import fleet_counts, fleet_expiries, fleet_status
+    from credwarden.inventory.drift import fleet_counts, fleet_status
 
     if fmt == "json":
         return export_json(fleet_status(conn, expected, now=now, days=days, with_expiries=True), now, manifest)
-    counts = fleet_counts(conn, expected, now=now, days=days)
     if fmt == "csv":
-        return export_csv(counts, now)
-    return export_prometheus(counts, fleet_expiries(conn), now)
+        return export_csv(fleet_counts(conn, expected, now=now, days=days), now)
+    return export_prometheus(fleet_counts(conn, expected, now=now, days=days, with_certificates=True), now)
 
 
 def _status_row(status: DeviceStatus, now: datetime) -> dict[str, Any]:
@@ -139,13 +138,13 @@ def export_csv(counts: Sequence[DeviceCounts], now: datetime) -> str:
     return out.getvalue()
 
 
-def export_prometheus(counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> str:
+def export_prometheus(counts: Sequence[DeviceCounts], now: datetime) -> str:
     """Prometheus text exposition (format 0.0.4) through `prometheus_client`: HELP/TYPE once per family."""
     from prometheus_client import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_FleetCollector(counts, expiries, now))
+    registry.register(_FleetCollector(counts, now))
     return generate_latest(registry).decode("utf-8")
 
 
@@ -156,8 +155,8 @@ class _FleetCollector:
     not zero: a healthy fleet of 100,000 devices would otherwise export 400,000 zeros. `credwarden_credentials`
     and `credwarden_snapshot_age_seconds` list every device."""
 
-    def __init__(self, counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> None:
-        self.counts, self.expiries, self.now = counts, expiries, now
+    def __init__(self, counts: Sequence[DeviceCounts], now: datetime) -> None:
+        self.counts, self.now = counts, now
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -187,10 +186,11 @@ class _FleetCollector:
             (
                 Sample(
                     expiry,
-                    {"imei": e.imei, "sec_tag": tags[e.sec_tag], "type": types[e.type]},
-                    round((e.not_after - now).total_seconds(), 3),
+                    {"imei": c.imei, "sec_tag": tags[tag], "type": types[code]},
+                    round((not_after - now).total_seconds(), 3),
                 )
-                for e in self.expiries
+                for c in counts
+                for tag, code, not_after in c.certificates
             ),
         )
 

@@ -396,32 +396,13 @@ class Inventory:
         days: int = 30,
         now: datetime | None = None,
     ) -> str:
-        """The fleet's latest state as `json`, `csv` or `prometheus` text.
-
-        Prometheus: the certificates' expiry rows are read on a second connection while the per-device figures
-        are counted (both are mostly the database's work, which runs beside Python's)."""
+        """The fleet's latest state as `json`, `csv` or `prometheus` text."""
         from credwarden.inventory.export import FORMATS, export_fleet
 
         if fmt not in FORMATS:
             raise UsageError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-        now = now or datetime.now(UTC)
-        if fmt != "prometheus":
-            with self.read() as conn:
-                return export_fleet(conn, fmt, expected, manifest=manifest, days=days, now=now)
-        from concurrent.futures import ThreadPoolExecutor
-
-        from credwarden.inventory.drift import fleet_counts, fleet_expiries
-        from credwarden.inventory.export import export_prometheus
-
-        def certificates() -> Any:
-            with self.read() as conn:
-                return fleet_expiries(conn)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="credwarden-export") as pool:
-            expiries = pool.submit(certificates)
-            with self.read() as conn:
-                counts = fleet_counts(conn, expected, now=now, days=days)
-            return export_prometheus(counts, expiries.result(), now)
+        with self.read() as conn:
+            return export_fleet(conn, fmt, expected, manifest=manifest, days=days, now=now or datetime.now(UTC))
 
 
 @contextmanager
