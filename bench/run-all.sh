@@ -23,6 +23,7 @@ quick_args() {
         list_record) echo "--rounds 5" ;;
         keygen) echo "--devices 50" ;;
         sim) echo "--commands 400" ;;
+        apply) echo "--runs 1" ;;
         collect) echo "--devices 1000 --e2e 5000 --backlog 10000" ;;
         *) echo "" ;;
     esac

@@ -152,3 +152,26 @@ def test_info_on_every_dialect_and_profile(tmp_path: Path) -> None:
         assert code == 0, err
         data = json.loads(out)
         assert (data["uuid"] is not None) == uuid_expected, data
+
+
+def test_delete_all_with_tags_deletes_only_those(port: str, tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(CA)
+    for tag in ("5", "6", "7"):
+        assert run("--port", port, "write", tag, "root-ca", str(pem))[0] == 0
+    code, out, _ = run("--port", port, "delete-all", "--tag", "5", "--tag", "7-7", "--yes", "--json")
+    assert code == 0 and [e["sec_tag"] for e in json.loads(out)["entries"]] == [5, 7]
+    code, out, _ = run("--port", port, "--json", "list")
+    assert [e["sec_tag"] for e in json.loads(out) if e["sec_tag"] < 100] == [6]
+    code, _, err = run("--port", port, "delete-all", "--tag", "9-3", "--yes")
+    assert code == 2 and "low-high" in err
+
+
+def test_parse_tags() -> None:
+    from credwarden.cli.device_cmds import parse_tags
+    from credwarden.errors import UsageError
+
+    assert parse_tags(["42", "100-102", "42"]) == [42, 100, 101, 102]
+    for bad in (["x"], ["5-"], ["1-100000"]):
+        with pytest.raises(UsageError):
+            parse_tags(bad)

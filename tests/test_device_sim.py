@@ -139,11 +139,22 @@ def test_offline_restored_on_modem_error(connect: Any) -> None:
     assert sim.ram.cfun == 2
 
 
-def test_cmee_restored_at_close(connect: Any) -> None:
+def test_cmee_turned_on_for_changes_only_and_restored_at_close(connect: Any, ca_pem: bytes) -> None:
     sim, dev = connect()
-    assert sim.ram.cmee == 1
+    dev.list()
+    assert sim.ram.cmee == 0  # a read-only session leaves the setting alone
+    dev.write(5, 0, ca_pem)
+    assert sim.ram.cmee == 1  # errors of a change come with their code
     dev.close()
     assert sim.ram.cmee == 0
+
+
+def test_read_only_session_sends_no_setup_beyond_the_probe(connect: Any) -> None:
+    sim, dev = connect()
+    dev.list()
+    dev.close()
+    sent = [r.command.strip() for r in sim.accounting.records]
+    assert sent == ["AT+CMEE?", "AT%CMNG=1"]
 
 
 def test_delete_all_spares_modem_tags(connect: Any, ca_pem: bytes) -> None:
@@ -168,11 +179,20 @@ def test_urcs_set_aside(connect: Any, ca_pem: bytes) -> None:
     assert dev.stats.urcs
 
 
-def test_lost_final_result_times_out_then_resyncs(connect: Any) -> None:
+def test_lost_final_result_of_a_query_is_retried(connect: Any) -> None:
     sim, dev = connect(timeout=0.3)
     sim.faults.lose_results = 1
+    assert dev.at("AT+CGMM").lines[0].startswith("nRF91")
+    assert (dev.stats.lost_answers, dev.stats.retries) == (1, 1)
+
+
+def test_lost_final_result_of_a_change_times_out_then_resyncs(connect: Any) -> None:
+    sim, dev = connect(timeout=0.3)
+    dev.at("AT+CMEE=1")
+    sim.faults.lose_results = 1
     with pytest.raises(DeviceTimeout, match="resynchronised"):
-        dev.at("AT+CGMM")
+        dev.at("AT+CFUN=4")
+    assert dev.stats.retries == 0  # a change is never sent twice blindly
     assert dev.at("AT+CGMM").lines[0].startswith("nRF91")
 
 
@@ -183,7 +203,7 @@ def test_reboot_mid_session(connect: Any) -> None:
     with pytest.raises(DeviceRebooted):
         dev.list()
     dev.reestablish()
-    assert sim.ram.cmee == 1
+    assert dev.session.cmee == sim.ram.cmee == 0  # known again; turned on before the next change
     assert dev.list() is not None
 
 

@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 from credwarden.at.response import FinalKind, LineFramer, parse_final, response_prefix
 from credwarden.at.timeouts import TimeoutPolicy
-from credwarden.errors import DeviceRebooted, DeviceTimeout, InvalidContent, ModemError, NotFound, ProtocolError
+from credwarden.errors import (
+    DeviceRebooted,
+    DeviceTimeout,
+    InvalidContent,
+    ModemError,
+    NotFound,
+    ProtocolError,
+    TransportError,
+)
 from credwarden.modem.dialect import Dialect, classify_probe_answer, detect_dialect
 from credwarden.modem.session import AtSession
 from credwarden.transport.scripted import ScriptedTransport, answer_table
@@ -130,7 +138,7 @@ def test_timeout_resyncs_then_raises() -> None:
         s.command("AT+SLOW", timeout=0.05)
     assert "resynchronised" in str(info.value)
     assert isinstance(info.value, TimeoutError)
-    assert s.transport.written[-1] == b"AT\r\n"  # type: ignore[attr-defined]
+    assert s.transport.written[-1] == b"AT+CMEE?\r\n"  # type: ignore[attr-defined]  # the tagged probe
     assert s.command("AT").ok
 
 
@@ -208,28 +216,36 @@ def test_framer_is_chunking_independent(text: str, cuts: list[int]) -> None:
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        (b"OK\r\n", "at_client"),
-        (b"+CEREG: 1\r\nOK\r\n", "at_client"),
-        (b"\r\nOK\r\n", "slm"),
-        (b"Ready\r\n\r\nOK\r\n", "slm"),
-        (b"AT\r\nAT: command not found\r\n\r\n\x1b[1;32muart:~$ \x1b[m", "shell"),
+        (b"+CMEE: 0\r\nOK\r\n", ("at_client", 0, True)),
+        (b"+CEREG: 1\r\n+CMEE: 1\r\nOK\r\n", ("at_client", 1, True)),
+        (b"+CMEE: 0\r\n", ("at_client", 0, False)),  # the final result was lost: the info line decides
+        (b"OK\r\n", ("at_client", None, True)),
+        (b"\r\n+CMEE: 0\r\n\r\nOK\r\n", ("slm", 0, True)),
+        (b"\r\n+CMEE: 0\r\n", ("slm", 0, False)),
+        (b"Ready\r\n\r\n+CMEE: 0\r\n\r\nOK\r\n", ("slm", 0, True)),
+        (b"AT+CMEE?\r\nAT+CMEE?: command not found\r\n\r\n\x1b[1;32muart:~$ \x1b[m", ("shell", None, True)),
         (b"\r\n", None),
         (b"OK", None),
     ],
 )
-def test_probe_classification(answer: bytes, expected: str | None) -> None:
-    assert classify_probe_answer(answer) == expected
+def test_probe_classification(answer: bytes, expected: tuple[str, int | None, bool] | None) -> None:
+    decided = classify_probe_answer(answer)
+    assert (None if decided is None else (decided.dialect, decided.cmee, decided.complete)) == expected
 
 
 def test_detect_dialect_and_silent_device() -> None:
-    transport = ScriptedTransport(answer_table({"AT": "\r\nOK\r\n"}), chunks=[1])
+    transport = ScriptedTransport(answer_table({"AT+CMEE?": "\r\n+CMEE: 0\r\n\r\nOK\r\n"}), chunks=[1])
     assert detect_dialect(transport, timeout=1.0) == "slm"
     silent = ScriptedTransport(lambda data: b"")
     with pytest.raises(DeviceTimeout, match="no answer to AT"):
         detect_dialect(silent, timeout=0.05)
     garbage = ScriptedTransport(lambda data: b"\xff\xfe\x00garbage\r\n")
-    with pytest.raises(ProtocolError, match="baud rate"):
+    with pytest.raises(TransportError, match="baud rate"):
         detect_dialect(garbage, timeout=0.05)
+    echo = ScriptedTransport(lambda data: data)
+    with pytest.raises(TransportError, match="loopback") as caught:
+        detect_dialect(echo, timeout=0.05)
+    assert caught.value.exit_code == 3 and "AT+CMEE?" in str(caught.value)
 
 
 def test_delete_all_continues_past_refusal() -> None:
@@ -252,22 +268,73 @@ def test_delete_all_continues_past_refusal() -> None:
     assert [(o.sec_tag, o.deleted, o.code) for o in outcomes] == [(1, True, None), (2, False, 514), (3, True, None)]
     sent = [w.decode().strip() for w in transport.written]
     assert "AT%CMNG=3,4294967294,6" not in sent
-    assert sent.count("AT+CFUN=4") == 1 and sent[-3:] == ["AT+CFUN=1", "AT+CMEE?", "AT+CMEE=0"]
+    # teardown: one check for a silent reboot, the found mode back, numeric errors as found; nothing read twice
+    assert sent.count("AT+CFUN=4") == 1 and sent[-3:] == ["AT+CMEE?", "AT+CFUN=1", "AT+CMEE=0"]
 
 
-def test_lost_answer_to_going_offline_still_restores_cfun() -> None:
+def test_lost_answer_to_going_offline_is_settled_by_reading_the_mode() -> None:
     from credwarden.modem.device import Device
 
     answers = {
         "AT": "OK\r\n",
         "AT+CFUN=4": "",  # executed, but the final result is lost
         "AT+CFUN=1": "OK\r\n",
+        "AT%CMNG=3,1,0": "OK\r\n",
     }
     transport = ScriptedTransport(stateful(answers, cmee=1))
     device = Device.over(transport, mode="at_client")
     device.session.timeouts = TimeoutPolicy(base=0.2, cfun_set=0.2)
-    with pytest.raises(DeviceTimeout):
-        device.delete(1, 0)
+    device.delete(1, 0)
     sent = [w.decode().strip() for w in transport.written]
-    assert sent.index("AT+CFUN=1") > sent.index("AT+CFUN=4")
-    assert "AT%CMNG=3,1,0" not in sent
+    assert sent.count("AT+CFUN=4") == 1  # the mode read back as 4: not sent again
+    assert sent.index("AT+CFUN?", sent.index("AT+CFUN=4")) < sent.index("AT%CMNG=3,1,0")
+    assert sent.index("AT+CFUN=1") > sent.index("AT%CMNG=3,1,0")
+
+
+@pytest.mark.parametrize(
+    ("command", "readonly"),
+    [
+        ("AT", True),
+        ("AT+CMEE?", True),
+        ("AT+CFUN=?", True),
+        ("AT%CMNG=1", True),
+        ("AT%CMNG=1,42,0", True),
+        ("AT%CMNG=2,42,0", True),
+        ("AT#XCMNG=1", True),
+        ("AT+CGSN", True),
+        ("AT+CGSN=1", True),
+        ("AT%XMODEMUUID", True),
+        ("AT%CERTEXPIRY=42,0", True),
+        ('AT%CMNG=0,42,0,"x"', False),
+        ("AT%CMNG=3,42,0", False),
+        ("AT%CMNG=10", False),
+        ("AT+CFUN=4", False),
+        ("AT+CMEE=1", False),
+        ("AT%KEYGEN=42,2,0", False),
+        ("AT#XRESET", False),
+        ("AT+CGMR=1", False),
+    ],
+)
+def test_only_read_only_commands_are_sent_again_after_a_lost_answer(command: str, readonly: bool) -> None:
+    from credwarden.at.response import is_idempotent
+
+    assert is_idempotent(command) is readonly
+
+
+def test_one_classifier_for_every_reader() -> None:
+    from credwarden.modem.session import LineKind
+
+    s = session({}, dialect="at_client")
+    kinds = {
+        "": LineKind.BLANK,
+        "AT+CGSN": LineKind.ECHO,
+        "Ready": LineKind.BANNER,
+        "+CME ERROR: 513": LineKind.FINAL,
+        "AT+CGSN: command not found": LineKind.FOREIGN,
+        "+CEREG: 1": LineKind.URC,
+        "352656100367872": LineKind.INFO,
+    }
+    assert {text: s.classify(text, "AT+CGSN", None).kind for text in kinds} == kinds
+    shell = session({}, dialect="shell")
+    failure = shell.classify("Sending AT command failed with error code -7", "AT%CMNG=1", "%CMNG:")
+    assert failure.kind is LineKind.FAILURE and shell.dialect.answer_too_large(failure.text)

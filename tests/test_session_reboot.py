@@ -53,15 +53,18 @@ def test_reboot_between_commands_restores_cmee_and_found_cfun(frontend: str) -> 
     events: list[tuple[str, dict[str, Any]]] = []
     dev.add_observer(lambda event, data: events.append((event, data)))
     try:
-        dev.list()
+        assert dev.info().cfun == 1  # the mode is read when something needs it (here: info)
         sim.restart()
         assert sim.ram.cfun != 1
         with pytest.raises(DeviceRebooted):
             dev.list()
         dev.reestablish()
-        assert (sim.ram.cmee, sim.ram.cfun) == (1, 1)  # found mode, not the boot mode
+        assert sim.ram.cfun == 1  # found mode, not the boot mode
+        assert dev.session.cmee == sim.ram.cmee  # read again by the probe (and turned on for the CFUN change)
         assert dev.stats.reboots == 1 and [e for e, _ in events].count("reboot") == 1
         assert dev.list() is not None
+        dev.write(9, 4, b"identity-9")
+        assert (sim.ram.cmee, sim.ram.cfun) == (1, 1)
     finally:
         dev.close()
         sim.stop()

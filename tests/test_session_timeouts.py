@@ -80,7 +80,7 @@ def test_device_over_applies_the_whole_policy_to_slow_commands_and_resync() -> N
     assert elapsed < 0.3 + 2 * policy.worst_resync + 1.0  # default policy would need 15 s + 3 probes
     sent = [w.decode().strip() for w in transport.written]
     after_timeout = sent[sent.index("AT+CFUN=4") + 1 :]
-    assert after_timeout[: policy.resync_probes] == ["AT"] * policy.resync_probes  # resync before anything else
+    assert after_timeout[: policy.resync_probes] == ["AT+CMEE?"] * policy.resync_probes  # resync before anything else
 
 
 def test_explicit_timeout_still_sets_base_on_top_of_a_policy() -> None:

@@ -55,6 +55,18 @@ class DeviceRebooted(ProtocolError):
     """The device restarted during the session (SLM `Ready` banner, or silence then a fresh prompt)."""
 
 
+class AnswerTooLarge(ProtocolError):
+    """The NCS shell could not pass an answer larger than its response buffer (`-7` / E2BIG)."""
+
+
+class WrongMode(UsageError):
+    """The device answers like another firmware front-end than the `--mode` given; `suggested` is the right one."""
+
+    def __init__(self, message: str, *, suggested: str) -> None:
+        super().__init__(message)
+        self.suggested = suggested
+
+
 class DeviceTimeout(CredwardenError, TimeoutError):
     """The device did not give a final result in time."""
 
@@ -75,13 +87,24 @@ class ModemError(CredwardenError):
     exit_code = ExitCode.MODEM_REFUSED
     cme: int | None = None
 
-    def __init__(self, code: int | None, *, command: str | None = None, cms: bool = False) -> None:
+    def __init__(
+        self,
+        code: int | None,
+        *,
+        command: str | None = None,
+        cms: bool = False,
+        meaning: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.code = code
         self.command = command
         self.cms = cms
-        if code is None:
+        if meaning is not None or hint is not None:  # the caller knows more (firmware, dialect, CMEE state)
+            self.meaning = meaning or ("the modem answered ERROR without a code" if code is None else f"error {code}")
+            self.hint = hint or "check the AT command reference of this firmware"
+        elif code is None:
             self.meaning = "the modem answered ERROR without a code"
-            self.hint = "enable numeric errors with AT+CMEE=1 (credwarden does so in its sessions)"
+            self.hint = "enable numeric errors with AT+CMEE=1 to learn the reason"
         elif cms:
             self.meaning = f"message service error {code}"
             self.hint = "this command is not a credential command; check the AT command reference"
@@ -143,10 +166,17 @@ _BY_CODE: dict[int, type[ModemError]] = {
 }
 
 
-def modem_error(code: int | None, *, command: str | None = None, cms: bool = False) -> ModemError:
-    """Build the most specific `ModemError` for a final result code."""
+def modem_error(
+    code: int | None,
+    *,
+    command: str | None = None,
+    cms: bool = False,
+    meaning: str | None = None,
+    hint: str | None = None,
+) -> ModemError:
+    """Build the most specific `ModemError` for a final result code (`meaning` / `hint` replace the table's)."""
     cls = ModemError if (code is None or cms) else _BY_CODE.get(code, ModemError)
-    return cls(code, command=command, cms=cms)
+    return cls(code, command=command, cms=cms, meaning=meaning, hint=hint)
 
 
 class ValidationError(CredwardenError):

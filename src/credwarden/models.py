@@ -199,6 +199,8 @@ class SessionStats:
     nvm_operations: int = 0  #: writes + deletes + keygens the session sent
     urcs: list[str] = field(default_factory=list)
     reboots: int = 0  #: restarts noticed: boot banners, or settings found reset (silent at_client reboots)
+    lost_answers: int = 0  #: answers whose final result never came (noticed by silence or by the timeout)
+    retries: int = 0  #: read-only commands sent again after a lost answer and a resync
 
 
 def _jsonable(value: Any) -> Any:

@@ -21,24 +21,26 @@ def test_twenty_points_per_kind_meet_the_targets(manifest: Path) -> None:
     assert [r.to_json() for r in report.violations] == []
     for summary in report.summaries:
         assert summary.false_successes == 0 and summary.not_desired == 0 and summary.unrelated_touched == 0
-    # the faults really happened: some first applies failed, and some power cuts rebooted the modem
-    assert sum(s.first_apply_failed for s in report.summaries) > 0
+    # the faults really happened: some power cuts rebooted the modem (most runs now recover within the run)
     assert any(r.rebooted for r in report.results)
 
 
 def test_lost_result_of_going_offline_still_restores_cfun(manifest: Path) -> None:
-    """Found by the campaign: a lost answer to AT+CFUN=4 used to leave the modem offline."""
-    from credwarden.field.campaign import FaultPoint, _run_point
+    """Found by the campaign: a lost answer to AT+CFUN=4 used to leave the modem offline. Now the mode is read
+    back (it did switch), the run goes on and the found mode is restored."""
+    from credwarden.field.campaign import FaultPoint, _reference_run, _run_point
     from credwarden.provision.manifest import load_manifest
     from credwarden.provision.resolve import DeviceIdentity, resolve_manifest
 
     settings = CampaignSettings(manifest)
     loaded = load_manifest(manifest)
     desired = resolve_manifest(loaded, DeviceIdentity(dialect="at_client"))
-    point = FaultPoint("lost-result", 0, "final result lost for AT+CFUN=4 (command 5)", command=5)
+    reference = _reference_run(settings, loaded, desired)
+    number = next(c.number for c in reference if c.text.startswith("AT+CFUN=4"))
+    point = FaultPoint("lost-result", 0, f"final result lost for AT+CFUN=4 (command {number})", command=number)
     result = _run_point(settings, loaded, desired, point)
-    assert result.first_message is not None and "CFUN=4" in result.first_message  # the fault hit AT+CFUN=4
-    assert not result.cfun_changed
+    assert result.first_ok, result.first_message  # settled by reading the mode, not by giving up
+    assert not result.cfun_changed and not result.false_success and not result.not_desired
 
 
 def test_power_cut_enumeration_reaches_200_points(manifest: Path) -> None:
@@ -115,7 +117,9 @@ def test_power_cuts_on_placeholder_firmware_never_claim_success(manifest: Path, 
         CampaignSettings(policed, kinds=("power-cut",), points=16, seed=5, workers=4, profile="1.2.3", starts=starts)
     )
     (summary,) = report.summaries
-    assert summary.points == 16 and summary.first_apply_failed > 0
+    # most cuts are now repaired within the same run (the answer is noticed lost, the line resynchronised and the
+    # stored state read before any rewrite); what counts is that no run claims a state the device does not hold
+    assert summary.points == 16
     assert summary.false_successes == 0 and summary.not_desired == 0 and summary.unrelated_touched == 0
 
 
@@ -147,7 +151,6 @@ def test_power_cuts_hangs_and_lost_results_meet_the_targets_in_other_dialects(ma
     )
     assert [s.points for s in report.summaries] == [6, 6, 6, 6]
     assert [r.to_json() for r in report.violations] == []
-    assert sum(s.first_apply_failed for s in report.summaries) > 0
 
 
 def test_reboot_points_cover_both_sides_of_every_command(manifest: Path) -> None:

@@ -100,6 +100,42 @@ def test_truncated_read_is_a_buffer_error() -> None:
     assert finding.sec_tag == 42 and "2700" in finding.detail
 
 
+def test_corrupt_content_stored_through_the_at_host_is_not_a_buffer_problem() -> None:
+    """The read matches the listed digest: what came back is what is stored, so the entry itself is bad."""
+    for read in (ReadCheck(42, 0, SHA, 900, SHA, False), ReadCheck(42, 0, SHA, 900, SHA, True, None, False)):
+        report = diagnose(Observations(_info(), _healthy_entries(), reads=(read,)), now=NOW)
+        codes = {f.code for f in report.findings}
+        assert "content.invalid" in codes and not {c for c in codes if c.startswith("buffer")}
+        finding = next(f for f in report.findings if f.code == "content.invalid")
+        assert "not a valid certificate" in finding.title and "credwarden write 42 root-ca" in (finding.fix or "")
+        assert "shell" not in finding.detail.lower()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "setting"),
+    [("shell", "CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN"), ("at_client", "CONFIG_AT_HOST_CMD_MAX_LEN")],
+)
+def test_a_cut_read_names_the_buffer_of_the_front_end_in_use(dialect: str, setting: str) -> None:
+    info = DeviceInfo("352656100367872", "nRF9151-LACA", "mfw_nrf91x1_2.0.2", None, None, None, 1, dialect)
+    read = ReadCheck(42, 0, SHA, 1500, "AB" * 32, False)
+    finding = next(
+        f
+        for f in diagnose(Observations(info, _healthy_entries(), reads=(read,)), now=NOW).findings
+        if f.code == "buffer.read-truncated"
+    )
+    assert setting in (finding.fix or "")
+    other = {"shell": "CONFIG_AT_HOST_CMD_MAX_LEN", "at_client": "CONFIG_AT_SHELL"}[dialect]
+    assert other not in (finding.fix or "") + finding.detail
+
+
+def test_placeholder_firmware_cannot_tell_a_bad_entry_from_a_cut_read() -> None:
+    placeholder = "00" * 32
+    entries = (StoredEntry(42, 0, placeholder),)
+    read = ReadCheck(42, 0, placeholder, 700, "AB" * 32, False)
+    codes = _codes(Observations(_info("mfw_nrf9160_1.2.3"), entries, reads=(read,)))
+    assert "content.unproven-invalid" in codes and "content.invalid" not in codes
+
+
 def test_matching_read_is_fine_and_failed_read_is_a_warning() -> None:
     ok = ReadCheck(42, 0, SHA, 1188, SHA, True)
     assert not {c for c in _codes(Observations(_info(), _healthy_entries(), reads=(ok,))) if c.startswith("buffer")}

@@ -106,3 +106,17 @@ def test_doctor_compares_with_a_manifest(make_sim: MakeSim, tmp_path: Path) -> N
     by_tag = {f.sec_tag: f.code for f in report.findings if f.code.startswith("manifest.")}
     assert by_tag == {42: "manifest.truncated", 44: "manifest.missing"}
     assert report.exit_code is ExitCode.FAILURE
+
+
+def test_corrupt_ca_stored_through_the_at_host_is_reported_as_content_not_buffer(make_sim: MakeSim) -> None:
+    """A CA stored truncated (mfw 1.3 does not validate content) reads back whole: doctor blames the entry."""
+    sim = make_sim(profile="1.3.5")
+    whole = cert_pem("damaged root", ec_key(), ca=True)
+    cut = whole[: len(whole) // 2]  # half a PEM block, as an interrupted tool would leave it
+    with _device(sim) as dev:
+        dev.write(42, 0, cut)
+        report = run_doctor(dev)
+    codes = {f.code for f in report.findings}
+    assert "content.invalid" in codes, codes
+    assert not {c for c in codes if c.startswith("buffer.")}
+    assert report.exit_code == ExitCode.FAILURE

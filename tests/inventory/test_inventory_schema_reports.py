@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credwarden.inventory import Inventory
 from credwarden.inventory.migrations import LATEST_VERSION, migrate
-from credwarden.inventory.schema import ALERT_KINDS, SOURCES
+from credwarden.inventory.vocabulary import ALERT_KINDS, SOURCES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

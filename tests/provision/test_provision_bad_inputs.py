@@ -139,7 +139,7 @@ CASES: list[Case] = [
         lambda p, d: _one(
             "client-key", d, key_pem(p.client_key, b"pw"), table_extra='password_env = "CW_TEST_UNSET_PW"'
         ),
-        "$CW_TEST_UNSET_PW, which is not set",
+        "environment variable $CW_TEST_UNSET_PW (password_env of this key) is not set",
     ),
     Case(
         "wrong password",

@@ -102,6 +102,45 @@ def response_prefix(command: str) -> str | None:
     return f"{name}:"
 
 
+#: Action commands that only read (their answer is the same whether sent once or twice).
+_READ_ACTIONS: frozenset[str] = frozenset(
+    {
+        "+CGSN",
+        "+CGMR",
+        "+CGMM",
+        "+CGMI",
+        "+CIMI",
+        "+CESQ",
+        "%XICCID",
+        "%XMODEMUUID",
+        "%DEVICEUUID",
+        "%SHORTSWVER",
+        "%ATTESTTOKEN",
+        "%CERTEXPIRY",
+    }
+)
+#: `%CMNG` / `#XCMNG` opcodes that only read: 1 list, 2 read.
+_READ_OPCODES = re.compile(r"^AT(?:%CMNG|#XCMNG)=\s*[12]\s*(?:,|$)", re.IGNORECASE)
+
+
+def is_idempotent(command: str) -> bool:
+    """True for commands that only read (queries, `%CMNG` list/read, identity reads): sending one twice is harmless,
+    so a lost answer may be retried. Writes, deletes, key generation and settings are not (their state is read
+    again before any retry)."""
+    text = command.strip()
+    upper = text.upper()
+    if upper == "AT" or upper.endswith("?"):  # `AT`, `AT+CFUN?`, `AT+CFUN=?`
+        return True
+    if _READ_OPCODES.match(text):
+        return True
+    match = _COMMAND_NAME.match(text)
+    if match is None:
+        return False
+    rest = text[match.end() :].strip()
+    name = match.group(1).upper()
+    return name in _READ_ACTIONS and (rest == "" or name in ("+CGSN", "%CERTEXPIRY"))
+
+
 def is_boot_banner(line: str) -> bool:
     """True for a line only a (re)booting device prints: SLM/SM banners and the Zephyr/NCS boot line."""
     text = line.strip()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+#: Fields that are counts, not durations (never scaled or capped).
+_COUNTS = ("resync_probes", "retries")
+
 
 @dataclass(frozen=True)
 class TimeoutPolicy:
@@ -22,15 +25,17 @@ class TimeoutPolicy:
     attest: float = 15.0  #: `%ATTESTTOKEN`
     list_base: float = 10.0  #: `%CMNG=1`; long lists on slow UARTs
     per_kib: float = 1.0  #: extra per KiB sent (writes)
-    resync_probes: int = 3  #: `AT` probes after a timeout before the device is declared silent
+    resync_probes: int = 3  #: probes (`AT+CMEE?`) after a timeout before the device is declared silent
     resync_probe: float = 0.5  #: seconds to wait for the answer to each probe
     drain_quiet: float = 0.2  #: quiet time that ends a drain of stale input
     drain_max: float = 2.0  #: cap on one drain (a device that never stops talking)
+    answer_quiet: float = 0.3  #: silence after an information line that means its final result was lost
+    retries: int = 3  #: extra attempts of a read-only command whose answer was lost (after a resync)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
-            if value < 0 or (spec.name == "resync_probes" and not isinstance(value, int)):
+            if value < 0 or (spec.name in _COUNTS and not isinstance(value, int)):
                 raise ValueError(f"TimeoutPolicy.{spec.name} must be a non-negative number, got {value!r}")
 
     def for_command(self, command: str) -> float:
@@ -63,7 +68,7 @@ class TimeoutPolicy:
             raise ValueError(f"scale factor must be positive, got {factor!r}")
         return replace(
             self,
-            **{spec.name: getattr(self, spec.name) * factor for spec in fields(self) if spec.name != "resync_probes"},
+            **{spec.name: getattr(self, spec.name) * factor for spec in fields(self) if spec.name not in _COUNTS},
         )
 
     def capped(self, seconds: float) -> TimeoutPolicy:
@@ -75,7 +80,7 @@ class TimeoutPolicy:
             **{
                 spec.name: min(getattr(self, spec.name), seconds)
                 for spec in fields(self)
-                if spec.name not in ("resync_probes", "per_kib")
+                if spec.name not in (*_COUNTS, "per_kib")
             },
             per_kib=min(self.per_kib, seconds / 4),
         )

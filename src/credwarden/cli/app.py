@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="credwarden",
     cls=GlobalOptionsGroup,
     help="Keep the TLS credentials inside nRF91 modems correct and alive.\n\n"

@@ -89,6 +89,7 @@ PortOption = Annotated[
     typer.Option(
         "--port",
         "-p",
+        metavar="PORT",
         envvar="CREDWARDEN_PORT",
         help="Device path (/dev/ttyACM0, a pty, /dev/serial/by-id/...), pyserial URL (socket://host:port, "
         "rfc2217://, loop://), sim://[STATE][?profile=..&frontend=..], or auto. Repeat it to provision several "
@@ -101,6 +102,7 @@ BaudOption = Annotated[
     int | None,
     typer.Option(
         "--baud",
+        metavar="BAUD",
         envvar="CREDWARDEN_BAUD",
         min=300,
         help="UART speed. (env CREDWARDEN_BAUD; default 115200)",
@@ -112,6 +114,7 @@ ModeOption = Annotated[
     str | None,
     typer.Option(
         "--mode",
+        metavar="MODE",
         envvar="CREDWARDEN_MODE",
         help="Firmware front-end: auto, at_client (AT host), shell (NCS `at` command), slm (Serial LTE Modem). "
         "(env CREDWARDEN_MODE; default auto)",
@@ -133,6 +136,7 @@ TimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--timeout",
+        metavar="SECONDS",
         envvar="CREDWARDEN_TIMEOUT",
         min=0.1,
         help="Base seconds to wait for an answer (slow commands wait longer). (env CREDWARDEN_TIMEOUT)",
@@ -145,6 +149,7 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         "--inventory",
+        metavar="DB",
         envvar="CREDWARDEN_DB",
         help="Inventory database: a SQLite file path or a postgresql+psycopg:// URL. (env CREDWARDEN_DB; "
         "default $XDG_DATA_HOME/credwarden/inventory.db)",

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from credwarden.modem.device import Device
     from credwarden.provision.apply import ApplyReport
 
-commands = typer.Typer(rich_markup_mode="rich")
+commands = typer.Typer(rich_markup_mode=None)
 PANEL = "Device"
 
 TagArg = Annotated[int, typer.Argument(min=0, max=4_294_967_295, help="sec_tag (0..2147483647 for user entries)")]
@@ -254,9 +254,14 @@ def list_cmd(
         record = not no_record and tag is None and code is None
         expiries: dict[tuple[int, int], Any] = {}
         notes: list[str] = []
+        opener = None
+        if record:  # the inventory opens while the device answers
+            from credwarden.inventory.live import InventoryOpener
+
+            opener = InventoryOpener(opts.db)
         with open_device(opts) as dev:
             entries = dev.list(sec_tag=tag, type=code)
-            identity = dev.info() if record else None
+            identity = dev.info(attest=False) if record else None
             imei = identity.imei if identity is not None else device_imei(dev)
             if with_expiry and identity is not None:
                 from credwarden.inventory.live import list_expiries
@@ -268,7 +273,7 @@ def list_cmd(
         if identity is not None:  # after the session closed: the inventory is not on the device's time
             from credwarden.inventory.live import record_list
 
-            for text in record_list(identity, entries, db=opts.db, expiries=expiries).warnings:
+            for text in record_list(identity, entries, expiries=expiries, opener=opener).warnings:
                 warn(text)
 
 
@@ -394,22 +399,53 @@ def delete(ctx: typer.Context, tag: TagArg, cred_type: TypeArg) -> None:
         emit(Acted(f"deleted {tag}/{code.cli_name}", data, imei, opts.port), opts.json, render_acted)
 
 
+TagsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        help="Only these sec_tags: N or A-B, repeatable (each is listed on its own, which also works when the "
+        "full list is too large for the NCS shell's buffer).",
+        show_default=False,
+    ),
+]
+#: Most sec_tags one `--tag A-B` range may name (each is one `AT%CMNG=1,<tag>`).
+MAX_TAG_RANGE = 10_000
+
+
+def parse_tags(values: list[str]) -> list[int]:
+    """`["42", "100-110"]` -> the sec_tags they name (UsageError for anything else)."""
+    tags: set[int] = set()
+    for value in values:
+        first, dash, last = value.strip().partition("-")
+        try:
+            start, end = int(first), int(last) if dash else int(first)
+        except ValueError:
+            raise UsageError(f"--tag {value!r}: expected a sec_tag (42) or a range (100-110)") from None
+        if start > end or end - start >= MAX_TAG_RANGE:
+            raise UsageError(f"--tag {value!r}: a range runs low-high and names at most {MAX_TAG_RANGE} tags")
+        tags.update(range(start, end + 1))
+    return sorted(tags)
+
+
 @commands.command("delete-all", rich_help_panel=PANEL)
 def delete_all(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    tag: TagsOption = None,
 ) -> None:
-    """Delete every user credential (tags 0..2147483647); modem-owned entries are never touched."""
+    """Delete every user credential (tags 0..2147483647), or those on --tag; modem-owned entries are never touched."""
     opts = cli_context(ctx)
     with cli_errors():
+        tags = parse_tags(tag) if tag else None
         with open_device(opts) as dev:
             imei = device_imei(dev)
-            entries = [e for e in dev.list() if user_deletable(e.sec_tag, e.type)]
+            entries = dev.user_entries(tags)
             if entries and not yes:
-                question = f"Delete {len(entries)} user credential(s) from {device_name(imei, opts.port)}?"
+                scope = f" on {len(tags)} sec_tag(s)" if tags is not None else ""
+                question = f"Delete {len(entries)} user credential(s){scope} from {device_name(imei, opts.port)}?"
                 if not typer.confirm(question, err=True):
                     raise UsageError("not confirmed (use --yes to skip the question); nothing was deleted")
-            outcomes = dev.delete_all() if entries else []
+            outcomes = dev.delete_entries(entries)
         result = Acted(
             f"deleted {sum(o.deleted for o in outcomes)} of {len(outcomes)} user credential(s)",
             {"entries": [_outcome_json(o) for o in outcomes]},

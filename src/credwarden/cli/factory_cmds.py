@@ -27,7 +27,7 @@ from credwarden.errors import ExitCode, UsageError
 if TYPE_CHECKING:  # the factory package pulls in pydantic: imported where used, not for `credwarden --help`
     from credwarden.factory.station import Station
 
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 
 PortsGlobOption = Annotated[
     list[str] | None,
@@ -124,6 +124,7 @@ class BatchRequest:
     out_dir: Path | None = None
     nrfcloud_csv: Path | None = None
     no_record: bool = False
+    read_back: bool = False
 
 
 def build_station(opts: CliContext, request: BatchRequest) -> Station:
@@ -158,6 +159,7 @@ def run_batch_command(opts: CliContext, request: BatchRequest) -> None:
     if station.manifest is None:
         raise UsageError("no manifest: give MANIFEST or `manifest = ...` in the station file")
     job = DeviceJob.from_station(station, mode=opts.mode, flow_control=opts.flow_control, command_timeout=opts.timeout)
+    job.read_back = request.read_back
     view = choose_view(json_output=opts.json, title=f"credwarden apply - station {station.name}")
     stop = threading.Event()
     previous = None

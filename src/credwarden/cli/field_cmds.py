@@ -25,16 +25,16 @@ from credwarden.cli.failures import cli_errors
 from credwarden.cli.output import emit, fail, stderr_console
 from credwarden.cli.sim_cmds import sim_app
 from credwarden.errors import ExitCode
-from credwarden.field.canary import CanaryDevice, CanaryPlan, CanaryResult, parse_watch, plan_canary, run_canary
-from credwarden.field.explain import ExplainInputError, Explanation, explain
-from credwarden.field.findings import DoctorReport, Severity
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the field modules load only when their command runs (fast --help)
     from credwarden.field.campaign import CampaignReport
+    from credwarden.field.canary import CanaryDevice, CanaryPlan, CanaryResult
+    from credwarden.field.explain import Explanation
+    from credwarden.field.findings import DoctorReport
 
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 PANEL = "Field"
-_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def render_explanation(result: Explanation, console: Console) -> None:
@@ -67,7 +67,7 @@ def render_doctor(report: DoctorReport, console: Console) -> None:
     for finding in report.findings:
         where = "" if finding.sec_tag is None else str(finding.sec_tag)
         text = f"[bold]{escape(finding.title)}[/]\n{escape(finding.detail)}"
-        style = _SEVERITY_STYLE[finding.severity]
+        style = _SEVERITY_STYLE[finding.severity.value]
         table.add_row(f"[{style}]{finding.severity.value}[/]", where, text, escape(finding.fix or ""))
     console.print(table)
     console.print(f"{report.errors} errors, {report.warnings} warnings")
@@ -101,6 +101,8 @@ def explain_cmd(
     code: Annotated[str, typer.Argument(help="A number or name from a log: -45, 113, 527, '+CME ERROR: 527'.")],
 ) -> None:
     """Explain what an error number from an application log means for the credentials."""
+    from credwarden.field.explain import ExplainInputError, explain
+
     try:
         result = explain(code)
     except ExplainInputError as exc:
@@ -152,6 +154,8 @@ def canary_cmd(
 
     Exit codes: 0 clean, 6 a watched entry appeared/vanished/changed, 1 interrupted.
     """
+    from credwarden.field.canary import parse_watch, plan_canary
+
     with cli_errors():
         plan = plan_canary(
             write_tag,
@@ -170,6 +174,8 @@ def canary_cmd(
 
 def _run_canary_with_progress(dev: CanaryDevice, plan: CanaryPlan, keep: bool) -> CanaryResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from credwarden.field.canary import run_canary
 
     if not stderr_console.is_terminal:
         return run_canary(dev, plan, keep_scratch=keep)

@@ -22,16 +22,21 @@ from credwarden.cli.context import cli_context, open_device
 from credwarden.cli.failures import cli_errors
 from credwarden.cli.output import emit, short_digest, stderr_console
 from credwarden.errors import ExitCode, UsageError, ValidationError
-from credwarden.inventory.audit import AuditResult, audit_snapshot
-from credwarden.inventory.export import FORMATS
-from credwarden.inventory.importer import ParsedCapture, Unreadable, parse_capture
-from credwarden.inventory.views import ApplyRunView, DeviceSummary, HistoryItem, SnapshotDiff, SnapshotView, iso
 from credwarden.types import type_name
 
-if TYPE_CHECKING:  # the store, drift and queries modules load SQLAlchemy: only inside the commands (fast --help)
+if TYPE_CHECKING:  # the inventory modules load when their command runs (fast --help)
+    from credwarden.inventory.audit import AuditResult
     from credwarden.inventory.drift import DriftReport, ExpectedSlot
+    from credwarden.inventory.importer import ParsedCapture, Unreadable
     from credwarden.inventory.maintenance import ForgetResult, PruneResult
     from credwarden.inventory.store import Inventory
+    from credwarden.inventory.views import (
+        ApplyRunView,
+        DeviceSummary,
+        HistoryItem,
+        SnapshotDiff,
+        SnapshotView,
+    )
 
 DeviceArg = Annotated[str, typer.Argument(help="IMEI, UUID, or a unique prefix of either.")]
 DaysOption = Annotated[int, typer.Option("--days", min=0, help="Report certificates expiring within N days.")]
@@ -46,7 +51,7 @@ def _short(sha: str | None) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return iso(value) or "-"
+    return "-" if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 #: Below this console width tables drop or shorten long columns; identifiers (IMEI, sec_tag) are never cut.
@@ -255,7 +260,7 @@ class ImportResult:
             "snapshot_ids": self.snapshot_ids,
             "listings": [
                 {
-                    "taken_at": iso(lst.taken_at),
+                    "taken_at": _when(lst.taken_at) if lst.taken_at else None,
                     "entries": len(lst.entries),
                     "only_sec_tag": lst.only_sec_tag,
                     "only_type": lst.only_type,
@@ -362,8 +367,10 @@ def render_audit(result: AuditResult, console: Console) -> None:
 # -- commands ----------------------------------------------------------------------------------------------------
 
 
-commands = typer.Typer()
-inv_app = typer.Typer(help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True)
+commands = typer.Typer(rich_markup_mode=None)
+inv_app = typer.Typer(
+    rich_markup_mode=None, help="Fleet inventory: what is stored on which device, history, drift.", no_args_is_help=True
+)
 commands.add_typer(inv_app, name="inventory", rich_help_panel="Fleet")
 
 
@@ -397,12 +404,16 @@ def audit(
                 uuid = next((d.uuid for d in inv.devices() if d.imei == imei), None)
             if view is None:
                 raise ValidationError(f"device {imei} has no snapshot in the inventory")
+            from credwarden.inventory.audit import audit_snapshot
+
             result = audit_snapshot(view, manifest, dialect=dialect, uuid=uuid)
         else:
             from credwarden.provision import plan as live_plan
 
             with open_device(opts) as dev:
                 found = live_plan(dev, manifest)
+                from credwarden.inventory.audit import AuditResult
+
                 result = AuditResult(plan=found, source="device", imei=found.device.imei if found.device else None)
         emit(result, opts.json, render_audit)
     if not result.in_sync:
@@ -474,7 +485,7 @@ def drift_cmd(
 @inv_app.command("export")
 def export_cmd(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "json",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json, csv or prometheus.")] = "json",
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Count missing/mismatched against it.")] = None,
     days: DaysOption = 30,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic replace).")] = None,
@@ -540,6 +551,8 @@ def import_cmd(
             return
         if device is None:
             raise UsageError("--device IMEI is required for a capture (only CW/1 reports name their device)")
+        from credwarden.inventory.importer import parse_capture
+
         parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
         if strict and parsed.unreadable:
             _warn_unreadable(parsed.unreadable)

@@ -36,8 +36,10 @@ if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported wher
     from credwarden.provision.plan import Plan
     from credwarden.provision.resolve import DesiredCredential
 
-commands = typer.Typer()
-manifest_app = typer.Typer(help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True)
+commands = typer.Typer(rich_markup_mode=None)
+manifest_app = typer.Typer(
+    rich_markup_mode=None, help="Provisioning manifests: JSON Schema, offline validation.", no_args_is_help=True
+)
 commands.add_typer(manifest_app, name="manifest", rich_help_panel="Provisioning")
 PANEL = "Provisioning"
 
@@ -101,6 +103,8 @@ def render_plan(result: Plan, console: Console) -> None:
         style = "green" if row.decision == "skip" else "yellow"
         table.add_row(str(row.sec_tag), "keygen", f"[{style}]{row.decision}[/]", escape(row.reason))
     console.print(table)
+    for note in result.notes:  # e.g. a store too large for one list: what could not be seen
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if result.in_sync:
         console.print("[green]the device already matches the manifest[/]")
     else:
@@ -236,6 +240,14 @@ def apply_cmd(
     manifest: fc.OptionalManifestArg = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: read the device, write nothing.")] = False,
     prune: PruneOption = False,
+    read_back: Annotated[
+        bool,
+        typer.Option(
+            "--read-back",
+            help="Also read root CAs and PSK identities back after writing them (a listed SHA-256 already proves "
+            "them; placeholder-digest firmware is always read back).",
+        ),
+    ] = False,
     ports_glob: fc.PortsGlobOption = None,
     station: fc.StationOption = None,
     watch: fc.WatchOption = False,
@@ -266,12 +278,15 @@ def apply_cmd(
                 out_dir=out_dir,
                 nrfcloud_csv=nrfcloud_csv,
                 no_record=no_record,
+                read_back=read_back,
             )
             fc.run_batch_command(opts, request)
             return
         if manifest is None:
             raise UsageError("give the MANIFEST to apply")
-        report = _apply_single(opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record)
+        report = _apply_single(
+            opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record, read_back=read_back
+        )
         emit(report, opts.json, render_report)
         if report.exit_code == ExitCode.INTERRUPTED:
             raise interrupted()
@@ -280,7 +295,14 @@ def apply_cmd(
 
 
 def _apply_single(
-    opts: CliContext, manifest: Path, *, dry_run: bool, prune: bool, out_dir: Path | None, record: bool
+    opts: CliContext,
+    manifest: Path,
+    *,
+    dry_run: bool,
+    prune: bool,
+    out_dir: Path | None,
+    record: bool,
+    read_back: bool = False,
 ) -> ApplyReport:
     """Validate (before the port opens), apply on one device, then record (after the session closed)."""
     from credwarden.provision.apply import ApplyInterrupted, apply
@@ -293,10 +315,22 @@ def _apply_single(
     try:
         loaded = _load_validated(manifest)
         keygen = prepare_keygen(loaded, out_dir)
+        opener = None
+        if record and not dry_run:  # the inventory opens while the device answers
+            from credwarden.inventory.live import InventoryOpener
+
+            opener = InventoryOpener(opts.db)
         with open_device(opts) as dev:
             try:
                 report = apply(
-                    dev, loaded, dry_run=dry_run, prune=prune, observer=observer, keygen=keygen, offline_checked=True
+                    dev,
+                    loaded,
+                    dry_run=dry_run,
+                    prune=prune,
+                    observer=observer,
+                    keygen=keygen,
+                    offline_checked=True,
+                    read_back=read_back,
                 )
             except ApplyInterrupted as exc:
                 report = exc.report
@@ -312,7 +346,7 @@ def _apply_single(
         from credwarden.inventory.live import record_apply_run
 
         entries = list(report.final_entries) if report.final_entries is not None else None
-        recorded = record_apply_run(report.device, report, entries, db=opts.db, manifest_path=loaded.path)
+        recorded = record_apply_run(report.device, report, entries, manifest_path=loaded.path, opener=opener)
         for text in recorded.warnings:
             warn(text)
     return report

@@ -40,6 +40,7 @@ from credwarden.errors import ExitCode
 from credwarden.sim.config import TIMING_OPTIONS
 
 sim_app = typer.Typer(
+    rich_markup_mode=None,
     name="sim",
     help="Run the simulated nRF91 modem (pty or TCP), or work with its logs.",
     invoke_without_command=True,
@@ -276,5 +277,5 @@ def report_cmd(
         emit(summary, cli_context(ctx).json, _render_report)
 
 
-commands = typer.Typer()
+commands = typer.Typer(rich_markup_mode=None)
 commands.add_typer(sim_app, name="sim", rich_help_panel="Simulator")

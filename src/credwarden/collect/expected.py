@@ -66,13 +66,16 @@ class ManifestExpectations:
         slots: dict[tuple[int, int], Expectation] = {}
         for item in resolve_manifest(self.manifest, identity):
             slot = modem_slot(item.sec_tag, int(item.type), item.options.native_tls)
-            digests = frozenset(d.upper() for d in equivalent_digests(item.credential.content).values())
-            slots[slot] = Expectation(slot[0], slot[1], digests)
+            forms = equivalent_digests(item.credential.content)
+            digests = frozenset(d.upper() for d in forms.values())
+            slots[slot] = Expectation(slot[0], slot[1], digests, next(iter(forms.values())).upper())
         for keygen in self.manifest.spec.keygen:
             for code in (CredType.CLIENT_KEY, CredType.CLIENT_CERT):
                 slots.setdefault((keygen.sec_tag, int(code)), Expectation(keygen.sec_tag, int(code), None))
             if keygen.write_ca:
                 ca = keygen.resolved(self.manifest.base_dir).ca_cert
-                digests = frozenset(d.upper() for d in equivalent_digests(canonical_pem(ca.read_bytes())).values())
-                slots.setdefault((keygen.sec_tag, 0), Expectation(keygen.sec_tag, 0, digests))
+                forms = equivalent_digests(canonical_pem(ca.read_bytes()))
+                digests = frozenset(d.upper() for d in forms.values())
+                shown = next(iter(forms.values())).upper()
+                slots.setdefault((keygen.sec_tag, 0), Expectation(keygen.sec_tag, 0, digests, shown))
         return DeviceExpectations(slots)

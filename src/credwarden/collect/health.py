@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from credwarden.field.explain import ExplainInputError, explain
 from credwarden.inventory.field_alerts import AlertRow, SlotRow
-from credwarden.inventory.schema import TLS_SLOT_TYPE
+from credwarden.inventory.vocabulary import TLS_SLOT_TYPE
 from credwarden.report.model import Listing, ReportEntry, TlsFailure
 from credwarden.report.sms import digest_prefix
 from credwarden.types import FACTORY_ENTRIES, MAX_USER_SEC_TAG, USER_WRITABLE_TYPES, is_placeholder_digest, type_name
@@ -52,6 +52,8 @@ class Expectation:
     sec_tag: int
     type: int
     digests: frozenset[str] | None
+    #: the digest shown in messages (the form credwarden's own writes produce), one of `digests`
+    shown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def _present_state(
         return "unverifiable", f"{label}: the firmware lists no real digest; its content cannot be proven"
     if expectation is not None and expectation.digests is not None:
         if not any(_same(digest, prefix, d) for d in expectation.digests):
-            wanted = short(sorted(expectation.digests)[0])
+            wanted = short(expectation.shown or sorted(expectation.digests)[0])
             return "changed", f"{label}: digest {short(digest or prefix)} differs from the manifest's ({wanted})"
     elif expectation is None and expectations is not None and _managed(slot, expectations):
         return "unexpected", f"{label} ({short(digest or prefix)}) is not in the manifest for sec_tag {slot[0]}"

@@ -119,7 +119,8 @@ def build_app(
             batch = unwrapped.skipped > 0 or len(envelopes) != 1 or _is_batch(bytes(body))
         else:
             envelopes = [Envelope(bytes(body).decode("latin-1"))]
-        outcomes = [await _wait(submit(env)) for env in envelopes]
+        futures = [submit(env) for env in envelopes]  # all queued first: one batch, one transaction
+        outcomes = [await _wait(future) for future in futures]
         if batch:
             return JSONResponse(
                 {

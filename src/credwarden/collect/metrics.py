@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from credwarden.inventory.field_alerts import STATE_RANK
-from credwarden.inventory.schema import ALERT_KINDS, REPORT_TRANSPORTS
+from credwarden.inventory.vocabulary import ALERT_KINDS, REPORT_TRANSPORTS
 from credwarden.report.errors import REASONS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from credwarden.creds.csr import repair_csr_der
 from credwarden.creds.encoding import canonical_pem
+from credwarden.creds.password import password_from_env
 from credwarden.errors import ProtocolError, ValidationError
 
 __all__ = [
@@ -120,10 +121,7 @@ class LocalCA:
             raise ValidationError("not a PEM X.509 certificate", source=str(cert_path)) from None
         password: bytes | None = None
         if password_env is not None:
-            value = os.environ.get(password_env)
-            if value is None:
-                raise ValidationError(f"environment variable {password_env} (CA key password) is not set")
-            password = value.encode("utf-8")
+            password = password_from_env(password_env, purpose="CA key password").encode("utf-8")
         try:
             key_bytes = key_path.read_bytes()
         except OSError as exc:

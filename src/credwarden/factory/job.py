@@ -73,6 +73,7 @@ class DeviceJob:
     nrfcloud_csv: Path | None = None
     nrfcloud_options: NrfCloudOptions = field(default_factory=NrfCloudOptions)
     inventory: Any = None  #: credwarden.inventory.Inventory, or None for --no-record
+    read_back: bool = False  #: read readable entries back after writing them (`apply --read-back`)
     _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)  #: set under `_record_lock` by close()
 
@@ -222,7 +223,9 @@ class DeviceJob:
             elif verb == "plan":
                 ctx.report(Stage.PLAN)
 
-        report = apply(dev, self.manifest, observer=observer, keygen=self.keygen, identity=info)
+        report = apply(
+            dev, self.manifest, observer=observer, keygen=self.keygen, identity=info, read_back=self.read_back
+        )
         result.expiries.update(apply_expiries(report))
         actions = [_apply_action(r) for r in report.results]
         result.actions.extend(actions)

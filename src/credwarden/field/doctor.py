@@ -27,6 +27,7 @@ from credwarden.field.findings import (
 )
 from credwarden.field.firmware import firmware_facts
 from credwarden.models import CertExpiry, DeviceInfo, ReadResult, StoredEntry
+from credwarden.modem.listing import list_store
 from credwarden.types import READABLE_TYPES, CredType, is_user_tag
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,10 @@ def run_doctor(
     """Observe `device` (read-only) and diagnose it. `read_back=False` skips `%CMNG=2` (a >4 kB chain has
     crashed modems on read, modem-behaviour.md#field-reports): no buffer check and no read-back expiry then."""
     info = device.info()
-    entries = tuple(device.list())
+    view = list_store(device, lambda: _manifest_tags(info, manifest))
+    entries = view.entries
     facts = firmware_facts(info.firmware, info.firmware_version)
-    problems: list[str] = []
+    problems: list[str] = [] if view.unseen is None else [view.unseen]
     readable = [e for e in entries if e.type in READABLE_TYPES and is_user_tag(e.sec_tag)][:MAX_READS]
     if not read_back:
         readable = []
@@ -79,6 +81,14 @@ def run_doctor(
         checks = compare_with_manifest(info, manifest, entries, contents)
     obs = Observations(info, entries, tuple(reads), pofwarn, tuple(expiries), checks, tuple(problems))
     return diagnose(obs, now=now or datetime.now(UTC), expiry_warning=timedelta(days=expiry_days))
+
+
+def _manifest_tags(info: DeviceInfo, manifest: Path | None) -> set[int]:
+    if manifest is None:
+        return set()  # nothing names a tag: nothing can be listed one by one
+    from credwarden.field.manifest_compare import manifest_tags
+
+    return manifest_tags(info, manifest)
 
 
 def _read_back(
@@ -106,8 +116,23 @@ def _read_back(
         pem: bool | None = None
         if b"-----BEGIN" in content:
             pem = bool(_PEM_END.search(content)) and content.count(b"-----BEGIN") == content.count(b"-----END")
-        reads.append(ReadCheck(entry.sec_tag, entry.type, entry.sha256, len(content), sha256_hex(content), pem))
+        certificate = _parses_as_certificates(content) if entry.type == 0 and pem is not False else None
+        reads.append(
+            ReadCheck(
+                entry.sec_tag, entry.type, entry.sha256, len(content), sha256_hex(content), pem, None, certificate
+            )
+        )
     return reads, contents
+
+
+def _parses_as_certificates(content: bytes) -> bool:
+    """True when the content is one or more X.509 certificates (PEM), as a root CA entry must be."""
+    from cryptography import x509
+
+    try:
+        return bool(x509.load_pem_x509_certificates(content))
+    except ValueError:
+        return False
 
 
 def _probe_power_off_warning(

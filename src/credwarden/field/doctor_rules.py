@@ -209,8 +209,23 @@ def power_off_warning_rule(
         )
 
 
+#: The answer buffer of each front-end and the setting that sizes it (modem-behaviour.md#front-ends).
+ANSWER_BUFFER = {
+    "shell": ("the NCS shell's `at` answer buffer", "CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN", 2700),
+    "at_client": ("the AT host's buffer", "CONFIG_AT_HOST_CMD_MAX_LEN", 4096),
+    "slm": ("the Serial LTE Modem's AT buffer", "the SLM / Serial Modem AT buffer size", 4096),
+}
+
+
 def read_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: timedelta) -> Iterable[Finding]:
-    """Read-back of readable entries: truncated or unfinished reads point at a too-small AT buffer."""
+    """Read-back of readable entries. A read whose digest matches the list returned what is stored: bad content is
+    the entry's own fault (stored so). A read that differs from the listed digest was cut on the way: the buffer of
+    the front-end in use is too small. Without real digests the two cannot be told apart, and the finding says so."""
+    what, setting, default = ANSWER_BUFFER.get(obs.info.dialect, ANSWER_BUFFER["at_client"])
+    buffer_fix = (
+        f"raise {setting} (default {default} bytes) to 4096, or compare by digest (`credwarden list`) instead of "
+        "read-back; keep certificates below ~4 kB (a larger chain crashed the modem)"
+    )
     for read in obs.reads:
         label = f"sec_tag {read.sec_tag} {type_name(read.type)}"
         if read.error is not None:
@@ -220,38 +235,51 @@ def read_rule(obs: Observations, facts: FirmwareFacts, now: datetime, horizon: t
                 "buffer.read-failed",
                 f"{label}: read-back failed ({read.error})",
                 (
-                    "no final result arrived: the response is probably larger than the application firmware's AT "
-                    "buffer, which drops the end of the answer"
+                    f"no final result arrived: the answer is probably larger than {what}, which drops the end of it"
                     if timed_out
-                    else "the modem refused the read of a readable entry; the response may not fit a buffer"
+                    else f"the read of a readable entry was refused; the answer may not fit {what}"
                 ),
-                "raise CONFIG_AT_HOST_CMD_MAX_LEN / CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN (4096), keep certificates "
-                "below ~4 kB (a >4 kB chain crashed the modem)",
+                buffer_fix,
                 read.sec_tag,
                 read.type,
             )
             continue
-        digest_mismatch = (
-            facts.real_digests is not False
-            and read.listed_sha is not None
-            and read.content_sha is not None
-            and read.listed_sha.upper() != read.content_sha.upper()
-            and not is_placeholder_digest(read.listed_sha, read.type)
-        )
-        truncated_pem = read.complete_pem is False
-        if digest_mismatch or truncated_pem:
-            buffer_note = _buffer_note(read.length)
-            reason = "its SHA-256 differs from the listed digest" if digest_mismatch else "the PEM block is incomplete"
+        listed = read.listed_sha.upper() if read.listed_sha else None
+        real = facts.real_digests is not False and listed is not None and not is_placeholder_digest(listed, read.type)
+        matches = real and read.content_sha is not None and listed == read.content_sha.upper()
+        bad_content = read.complete_pem is False or read.valid_certificate is False
+        reason = "the PEM block is incomplete" if read.complete_pem is False else "it does not parse as a certificate"
+        if matches and bad_content:
+            yield Finding(
+                Severity.ERROR,
+                "content.invalid",
+                f"{label}: the stored content is not a valid certificate",
+                f"{reason}; its digest matches the listed one, so the read is complete and the entry is stored this "
+                "way (an interrupted or overlong write, or a damaged file). TLS handshakes with this CA will fail",
+                f"rewrite it: `credwarden apply MANIFEST`, or `credwarden write {read.sec_tag} root-ca FILE`",
+                read.sec_tag,
+                read.type,
+            )
+        elif real and not matches:
             yield Finding(
                 Severity.ERROR,
                 "buffer.read-truncated",
-                f"{label}: read-back came back truncated",
-                f"the content read back is not what is stored: {reason}{buffer_note}. The application firmware's "
-                "AT response buffer is too small for this credential (at_shell default 2700 bytes); "
-                "libraries comparing by read-back (modem_key_mgmt_cmp) will see a mismatch and may rewrite it on "
-                "every boot",
-                "raise the response buffer (CONFIG_AT_SHELL_CMD_RESPONSE_MAX_LEN / CONFIG_AT_HOST_CMD_MAX_LEN = "
-                "4096) or compare by digest (`credwarden list`) instead of read-back",
+                f"{label}: read-back came back cut",
+                f"the content read back differs from the listed digest{_buffer_note(read.length)}: {what} is too "
+                "small for this credential. Libraries that compare by read-back (modem_key_mgmt_cmp) see a mismatch "
+                "and may rewrite the entry at every boot",
+                buffer_fix,
+                read.sec_tag,
+                read.type,
+            )
+        elif not real and bad_content:
+            yield Finding(
+                Severity.ERROR,
+                "content.unproven-invalid",
+                f"{label}: the content read back is not a valid certificate",
+                f"{reason}{_buffer_note(read.length)}. This firmware lists no real digest, so it cannot tell whether "
+                f"the entry is stored this way or the read was cut by {what}",
+                f"rewrite it (`credwarden apply MANIFEST`); if it comes back the same, {buffer_fix}",
                 read.sec_tag,
                 read.type,
             )

@@ -60,6 +60,7 @@ class ReadCheck:
     content_sha: str | None  #: SHA-256 (upper hex) of the content received
     complete_pem: bool | None  #: the content ends with a complete PEM block (None: not PEM / not read)
     error: str | None = None  #: "timeout", "+CME ERROR: 23", ...
+    valid_certificate: bool | None = None  #: root CA content parses as X.509 certificates (None: not checked)
 
 
 @dataclass(frozen=True)

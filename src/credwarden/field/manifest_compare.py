@@ -33,6 +33,18 @@ def compare_with_manifest(
     return tuple(_check(action, contents) for action in plan.actions if action.action != "delete")
 
 
+def manifest_tags(info: DeviceInfo, manifest: Path) -> set[int]:
+    """The modem sec_tags the manifest names for this device (to list them one by one when the store is too large
+    for one list)."""
+    from credwarden.provision.plan import modem_slot
+
+    loaded = load_manifest(manifest)
+    dialect = cast(Dialect, info.dialect)
+    identity = DeviceIdentity(imei=info.imei, uuid=info.uuid, dialect=dialect, firmware_version=info.firmware_version)
+    tags = {modem_slot(d.sec_tag, int(d.type), d.options.native_tls)[0] for d in resolve_manifest(loaded, identity)}
+    return tags | {table.sec_tag for table in loaded.spec.keygen}
+
+
 def _check(action: PlannedAction, contents: dict[tuple[int, int], bytes]) -> ManifestCheck:
     reason = action.reason
     if action.action == "skip":

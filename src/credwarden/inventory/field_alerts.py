@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from credwarden.inventory.field_db import FieldDb
-from credwarden.inventory.schema import REASON_LEN
+from credwarden.inventory.vocabulary import REASON_LEN
 
 Slot = tuple[int, int]
 

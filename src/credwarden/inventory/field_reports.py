@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from credwarden.inventory.field_db import FieldDb
 from credwarden.inventory.recording import write_snapshots
 from credwarden.inventory.records import EntryRecord, SnapshotRecord, entry_record, hostname, scrub_reason
-from credwarden.inventory.schema import REPORT_TRANSPORTS, TEXT_LEN
+from credwarden.inventory.vocabulary import REPORT_TRANSPORTS, TEXT_LEN
 from credwarden.inventory.writers import writer_for
 from credwarden.report.errors import REPLAYED, ReportRejected
 from credwarden.report.model import FieldReport, Listing

@@ -10,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from credwarden.errors import CredwardenError
 from credwarden.models import CertExpiry, DeviceInfo, StoredEntry
+
+if TYPE_CHECKING:
+    from credwarden.inventory.store import Inventory
 
 log = logging.getLogger(__name__)
 #: Environment variable naming this station in recorded snapshots / runs.
@@ -31,6 +35,26 @@ class Recorded:
     warnings: list[str] = field(default_factory=list)
 
 
+class InventoryOpener:
+    """Opens the inventory in a background thread while the device session runs (the import, the connection and
+    the schema check overlap device I/O instead of following it); `get()` waits for it."""
+
+    def __init__(self, db: str | None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-inventory")
+        self._future: Future[Inventory] = self._pool.submit(_open, db)
+        self._pool.shutdown(wait=False)
+
+    def get(self) -> Inventory:
+        """The open inventory (CredwardenError when it could not be opened)."""
+        return self._future.result()
+
+
+def _open(db: str | None) -> Inventory:
+    from credwarden.inventory.store import Inventory
+
+    return Inventory.open(db)
+
+
 def record_list(
     info: DeviceInfo,
     entries: list[StoredEntry],
@@ -38,12 +62,11 @@ def record_list(
     db: str | None = None,
     station: str | None = None,
     expiries: dict[tuple[int, int], datetime] | None = None,
+    opener: InventoryOpener | None = None,
 ) -> Recorded:
     """Store a full `list` result as a `live` snapshot (with the not_after learned by `list --expiry`)."""
-    from credwarden.inventory.store import Inventory
-
     try:
-        with Inventory.open(db) as inv:
+        with opener.get() if opener is not None else _open(db) as inv:
             snapshot = inv.record_snapshot(
                 info, entries, source="live", station=station or os.environ.get(STATION_ENV), expiries=expiries
             )
@@ -60,18 +83,18 @@ def record_apply_run(
     db: str | None = None,
     station: str | None = None,
     manifest_path: Path | None = None,
+    opener: InventoryOpener | None = None,
 ) -> Recorded:
     """Store an apply run (and, when given, the list verified after it as an `apply` snapshot).
 
     The snapshot's certificates get the not_after of the manifest files the run wrote or found identical.
     """
     from credwarden.inventory.expiry import apply_expiries
-    from credwarden.inventory.store import Inventory
 
     station = station or os.environ.get(STATION_ENV)
     try:
         manifest_digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest() if manifest_path else None
-        with Inventory.open(db) as inv:
+        with opener.get() if opener is not None else _open(db) as inv:
             run_id = inv.record_apply(info, report, station, manifest_digest=manifest_digest)
             if entries is not None:
                 inv.record_snapshot(info, entries, source="apply", station=station, expiries=apply_expiries(report))

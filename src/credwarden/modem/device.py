@@ -10,7 +10,7 @@ import builtins
 import contextlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 
 from credwarden.at import cmng
@@ -42,7 +42,7 @@ from credwarden.models import (
     SessionStats,
     StoredEntry,
 )
-from credwarden.modem.dialect import Dialect, detect_dialect, dialect_named
+from credwarden.modem.dialect import Dialect, dialect_named, probe_dialect
 from credwarden.modem.guards import Guards
 from credwarden.modem.session import AtSession, Observer
 from credwarden.transport.base import Transport, open_transport
@@ -56,6 +56,10 @@ DETECT_TIMEOUT = 2.0
 KEYGEN_CLIENT_KEY = 2
 #: An explicit functional-mode change through `at()`: it becomes the mode the session leaves behind.
 _CFUN_SET = re.compile(r"^AT\+CFUN=(\d+)\s*$", re.IGNORECASE)
+#: An explicit numeric-error setting through `at()`: the session keeps track of it.
+_CMEE_SET = re.compile(r"^AT\+CMEE=(\d+)\s*$", re.IGNORECASE)
+#: The first modem firmware with `%KEYGEN` (and `%ATTESTTOKEN`).
+KEYGEN_SINCE = (1, 3, 0)
 
 
 def _type_code(value: int | str | CredType) -> int:
@@ -73,6 +77,7 @@ class Device:
         self._guards = Guards(session)
         self.port = port if port is not None else session.transport.name
         self._closed = False
+        self._firmware: str | None = None  #: `AT+CGMR` once read
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     @classmethod
@@ -87,7 +92,7 @@ class Device:
         unescape_lf: bool = True,
         timeouts: TimeoutPolicy | None = None,
     ) -> Device:
-        """Open `port`, detect (or take) the dialect, enable numeric errors and read CFUN.
+        """Open `port`, detect (or take) the dialect and learn the numeric-error setting (one `AT+CMEE?`).
 
         `timeout` replaces the base timeout only; `timeouts` is a whole policy (`TimeoutPolicy().scaled(0.1)`,
         `TimeoutPolicy.uniform(2)`) covering slow commands and line recovery too. Both given: `timeout` is
@@ -122,15 +127,16 @@ class Device:
         """
         policy = (timeouts or TimeoutPolicy()).with_base(timeout)
         detect_within = timeout or (min(policy.base, DETECT_TIMEOUT) if timeouts is not None else DETECT_TIMEOUT)
-        name = mode if mode != "auto" else detect_dialect(transport, detect_within)
+        probed = probe_dialect(transport, detect_within, policy.answer_quiet) if mode == "auto" else None
+        name = probed.dialect if probed is not None else mode
         dialect = dialect_named(name, unescape_lf=unescape_lf)
         session = AtSession(transport, dialect, timeouts=policy)
         device = cls(session, port=port)
-        device._guards.establish()
+        device._guards.establish(probed.cmee if probed is not None else None, first_contact=detect_within)
         return device
 
     def close(self) -> None:
-        """Restore `+CMEE` and close the transport (idempotent)."""
+        """Restore `+CMEE` (when the session changed it) and close the transport (idempotent)."""
         if self._closed:
             return
         self._closed = True
@@ -168,8 +174,8 @@ class Device:
 
     @property
     def original_cfun(self) -> int | None:
-        """CFUN read when the session started."""
-        return self._guards.original_cfun
+        """CFUN as found in this session (`AT+CFUN?` on first use, once; None when the firmware does not say)."""
+        return self._guards.found_cfun()
 
     def add_observer(self, callback: Observer) -> None:
         """`callback(event, data)`: "command", "response", "bytes", "urc", "timeout", "reboot"."""
@@ -196,7 +202,19 @@ class Device:
         mode = _CFUN_SET.match(text)
         if mode is not None:
             self._guards.user_set_cfun(int(mode.group(1)))
+        cmee = _CMEE_SET.match(text)
+        if cmee is not None:
+            self._session.cmee = int(cmee.group(1))
+        if text.upper() == "AT+CGMR" and answer.lines:
+            self._firmware = answer.lines[0].strip()
         return answer
+
+    def firmware(self) -> str | None:
+        """The modem firmware string (`AT+CGMR`, read once per session); None when not reported."""
+        if self._firmware is None:
+            answer = self._optional("AT+CGMR")
+            self._firmware = answer.lines[0].strip() if answer is not None and answer.lines else None
+        return self._firmware
 
     @contextlib.contextmanager
     def offline(self) -> Iterator[None]:
@@ -206,17 +224,21 @@ class Device:
 
     # -- identity ------------------------------------------------------------------------------------------
     def _optional(self, command: str) -> AtResponse | None:
+        """A query the firmware may not have: its answer, or None when refused (no error code needed)."""
         try:
-            return self._session.command(command)
+            return self._session.command(command, explain=False)
         except ModemError:
             return None
 
-    def info(self) -> DeviceInfo:
-        """IMEI, model, firmware (parsed version), device UUID where offered, build UUID, CFUN, dialect."""
+    def info(self, *, attest: bool = True) -> DeviceInfo:
+        """IMEI, model, firmware (parsed version), device UUID where offered, build UUID, CFUN, dialect.
+
+        `attest=False`: no attestation token for the device UUID where `%DEVICEUUID` is missing (mfw 1.3.x; the
+        token costs the modem ~150 ms), so the UUID is then None."""
+        cfun = self._guards.read_cfun()  # first: the found mode is known before anything else can restart the modem
         imei_answer = self._optional("AT+CGSN")
         model_answer = self._optional("AT+CGMM")
-        firmware_answer = self._optional("AT+CGMR")
-        firmware = firmware_answer.lines[0].strip() if firmware_answer and firmware_answer.lines else None
+        firmware = self.firmware()
         version = parse_firmware_version(firmware)
         build = self._optional("AT%XMODEMUUID")
         build_uuid = parse_uuid(" ".join(build.payload("%XMODEMUUID:"))) if build else None
@@ -225,20 +247,20 @@ class Device:
             model=model_answer.lines[0].strip() if model_answer and model_answer.lines else None,
             firmware=firmware,
             firmware_version=version,
-            uuid=self._device_uuid(version),
+            uuid=self._device_uuid(version, attest),
             modem_build_uuid=build_uuid,
-            cfun=self._guards.read_cfun(),
+            cfun=cfun,
             dialect=self.dialect,
             port=self.port,
         )
 
-    def _device_uuid(self, version: tuple[int, int, int] | None) -> str | None:
+    def _device_uuid(self, version: tuple[int, int, int] | None, attest: bool = True) -> str | None:
         answer = self._optional("AT%DEVICEUUID")
         if answer is not None:
             found = parse_uuid(" ".join(answer.lines))
             if found:
                 return found
-        if version is None or version < (1, 3, 0):
+        if not attest or version is None or version < (1, 3, 0):
             return None  # no attestation token before mfw 1.3 (modem-behaviour.md#attesttoken)
         try:
             return self.attest().device_uuid
@@ -298,14 +320,29 @@ class Device:
         with self.offline():
             self._session.command(command)
 
-    def delete_all(self) -> builtins.list[DeleteOutcome]:
-        """Delete every user entry (tags 0..2147483647); continues past refusals, reports each entry."""
-        entries = [e for e in self.list() if is_user_tag(e.sec_tag)]
+    def user_entries(self, tags: Iterable[int] | None = None) -> builtins.list[StoredEntry]:
+        """Every user entry (tags 0..2147483647), or those on `tags` (listed one tag at a time, which also works
+        when the full list does not fit the shell's buffer). Modem-owned entries are never included."""
+        if tags is None:
+            listed = self.list()
+        else:
+            wanted = sorted(set(tags))
+            for tag in wanted:
+                if not is_user_tag(tag):
+                    raise UsageError(
+                        f"sec_tag {tag} is not a user tag (0..2147483647): its entries belong to the modem"
+                    )
+            listed = [entry for tag in wanted for entry in self.list(tag)]
+        return [e for e in listed if is_user_tag(e.sec_tag)]
+
+    def delete_entries(self, entries: Iterable[StoredEntry]) -> builtins.list[DeleteOutcome]:
+        """Delete the given user entries in one offline window; continues past refusals, reports each entry."""
+        chosen = [e for e in entries if is_user_tag(e.sec_tag)]
         outcomes: builtins.list[DeleteOutcome] = []
-        if not entries:
+        if not chosen:
             return outcomes
         with self.offline():
-            for entry in entries:
+            for entry in chosen:
                 try:
                     self._session.command(cmng.delete_command(entry.sec_tag, entry.type))
                 except ModemError as exc:
@@ -313,6 +350,10 @@ class Device:
                 else:
                     outcomes.append(DeleteOutcome(entry.sec_tag, entry.type, True))
         return outcomes
+
+    def delete_all(self, tags: Iterable[int] | None = None) -> builtins.list[DeleteOutcome]:
+        """Delete every user entry, or only those on `tags` (see `user_entries`)."""
+        return self.delete_entries(self.user_entries(tags))
 
     # -- keys, tokens, expiry ------------------------------------------------------------------------------
     def keygen(self, sec_tag: int, attributes: str | None = None) -> KeygenResult:
@@ -327,8 +368,30 @@ class Device:
         from credwarden.creds.csr import parse_keygen_response
 
         with self.offline():
-            answer = self._session.command(command)
+            try:
+                answer = self._session.command(command)
+            except ModemError as exc:
+                raise self._keygen_refused(exc) from None
         return parse_keygen_response(sec_tag, parse_quoted_token(list(answer.lines), "%KEYGEN:"))
+
+    def _keygen_refused(self, error: ModemError) -> ModemError:
+        """A %KEYGEN refusal explained by the firmware version when the modem predates the command."""
+        if error.code is not None:
+            return error
+        try:
+            firmware = self.firmware()
+        except CredwardenError:
+            return error
+        version = parse_firmware_version(firmware)
+        if version is None or version >= KEYGEN_SINCE:
+            return error
+        return type(error)(
+            None,
+            command=error.command,
+            meaning=f"this modem firmware ({firmware}) has no %KEYGEN command",
+            hint="%KEYGEN exists from modem firmware 1.3.0 on: update the modem firmware, or generate the key off "
+            "the device and write it as client-key (type 2)",
+        )
 
     def attest(self) -> AttestationToken:
         """The decoded attestation token (`%ATTESTTOKEN`)."""

@@ -4,8 +4,10 @@ Guarantees:
 * nothing is sent before the whole manifest validated (placeholder manifests: after the read-only identity
   queries only);
 * nothing changes on the device when nothing differs (no CFUN change, no write);
-* each write is verified by digest (`AT%CMNG=1,tag,type`) and, for readable types, by read-back; a mismatch is
-  rewritten once; a lost result (timeout) is resolved by reading what is stored, never by a blind rewrite;
+* each write is verified by one `AT%CMNG=1,tag,type`: on firmware that lists the real SHA-256 of the stored bytes
+  that digest is the proof; a read-back (`AT%CMNG=2`, readable types only) is added only where the firmware lists
+  placeholder digests, or on request (`read_back=True`); a mismatch is rewritten once; a lost result (timeout) is
+  resolved by reading what is stored, never by a blind rewrite;
 * placeholder-digest firmware (modem-behaviour.md#placeholder-digests): the `unverifiable` policy
   (fail | warn | rewrite) governs only PRE-EXISTING entries whose content cannot be compared. A write of this run
   that the modem acknowledged with OK and then lists (placeholder digest of the right type) is "written,
@@ -19,7 +21,10 @@ Guarantees:
   on the `unverifiable` policy; a delete, or an entry no longer listed, forgets its record;
 * a reboot mid-run re-establishes the session guards and re-plans from a fresh list (at most twice; a reboot
   while planning or verifying — identify, list, read-back — plans or lists once more);
-* success only when a final list proves the device state equals the manifest; CFUN is left as found.
+* success only when a final list proves the device state equals the manifest (one full list, carried in the
+  report as `final_entries` so a caller recording the state does not list again); CFUN is left as found;
+* a store too large for the shell's response buffer (E2BIG) is seen through the manifest's sec_tags listed one by
+  one; the plan's `notes` (and the report's warnings) say which entries could not be seen.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from credwarden.errors import (
     ValidationError,
 )
 from credwarden.models import DeviceInfo, StoredEntry
+from credwarden.modem.listing import list_store
 from credwarden.provision.journal import WriteJournal
 from credwarden.provision.keygen import (
     KeygenOutcome,
@@ -61,6 +67,7 @@ from credwarden.provision.plan import (
     PlannedAction,
     Slot,
     make_plan,
+    modem_slot,
     readback_slots,
     write_digest_ok,
 )
@@ -134,7 +141,7 @@ class ApplyReport:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return tuple(w for w in (r.warning for r in self.results) if w is not None)
+        return (*self.plan.notes, *(w for w in (r.warning for r in self.results) if w is not None))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,6 +170,7 @@ class _Run:
     written: set[Slot] = field(default_factory=set)  #: acknowledged writes the firmware cannot verify
     touched: bool = False  #: the run started changing the device
     keygen_done: dict[int, KeygenOutcome] = field(default_factory=dict)  #: sec_tag -> what its table did
+    read_back: bool = False  #: read readable entries back after writing even where the digest proves them
 
     @property
     def keygen_outcomes(self) -> list[KeygenOutcome]:
@@ -206,6 +214,7 @@ def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
         return dev.info()
     imei: str | None = None
     firmware: str | None = None
+    cfun = dev.original_cfun  # first: the mode to keep is known before anything can restart the modem
     with contextlib.suppress(ModemError):
         imei = parse_imei(list(dev.at("AT+CGSN").lines))
     with contextlib.suppress(ModemError):
@@ -218,7 +227,7 @@ def device_identity(dev: Device, loaded: Manifest) -> DeviceInfo:
         firmware_version=parse_firmware_version(firmware),
         uuid=None,
         modem_build_uuid=None,
-        cfun=dev.original_cfun,
+        cfun=cfun,
         dialect=dev.dialect,
         port=dev.port,
     )
@@ -262,12 +271,15 @@ def observe_and_plan(
 
     `journal`: its pending intents mark interrupted writes, its ledger completed writes; `written`: slots
     acknowledged in this run; `tidy_ledger`: forget ledger records of slots the list no longer shows (apply only,
-    `plan` never changes the journal)."""
+    `plan` never changes the journal). A store whose full list does not fit the shell's buffer is listed through
+    the manifest's sec_tags one by one; the plan's `notes` then say what could not be seen."""
     dialect = _dialect(dev)
-    observed = dev.list()
+    view = list_store(dev, lambda: {modem_slot(d.sec_tag, int(d.type), d.options.native_tls)[0] for d in desired})
+    observed = list(view.entries)
     ledger = journal.ledger() if journal is not None else {}
     listed = {(e.sec_tag, e.type) for e in observed}
-    vanished = [slot for slot in ledger if slot not in listed]
+    seen_tags = None if view.complete else set(view.listed_tags)
+    vanished = [slot for slot in ledger if slot not in listed and (seen_tags is None or slot[0] in seen_tags)]
     if vanished and journal is not None and tidy_ledger:
         journal.forget(*vanished)
     readback: dict[tuple[int, int], bytes] = {}
@@ -277,7 +289,7 @@ def observe_and_plan(
         except NotFound:
             continue
     interrupted = journal.pending() if journal is not None else {}
-    return make_plan(
+    result = make_plan(
         desired,
         observed,
         dialect=dialect,
@@ -287,6 +299,7 @@ def observe_and_plan(
         written=written or set(),
         ledger={slot: r.sha256 for slot, r in ledger.items() if slot in listed},
     )
+    return result if view.unseen is None else replace(result, notes=(*result.notes, view.unseen))
 
 
 def plan(
@@ -326,6 +339,7 @@ def apply(
     keygen: KeygenSetup | None = None,
     identity: DeviceInfo | None = None,
     offline_checked: bool = False,
+    read_back: bool = False,
 ) -> ApplyReport:
     """Make the device hold exactly what the manifest says (see module doc). ValidationError before any write.
 
@@ -333,7 +347,8 @@ def apply(
     `keygen`: the CAs and issued-certificate folder of the `[[keygen]]` tables (`prepare_keygen()`; loaded here when
     not given); `identity`: the device's `info()` when the caller already read it (else the run reads the IMEI and
     firmware itself); `offline_checked`: the caller already validated everything that needs no device (the CLI
-    does it before opening the port), so it is not done again on the session's time.
+    does it before opening the port), so it is not done again on the session's time; `read_back`: read every
+    readable entry written back (`AT%CMNG=2`) even where its listed digest already proves it.
     Ctrl-C raises `ApplyInterrupted` carrying the partial report, after CFUN was restored."""
     loaded = _loaded(manifest)
     start_commands, start_nvm = dev.stats.commands, dev.stats.nvm_operations
@@ -350,7 +365,7 @@ def apply(
         return info, desired, journal, _with_keygen_rows(observed, loaded, info, keygen, now)
 
     info, desired, journal, current = after_reboots(dev, 2, "planning", identify_and_plan)
-    run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware, info=info)
+    run = _Run(dev, _dialect(dev), observer, journal, firmware=info.firmware, info=info, read_back=read_back)
     run.notify("plan", current)
     first_plan = current
 
@@ -369,7 +384,7 @@ def apply(
             nvm_operations=dev.stats.nvm_operations - start_nvm,
             exit_code=code,
             keygen=tuple(run.keygen_outcomes),
-            final_entries=(final or shown).observed if final is not None or not run.touched else None,
+            final_entries=_whole_store(final if final is not None else None if run.touched else shown),
         )
 
     blocked = {a.slot for a in current.blocked}
@@ -453,6 +468,11 @@ def apply(
             final,
         )
     return report(True, None, ExitCode.OK, first_plan, final)
+
+
+def _whole_store(listed: Plan | None) -> tuple[StoredEntry, ...] | None:
+    """The entries a plan was made from, when they are the whole store (never a tag-by-tag view)."""
+    return listed.observed if listed is not None and listed.complete else None
 
 
 class ApplyInterrupted(KeyboardInterrupt):
@@ -613,8 +633,9 @@ def _delete(run: _Run, action: PlannedAction) -> ActionResult:
     except NotFound:
         _deleted(run, action.slot)
         return ActionResult(action, "deleted", "already absent")
-    except DeviceTimeout:
-        run.dev.session.resync()
+    except DeviceTimeout:  # the session resynchronised the line already
+        if not run.dev.session.responsive:
+            raise
         tag, code = action.slot
         if run.dev.list(tag, code):
             return ActionResult(action, "failed", "the delete timed out and the entry is still listed")
@@ -638,7 +659,7 @@ def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
             _send_write(run, action)
         except DeviceTimeout:
             acknowledged = False
-            if not run.dev.session.resync():
+            if not run.dev.session.responsive:  # the session's resync after the timeout failed
                 raise DeviceTimeout(
                     f"the device stopped answering during the write of {action.sec_tag}/"
                     f"{action.type}; the next run will find and repair what is stored"
@@ -666,18 +687,21 @@ def _write_verified(run: _Run, action: PlannedAction) -> ActionResult:
 
 
 def _completed(run: _Run, action: PlannedAction, placeholder: bool) -> None:
-    """Clear the write's intent; when the firmware cannot show its digest, record it in the write ledger."""
+    """When the firmware cannot show its digest, clear the write's intent and record it in the write ledger."""
     item = action.desired
     assert item is not None
     if placeholder:
         run.journal.complete(action.slot, predicted_sha256(item.credential.content, run.dialect), run.firmware)
-    else:
-        run.journal.clear(action.slot)
+    # else: the intent stays until the run's final list settles every slot (one journal change, off the per-write
+    # path); meanwhile the real listed digest proves the slot to any plan, so a pending intent causes no rewrite
 
 
 def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
     """(True proven | False differs or missing | None digests prove nothing and unreadable, detail,
-    whether the listed digest is a placeholder)."""
+    whether the listed digest is a placeholder).
+
+    One `AT%CMNG=1,tag,type`: a real listed digest of the written bytes is the proof. A read-back follows only
+    for readable, non-secret types when the digest is a placeholder or `read_back` was asked for."""
     item = action.desired
     assert item is not None
     tag, code = action.slot
@@ -687,7 +711,8 @@ def _verify(run: _Run, action: PlannedAction) -> tuple[bool | None, str, bool]:
     digest = write_digest_ok(item, entries[0].sha256, run.dialect)
     if digest is False:
         return False, "the listed digest is not the written content's", False
-    if code in READABLE_TYPES and not item.credential.secret:
+    readable = code in READABLE_TYPES and not item.credential.secret
+    if readable and (digest is None or run.read_back):
         try:
             stored = run.dev.read(tag, code).content
         except NotFound:

@@ -138,6 +138,12 @@ class Plan:
     keygen: tuple[KeygenRow, ...] = ()
     observed: tuple[StoredEntry, ...] = ()  #: the list the plan was made from (what the device stores)
     device: DeviceInfo | None = None  #: the device it was made for (set by `provision.apply.plan`)
+    notes: tuple[str, ...] = ()  #: what the observation could not see (a store too large to list whole)
+
+    @property
+    def complete(self) -> bool:
+        """`observed` is the whole store (not a tag-by-tag view of a store too large for one list)."""
+        return not self.notes
 
     @property
     def changes(self) -> tuple[PlannedAction, ...]:
@@ -164,6 +170,7 @@ class Plan:
             "counts": counts,
             "actions": [a.to_json() for a in self.actions],
             "keygen": [k.to_json() for k in self.keygen],
+            "notes": list(self.notes),
         }
 
 

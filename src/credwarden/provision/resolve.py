@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from credwarden.creds.password import password_from_env
 from credwarden.creds.validate import PreparedCredential, check_firmware, check_tag_groups, prepare_credential
 from credwarden.errors import ValidationError
 from credwarden.provision.manifest import (
@@ -117,10 +118,10 @@ def _read(
 def _password(env_name: str | None, env: Mapping[str, str], source: str) -> tuple[str | None, list[ValidationError]]:
     if env_name is None:
         return None, []
-    value = env.get(env_name)
-    if value is None:
-        return None, [ValidationError(f"password_env names ${env_name}, which is not set", source=source)]
-    return value, []
+    try:
+        return password_from_env(env_name, purpose="password_env of this key", env=env, source=source), []
+    except ValidationError as exc:
+        return None, [exc]
 
 
 def resolve_manifest(
