@@ -12,11 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
 	touch $(STAMP)
 
-## demo: start the simulated modem on a pty and run info, list, write, list, read against it
+## demo: the product's story against a simulated modem: plan, apply, re-apply, a vanished credential found by
+##       doctor and audit, repaired by apply, the inventory history (everything in .demo/)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-## fleet-demo: a broker, three simulated devices reporting over MQTT, the collector, an alert when one loses a credential
+## fleet-demo: a broker, three simulated devices reporting over MQTT, the collector, an alert when one loses a
+## credential, and the dashboard's URL (serving until Ctrl-C from a terminal)
 fleet-demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/with-mosquitto.sh bash scripts/fleet-demo.sh
 

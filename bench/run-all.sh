@@ -25,6 +25,7 @@ quick_args() {
         sim) echo "--commands 400" ;;
         apply) echo "--runs 1" ;;
         collect) echo "--devices 1000 --e2e 5000 --backlog 10000" ;;
+        serve) echo "--devices 2000 --repeat 3" ;;
         *) echo "" ;;
     esac
 }

@@ -3,7 +3,8 @@
 # three simulated nRF9160s are provisioned from examples/manifest.toml ("the factory"), then report their
 # credential store over MQTT every second ("the field"), `credwarden collect` watches them, and one device's
 # application rewrites another sec_tag, which (a simulated fault) wipes tag 42: the collector raises `vanished`
-# alerts after its confirmation count, and the TLS failure the device then reports, explained.
+# alerts after its confirmation count, and the TLS failure the device then reports, explained. The demo ends with
+# the URL of `credwarden serve` over the demo's inventory (kept serving until Ctrl-C when run from a terminal).
 # Needs `credwarden` on PATH and CREDWARDEN_TEST_MQTT_URL (both arranged by the Makefile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,7 +99,29 @@ sleep 6  # the fleet gauge is refreshed every 5 s
 python3 -c 'import sys, urllib.request; print("\n".join(l for l in urllib.request.urlopen(sys.argv[1]).read().decode().splitlines() if l.startswith(("credwarden_fleet_devices", "credwarden_alerts_total", "credwarden_reports_total"))))' \
     "http://127.0.0.1:$HTTP_PORT/metrics"
 
-# --- dashboard: `credwarden serve` starts here and prints the URL to open (added by the dashboard work) ---
+say "dashboard: credwarden serve --manifest $MANIFEST (read-only over the demo's inventory)"
+credwarden serve --manifest "$MANIFEST" --port 0 --json >"$DEMO/serve.out" 2>"$DEMO/serve.err" &
+SERVE=$!
+PIDS+=("$SERVE")
+for i in $(seq 1 200); do [[ -s "$DEMO/serve.out" ]] && break; sleep 0.05; done
+DASHBOARD="$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["url"])' "$DEMO/serve.out")" || {
+    echo "fleet-demo: the dashboard did not start:" >&2
+    cat "$DEMO/serve.err" >&2
+    exit 1
+}
+# the device that lost sec_tag 42 must be in the needs-action queue
+python3 - "$DASHBOARD" "${IMEIS[2]}" <<'PY'
+import json, sys, urllib.request
+base, imei = sys.argv[1], sys.argv[2]
+fleet = json.load(urllib.request.urlopen(base + "api/fleet"))
+groups = ", ".join(f"{g['group']} {g['count']}" for g in fleet["groups"] if g["count"])
+print(f"{fleet['total_devices']} devices: {groups}")
+lost = [i for i in fleet["queue"]["items"] if i["imei"] == imei]
+for item in lost:
+    print(f"needs action: {imei} {item['kind']} sec_tag {item['sec_tag']} {item['type_name']} -> {item['repair']}")
+if not any(i["kind"] in ("vanished", "missing") for i in lost):
+    sys.exit(f"fleet-demo: {imei} is not in the dashboard's queue")
+PY
 
 say "stopping"
 kill -TERM "$COLLECTOR"
@@ -106,3 +129,12 @@ wait "$COLLECTOR" || true
 tail -n1 "$DEMO/collector.err"
 printf '\nfleet demo done; inventory: %s (credwarden inventory history %s --db %s)\n' \
     "$CREDWARDEN_DB" "${IMEIS[2]}" "$CREDWARDEN_DB"
+printf '\ndashboard of the simulated fleet: %s   (the device that lost a credential: %sdevices/%s)\n' \
+    "$DASHBOARD" "$DASHBOARD" "${IMEIS[2]}"
+if [[ -t 0 && "${FLEET_DEMO_EXIT:-0}" != "1" ]]; then
+    printf 'open it in a browser; Ctrl-C stops the dashboard and the simulated devices\n'
+    wait "$SERVE" || true
+else
+    printf 'not a terminal: the dashboard stops with the demo; reopen it with:\n  credwarden serve --db %s --manifest %s\n' \
+        "$CREDWARDEN_DB" "$MANIFEST"
+fi

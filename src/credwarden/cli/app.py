@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "credwarden.cli.factory_cmds",
     "credwarden.cli.sim_cmds",
     "credwarden.cli.collect_cmds",
+    "credwarden.cli.serve_cmds",
 )
 
 app = typer.Typer(

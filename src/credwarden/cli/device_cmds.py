@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from credwarden.cli.context import CliContext, cli_context, open_device
-from credwarden.cli.failures import cli_errors
+from credwarden.cli.failures import cli_errors, interrupt_after, validation_json
 from credwarden.cli.output import device_name, emit, note, progress, short_digest, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.models import (
@@ -118,7 +118,7 @@ class Listing:
 
 
 def entries_table(entries: list[StoredEntry], title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     table.add_column("sec_tag", justify="right", no_wrap=True, min_width=10)
     table.add_column("type", no_wrap=True)
     table.add_column("SHA-256 (as listed)", no_wrap=True)
@@ -161,7 +161,7 @@ def render_outcomes(result: Acted, console: Console) -> None:
     if not outcomes:
         console.print(f"no user credentials stored; nothing deleted ({escape(where)})", highlight=False)
         return
-    table = Table(title=f"delete-all — {where}")
+    table = Table(title=escape(f"delete-all — {where}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("result")
@@ -173,7 +173,9 @@ def render_outcomes(result: Acted, console: Console) -> None:
 
 
 def render_keygen(result: KeygenResult, console: Console) -> None:
-    console.print(f"key generated in sec_tag {result.sec_tag}; CSR subject {result.subject}", highlight=False)
+    console.print(
+        f"key generated in sec_tag {result.sec_tag}; CSR subject {result.subject}", highlight=False, markup=False
+    )
     if result.repaired_null_params:
         console.print("note: the modem's CSR carried a NULL signature parameter; repaired", highlight=False)
     if result.device_uuid:
@@ -273,7 +275,9 @@ def list_cmd(
         if identity is not None:  # after the session closed: the inventory is not on the device's time
             from credwarden.inventory.live import record_list
 
-            for text in record_list(identity, entries, expiries=expiries, opener=opener).warnings:
+            with interrupt_after():  # one short transaction: Ctrl-C waits for it, a second one gives it up
+                recorded = record_list(identity, entries, expiries=expiries, opener=opener)
+            for text in recorded.warnings:
                 warn(text)
 
 
@@ -324,18 +328,23 @@ def write(
     opts = cli_context(ctx)
     with cli_errors(), _content_file(file) as path:
         code = _type(cred_type)
-        manifest = single_credential_manifest(
-            tag,
-            code,
-            path,
-            password_env=password_env,
-            label=f"credwarden write {tag} {code.cli_name} ({'stdin' if str(file) == '-' else file})",
-            allow_expired=allow_expired,
-            allow_not_yet_valid=allow_not_yet_valid,
-            allow_nrf_cloud_tag=allow_nrf_cloud_tag,
-            allow_tls_decrypt_tag=allow_tls_decrypt_tag,
-        )
-        report = _apply_one(opts, manifest, f"writing {tag}/{code.cli_name}")
+        try:
+            manifest = single_credential_manifest(
+                tag,
+                code,
+                path,
+                password_env=password_env,
+                label=f"credwarden write {tag} {code.cli_name} ({'stdin' if str(file) == '-' else file})",
+                allow_expired=allow_expired,
+                allow_not_yet_valid=allow_not_yet_valid,
+                allow_nrf_cloud_tag=allow_nrf_cloud_tag,
+                allow_tls_decrypt_tag=allow_tls_decrypt_tag,
+            )
+            report = _apply_one(opts, manifest, f"writing {tag}/{code.cli_name}")
+        except ValidationError as exc:
+            if opts.json:
+                raise validation_json(exc) from None
+            raise
         emit(_write_result(report, opts), opts.json, render_acted)
         if report.exit_code != ExitCode.OK:
             raise typer.Exit(int(report.exit_code))
@@ -389,9 +398,12 @@ def delete(ctx: typer.Context, tag: TagArg, cred_type: TypeArg) -> None:
     with cli_errors():
         code = _type(cred_type)
         if not user_deletable(tag, code):
-            raise ValidationError(
+            refused = ValidationError(
                 f"{tag}/{code.cli_name} is a reserved or modem-owned entry; the modem refuses to delete it (CME 514)"
             )
+            if opts.json:
+                raise validation_json(refused)
+            raise refused
         with open_device(opts) as dev:
             imei = device_imei(dev)
             dev.delete(tag, code)

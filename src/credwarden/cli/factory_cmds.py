@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from credwarden.cli.context import CliContext, cli_context
@@ -207,7 +208,7 @@ def station_check(
 
 def _render_check(data: dict[str, Any], console: Console) -> None:
     station = data["station"]
-    table = Table(title=f"station {station['name']}", show_header=False)
+    table = Table(title=escape(f"station {station['name']}"), show_header=False)
     for key in (
         "manifest",
         "inventory",

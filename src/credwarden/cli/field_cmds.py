@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from credwarden.cli.context import cli_context, open_device
 from credwarden.cli.failures import cli_errors
@@ -54,23 +55,39 @@ def render_explanation(result: Explanation, console: Console) -> None:
             console.print(f"  check with: [bold]{escape(item.check)}[/]")
 
 
+#: Columns of the severity label of a doctor finding; the finding's text is indented to match.
+_SEVERITY_WIDTH = 9
+
+
 def render_doctor(report: DoctorReport, console: Console) -> None:
-    """Human rendering of `doctor`."""
+    """Human rendering of `doctor`: one block per finding (title, detail, fix), wrapped to the terminal at word
+    boundaries and never cut."""
     info = report.info
     console.print(
-        f"[bold]{escape(info.firmware or 'unknown firmware')}[/] {escape(info.model or '')} "
-        f"IMEI {escape(info.imei or '?')} dialect {escape(info.dialect)} CFUN {info.cfun} — {report.entries} entries"
+        f"{info.firmware or 'unknown firmware'} {info.model or ''} IMEI {info.imei or '?'} dialect {info.dialect} "
+        f"CFUN {info.cfun} — {report.entries} entries",
+        highlight=False,
+        markup=False,
     )
-    table = Table(show_header=True, header_style="bold")
-    for column in ("severity", "where", "finding", "fix"):
-        table.add_column(column)
     for finding in report.findings:
-        where = "" if finding.sec_tag is None else str(finding.sec_tag)
-        text = f"[bold]{escape(finding.title)}[/]\n{escape(finding.detail)}"
-        style = _SEVERITY_STYLE[finding.severity.value]
-        table.add_row(f"[{style}]{finding.severity.value}[/]", where, text, escape(finding.fix or ""))
-    console.print(table)
+        title = finding.title
+        if finding.sec_tag is not None and f"sec_tag {finding.sec_tag}" not in title:
+            title = f"sec_tag {finding.sec_tag}: {title}"
+        label = Text(finding.severity.value.ljust(_SEVERITY_WIDTH), style=_SEVERITY_STYLE[finding.severity.value])
+        _indented(console, label, Text(title, style="bold"))
+        _indented(console, None, Text(finding.detail))
+        if finding.fix:
+            _indented(console, None, Text(f"fix: {finding.fix}"))
     console.print(f"{report.errors} errors, {report.warnings} warnings")
+
+
+def _indented(console: Console, label: Text | None, body: Text) -> None:
+    """`body` wrapped at word boundaries to the console width, every line indented past the `label` column."""
+    width = max(20, console.width - _SEVERITY_WIDTH)
+    for index, line in enumerate(body.wrap(console, width, overflow="fold")):
+        line.rstrip()
+        prefix = label if index == 0 and label is not None else Text(" " * _SEVERITY_WIDTH)
+        console.print(Text.assemble(prefix, line), soft_wrap=True)
 
 
 def render_canary(result: CanaryResult, console: Console) -> None:

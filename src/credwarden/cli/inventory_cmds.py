@@ -124,6 +124,7 @@ def render_snapshot(view: SnapshotView, console: Console) -> None:
         f"device {view.imei}  snapshot {view.id}  taken {_when(view.taken_at)}  source {view.source}  "
         f"station {view.station or '-'}  host {view.host or '-'}  firmware {view.firmware or '-'}",
         highlight=False,
+        markup=False,
     )
     table = Table()
     _tag_column(table)
@@ -197,7 +198,7 @@ def render_history(result: HistoryResult, console: Console) -> None:
         )
     for _, row in sorted(rows, key=lambda item: item[0]):
         table.add_row(*row)
-    console.print(f"device {result.imei}", highlight=False)
+    console.print(f"device {result.imei}", highlight=False, markup=False)
     console.print(table)
 
 
@@ -206,6 +207,7 @@ def render_diff(d: SnapshotDiff, console: Console) -> None:
         f"device {d.imei}: snapshot {d.from_id if d.from_id is not None else '(none)'} "
         f"({_when(d.from_taken_at)}) -> {d.to_id} ({_when(d.to_taken_at)})",
         highlight=False,
+        markup=False,
     )
     if d.empty:
         console.print(f"no change ({d.unchanged} entries identical)")
@@ -226,9 +228,9 @@ def render_drift(report: DriftReport, console: Console) -> None:
     if report.manifest:
         head += f" against {report.manifest}"
     if not report.drifted:
-        console.print(f"{head}: no drift (certificates expiring within {report.days} days: none)")
+        console.print(f"{head}: no drift (certificates expiring within {report.days} days: none)", markup=False)
         return
-    console.print(f"{head}: {len(report.drifted)} drifted", highlight=False)
+    console.print(f"{head}: {len(report.drifted)} drifted", highlight=False, markup=False)
     wide = _wide(console)
     table = Table()
     _imei_column(table)
@@ -280,6 +282,7 @@ def render_import(result: ImportResult, console: Console) -> None:
         f"({parsed.entry_count} entries; {parsed.ignored} other lines ignored, "
         f"{len(parsed.unreadable)} unreadable)",
         highlight=False,
+        markup=False,
     )
     _warn_unreadable(parsed.unreadable)
 
@@ -360,7 +363,7 @@ def render_audit(result: AuditResult, console: Console) -> None:
         if result.source == "inventory"
         else f"device {result.imei or '?'}"
     )
-    console.print(f"audit of {where}", highlight=False)
+    console.print(f"audit of {where}", highlight=False, markup=False)
     render_plan(result.plan, console)
 
 

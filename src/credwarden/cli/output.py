@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from credwarden.creds.encoding import abbreviated_digest
 from credwarden.errors import ExitCode
 
 T = TypeVar("T")
@@ -26,6 +27,8 @@ stderr_console = Console(stderr=True, soft_wrap=True)
 
 #: Characters of a shortened digest kept at its start and end.
 DIGEST_HEAD, DIGEST_TAIL = 12, 4
+#: Width results are laid out for with `--wide`: tables take the room whole digests need (the terminal wraps).
+WIDE_COLUMNS = 250
 _show_wide = False
 
 
@@ -55,9 +58,12 @@ def print_json(data: Any) -> None:
 
 
 def emit(result: T, json_flag: bool, render: Callable[[T, Console], None]) -> None:
-    """Print `result`: JSON (one document on stdout) when `json_flag`, else `render(result, console)`."""
+    """Print `result`: JSON (one document on stdout) when `json_flag`, else `render(result, console)` (with `--wide`
+    on a console as wide as the tables need)."""
     if json_flag:
         print_json(result)
+    elif _show_wide:
+        render(result, Console(soft_wrap=True, width=max(WIDE_COLUMNS, stdout_console.width)))
     else:
         render(result, stdout_console)
 
@@ -92,9 +98,7 @@ def short_digest(sha: str | None) -> str:
     """A digest for tables: whole with `--wide`, else head..tail (the full value is always in --json)."""
     if not sha:
         return "-"
-    if _show_wide or len(sha) <= DIGEST_HEAD + DIGEST_TAIL + 2:
-        return sha
-    return f"{sha[:DIGEST_HEAD]}..{sha[-DIGEST_TAIL:]}"
+    return sha if _show_wide else abbreviated_digest(sha, DIGEST_HEAD, DIGEST_TAIL)
 
 
 def device_name(imei: str | None, port: str | None) -> str:

@@ -16,6 +16,7 @@ report of what was done).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,11 +27,12 @@ from rich.table import Table
 
 from credwarden.cli import factory_cmds as fc
 from credwarden.cli.context import CliContext, cli_context, open_device
-from credwarden.cli.failures import cli_errors, interrupted
+from credwarden.cli.failures import cli_errors, interrupt_after, interrupted, validation_json
 from credwarden.cli.output import device_name, emit, print_json, progress, stderr_console, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
 if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported where used
+    from credwarden.inventory.live import InventoryOpener
     from credwarden.provision.apply import ApplyReport
     from credwarden.provision.manifest import Manifest
     from credwarden.provision.plan import Plan
@@ -62,18 +64,6 @@ STATUS_STYLE = {
 }
 
 
-def _problems(exc: ValidationError) -> list[dict[str, str | None]]:
-    from credwarden.provision.manifest import ManifestError
-
-    items = exc.problems if isinstance(exc, ManifestError) else [exc]
-    return [{"source": p.source, "reason": p.reason} for p in items]
-
-
-def _validation_json(exc: ValidationError) -> typer.Exit:
-    print_json({"ok": False, "problems": _problems(exc)})
-    return typer.Exit(int(ExitCode.VALIDATION))
-
-
 def _credential_json(item: DesiredCredential) -> dict[str, Any]:
     from credwarden.creds.encoding import sha256_hex
 
@@ -89,7 +79,7 @@ def _credential_json(item: DesiredCredential) -> dict[str, Any]:
 
 def render_plan(result: Plan, console: Console) -> None:
     where = f" — {device_name(result.device.imei, result.device.port)}" if result.device else ""
-    table = Table(title=f"plan ({result.dialect}){where}")
+    table = Table(title=escape(f"plan ({result.dialect}){where}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("action", no_wrap=True)
@@ -117,7 +107,7 @@ def render_plan(result: Plan, console: Console) -> None:
 
 def render_report(report: ApplyReport, console: Console) -> None:
     what = "dry run" if report.dry_run else "apply"
-    table = Table(title=f"{what} — {device_name(report.device.imei, report.device.port)}")
+    table = Table(title=escape(f"{what} — {device_name(report.device.imei, report.device.port)}"))
     table.add_column("sec_tag", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("action", no_wrap=True)
@@ -192,12 +182,12 @@ def check_cmd(
             desired = resolve_manifest(load_manifest(manifest), DeviceIdentity(imei=imei, uuid=uuid))
         except ValidationError as exc:
             if opts.json:
-                raise _validation_json(exc) from None
+                raise validation_json(exc) from None
             raise
         if opts.json:
             print_json({"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []})
             return
-        table = Table(title=f"{manifest}: {len(desired)} credential(s) valid")
+        table = Table(title=escape(f"{manifest}: {len(desired)} credential(s) valid"))
         for column in ("sec_tag", "type", "bytes", "source"):
             table.add_column(column)
         for item in desired:
@@ -225,7 +215,7 @@ def plan_cmd(
                 )
         except ValidationError as exc:
             if opts.json:
-                raise _validation_json(exc) from None
+                raise validation_json(exc) from None
             raise
         emit(result, opts.json, render_plan)
         if result.blocked:
@@ -284,14 +274,33 @@ def apply_cmd(
             return
         if manifest is None:
             raise UsageError("give the MANIFEST to apply")
-        report = _apply_single(
+        run = _apply_single(
             opts, manifest, dry_run=dry_run, prune=prune, out_dir=out_dir, record=not no_record, read_back=read_back
         )
-        emit(report, opts.json, render_report)
-        if report.exit_code == ExitCode.INTERRUPTED:
+        report = run.report
+        recorded = run.opener is None
+        try:
+            with interrupt_after():  # one Ctrl-C: what was done is shown whole and recorded, then exit 130
+                emit(report, opts.json, render_report)
+                if run.opener is not None:
+                    _record(run, run.opener)
+                    recorded = True
+        except KeyboardInterrupt:  # (a second Ctrl-C stops at once)
+            if not recorded:
+                warn("interrupted: this run is not in the inventory")
+            raise interrupted() from None
+        if report.exit_code == ExitCode.INTERRUPTED or run.interrupted:
             raise interrupted()
         if report.exit_code != ExitCode.OK:
             raise typer.Exit(int(report.exit_code))
+
+
+@dataclass(frozen=True)
+class _SingleRun:
+    report: ApplyReport
+    manifest_path: Path
+    opener: InventoryOpener | None = None  #: the inventory, opening while the device answered (None: no record)
+    interrupted: bool = False  #: Ctrl-C after the apply had finished (while the session was closing): exit 130
 
 
 def _apply_single(
@@ -303,8 +312,9 @@ def _apply_single(
     out_dir: Path | None,
     record: bool,
     read_back: bool = False,
-) -> ApplyReport:
-    """Validate (before the port opens), apply on one device, then record (after the session closed)."""
+) -> _SingleRun:
+    """Validate (before the port opens) and apply on one device; the report survives a Ctrl-C at any point after
+    the apply started (it carries what was done). With `record`, the inventory opens meanwhile (`_record`)."""
     from credwarden.provision.apply import ApplyInterrupted, apply
     from credwarden.provision.keygen import prepare_keygen
 
@@ -312,6 +322,7 @@ def _apply_single(
         if not opts.json and stderr_console.is_terminal and stage not in ("plan", "verify"):
             stderr_console.print(f"  {stage}", highlight=False)
 
+    report: ApplyReport | None = None
     try:
         loaded = _load_validated(manifest)
         keygen = prepare_keygen(loaded, out_dir)
@@ -336,17 +347,23 @@ def _apply_single(
                 report = exc.report
     except ValidationError as exc:
         if opts.json:
-            raise _validation_json(exc) from None
+            raise validation_json(exc) from None
         raise
-    except KeyboardInterrupt:  # before anything was changed
-        if opts.json:
+    except KeyboardInterrupt:
+        if report is not None:  # the apply had finished; the session was closing
+            return _SingleRun(report, loaded.path, opener, interrupted=True)
+        if opts.json:  # before anything was changed
             print_json({"ok": False, "interrupted": True, "message": "interrupted before any change", "actions": []})
         raise
-    if record and not dry_run:
-        from credwarden.inventory.live import record_apply_run
+    return _SingleRun(report, loaded.path, opener)
 
-        entries = list(report.final_entries) if report.final_entries is not None else None
-        recorded = record_apply_run(report.device, report, entries, manifest_path=loaded.path, opener=opener)
-        for text in recorded.warnings:
-            warn(text)
-    return report
+
+def _record(run: _SingleRun, opener: InventoryOpener) -> None:
+    """Record the run and the store it left in the inventory (after the session closed and the report was shown)."""
+    from credwarden.inventory.live import record_apply_run
+
+    report = run.report
+    entries = list(report.final_entries) if report.final_entries is not None else None
+    recorded = record_apply_run(report.device, report, entries, manifest_path=run.manifest_path, opener=opener)
+    for text in recorded.warnings:
+        warn(text)

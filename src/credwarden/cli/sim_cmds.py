@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from credwarden.cli.context import cli_context
@@ -230,7 +231,7 @@ def _serve_until_signal(sim: Any, address: tuple[str, int] | None, json_out: boo
 
 
 def _render_report(summary: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"simulator log {summary['log']}", show_header=False)
+    table = Table(title=escape(f"simulator log {summary['log']}"), show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     wire = summary["wire_time_s"]

@@ -219,6 +219,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest().upper()
 
 
+def abbreviated_digest(sha: str, head: int = 12, tail: int = 4) -> str:
+    """A digest in text people read: `2C43952EE9E0..5BD1` (first and last characters; JSON keeps whole values)."""
+    return sha if len(sha) <= head + tail + 2 else f"{sha[:head]}..{sha[-tail:]}"
+
+
 def predicted_sha256(content: bytes, dialect: Dialect) -> str:
     """The SHA-256 the modem will list after credwarden writes `content` through `dialect`."""
     return sha256_hex(stored_form(content, dialect))

@@ -107,7 +107,7 @@ class LiveTableView:
             self._console.print(Text(summary.describe(), style=style))
 
     def _render(self) -> RenderableType:
-        table = Table(title=self._title, expand=False)
+        table = Table(title=Text(self._title), expand=False)
         table.add_column("port", overflow="fold", min_width=12)
         table.add_column("stage", no_wrap=True)
         table.add_column("out/in", justify="right", no_wrap=True)

@@ -25,7 +25,13 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from credwarden.creds.encoding import describe_encoding, match_digest, predicted_sha256, same_credential
+from credwarden.creds.encoding import (
+    abbreviated_digest,
+    describe_encoding,
+    match_digest,
+    predicted_sha256,
+    same_credential,
+)
 from credwarden.models import DeviceInfo, StoredEntry
 from credwarden.provision.manifest import KeygenTable
 from credwarden.provision.resolve import DesiredCredential
@@ -260,7 +266,8 @@ def decide(
     if not _unproven(entry):
         expected = predicted_sha256(item.credential.content, dialect)
         stored_sha = entry.sha256 or ""
-        return action("write", f"different (stored sha256 {stored_sha[:12]}..., expected {expected[:12]}...)")
+        shown = f"stored sha256 {abbreviated_digest(stored_sha)}, expected {abbreviated_digest(expected)}"
+        return action("write", f"different ({shown})")
     why = "the firmware prints placeholder digests" if entry.placeholder_digest else "the firmware lists no digest"
     readable = slot[1] in READABLE_TYPES and not item.credential.secret
     if readable:
