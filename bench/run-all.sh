@@ -20,6 +20,7 @@ fi
 quick_args() {
     case "$1" in
         inventory) echo "--devices 2000" ;;
+        list_record) echo "--rounds 5" ;;
         keygen) echo "--devices 50" ;;
         sim) echo "--commands 400" ;;
         apply) echo "--runs 1" ;;

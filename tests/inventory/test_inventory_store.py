@@ -326,16 +326,18 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
 
 
 def test_default_location_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from credwarden.inventory.engine import default_db_path, resolve_url
+    from credwarden.inventory.location import default_db_path, resolve_location
 
     monkeypatch.delenv("CREDWARDEN_DB", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_db_path() == tmp_path / "xdg" / "credwarden" / "inventory.db"
-    assert resolve_url(None).database == str(tmp_path / "xdg" / "credwarden" / "inventory.db")
+    assert resolve_location(None).sqlite_path == tmp_path / "xdg" / "credwarden" / "inventory.db"
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_db_path() == tmp_path / "home" / ".local" / "share" / "credwarden" / "inventory.db"
-    assert resolve_url("postgres://u:secret@h/db").drivername == "postgresql+psycopg"
+    pg = resolve_location("postgres://u:secret@h/db")
+    assert pg.server_url is not None and pg.server_url.startswith("postgresql+psycopg://")
+    assert "secret" not in pg.display()
 
 
 def test_step5_entries_parent_is_not_a_checked_foreign_key(db_url: str) -> None:

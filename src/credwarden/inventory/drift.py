@@ -13,9 +13,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, and_, case, exists, false, func, literal, or_, select, true, type_coerce
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
@@ -149,80 +164,65 @@ class DriftReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceCounts:
-    """One device's latest state as numbers (CSV and Prometheus exports); aggregated by the database."""
+class DeviceCounts(NamedTuple):
+    """One device's latest state as numbers (CSV and Prometheus exports); counted by the database.
+
+    (A tuple in the order of the query's columns: one is made per device of the fleet.)"""
 
     imei: str
     uuid: str | None
     firmware: str | None
     latest_snapshot_id: int
     taken_at: datetime
+    lost: int
+    soonest_expiry: datetime | None
     entries: int
     missing: int
     mismatch: int
     unverifiable: int
-    lost: int
     expiring: int
     expired: int
-    soonest_expiry: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiryRow:
-    """A certificate with a known notAfter in a device's latest snapshot."""
-
-    imei: str
-    sec_tag: int
-    type: int
-    not_after: datetime
+    #: (sec_tag, type, not_after) of every entry with a known notAfter (only when asked for: `with_certificates`)
+    certificates: tuple[tuple[int, int, datetime], ...] = ()
 
 
 class _SlotChecks:
-    """Each expected item's slots looked up in every device's latest snapshot: one index probe per slot and
-    device (`entries` is keyed by snapshot, tag and type), no scan of the entries a manifest does not name.
+    """The manifest's items checked against every device's latest snapshot, as SQL over `devices`: per item
+    whether it is listed (`has`), listed with a digest the manifest does not accept (`differs`, `bad_digest`)
+    or with one that proves nothing (`unproven`). Only the entries of the slots the manifest names are read.
 
-    PostgreSQL gets each probe as a LATERAL subquery (always a nested index lookup; a hash join would read the
-    whole history); SQLite's planner does the same with plain outer joins.
+    SQLite probes each slot of each device (`entries` is keyed by snapshot, tag and type): plain outer joins
+    its planner runs as nested index lookups. PostgreSQL, where a probe costs more, reads each device's entries
+    of the manifest's tags and types in one index range and aggregates them (`_PgSlotChecks`).
     """
 
-    def __init__(self, conn: Connection, expected: Sequence[ExpectedSlot]) -> None:
+    def __init__(self, expected: Sequence[ExpectedSlot]) -> None:
         self.expected = list(expected)
         self.joins: list[tuple[Any, ColumnElement[bool]]] = []
         #: per item, per slot: (present, sha256, placeholder) columns
         self.slots: list[list[tuple[Any, Any, Any]]] = []
-        postgres = conn.dialect.name == "postgresql"
         for item in self.expected:
             columns: list[tuple[Any, Any, Any]] = []
             for tag, code in item.slots:
                 e = aliased(Entry)
-                if postgres:
-                    # LIMIT 1 (there is at most one row per slot) keeps the planner from flattening the
-                    # subquery into a join it would then run as a hash join over every entry ever stored
-                    probe = (
-                        select(e.snapshot_id, e.sha256, e.placeholder)
-                        .where(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
-                        .limit(1)
-                        .correlate(Device)
-                        .lateral()
-                    )
-                    self.joins.append((probe, true()))
-                    columns.append((probe.c.snapshot_id, probe.c.sha256, probe.c.placeholder))
-                else:
-                    on = and_(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code)
-                    self.joins.append((e, on))
-                    columns.append((e.snapshot_id, e.sha256, e.placeholder))
+                self.joins.append(
+                    (e, and_(e.snapshot_id == Device.latest_snapshot_id, e.sec_tag == tag, e.type == code))
+                )
+                columns.append((e.snapshot_id, e.sha256, e.placeholder))
             self.slots.append(columns)
 
+    @staticmethod
+    def build(conn: Connection, expected: Sequence[ExpectedSlot]) -> _SlotChecks:
+        return _PgSlotChecks(expected) if conn.dialect.name == "postgresql" else _SlotChecks(expected)
+
     def join(self, query: Select[Any]) -> Select[Any]:
-        """`query` (over `devices`) with the slot probes joined."""
+        """`query` (over `devices`) with the lookups joined."""
         source: Any = Device.__table__
         for target, on in self.joins:
             source = source.outerjoin(target, on)
         return query.select_from(source)
 
     def has(self, i: int) -> ColumnElement[bool]:
-        """The item is listed (in any of its slots)."""
         return or_(*(present.is_not(None) for present, _, _ in self.slots[i]))
 
     def _differs(self, i: int, slot: int) -> ColumnElement[bool]:
@@ -233,16 +233,13 @@ class _SlotChecks:
         return and_(present.is_not(None), placeholder.is_(False), sha.is_not(None), sha.not_in(sorted(digests)))
 
     def differs(self, i: int) -> ColumnElement[bool]:
-        """Listed with a real digest the manifest does not accept."""
         return or_(*(self._differs(i, slot) for slot in range(len(self.slots[i]))))
 
     def bad_digest(self, i: int) -> ColumnElement[Any]:
-        """That digest (NULL when none differs)."""
         cases = [case((self._differs(i, n), sha), else_=None) for n, (_, sha, _) in enumerate(self.slots[i])]
         return cases[0] if len(cases) == 1 else func.coalesce(*cases)
 
     def unproven(self, i: int) -> ColumnElement[bool]:
-        """Listed with a digest that proves nothing (placeholder or none)."""
         return or_(
             *(
                 and_(present.is_not(None), or_(placeholder.is_(True), sha.is_(None)))
@@ -284,6 +281,54 @@ class _SlotChecks:
         return missing, mismatch, unverifiable
 
 
+class _PgSlotChecks(_SlotChecks):
+    """PostgreSQL: one LATERAL aggregate per device over its latest entries of the manifest's tags and types
+    (an index range scan), giving per item how many slots are listed, differ, or prove nothing."""
+
+    def __init__(self, expected: Sequence[ExpectedSlot]) -> None:
+        self.expected = list(expected)
+        self.joins = []
+        self.slots = []
+        if not self.expected:
+            return
+        columns: list[ColumnElement[Any]] = []
+        for item in self.expected:
+            hit = _match(item.slots)
+            real = and_(hit, Entry.placeholder.is_(False), Entry.sha256.is_not(None))
+            differs = and_(real, Entry.sha256.not_in(sorted(item.digests))) if item.digests else false()
+            columns += [
+                func.count().filter(hit),
+                func.max(Entry.sha256).filter(differs),
+                func.count().filter(and_(hit, or_(Entry.placeholder.is_(True), Entry.sha256.is_(None)))),
+            ]
+        tags = sorted({tag for item in self.expected for tag, _ in item.slots})
+        types = sorted({code for item in self.expected for _, code in item.slots})
+        self.figures = (
+            select(*(c.label(f"c{n}") for n, c in enumerate(columns)))
+            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.sec_tag.in_(tags), Entry.type.in_(types))
+            .offset(0)  # kept a per-device index scan: not flattened into a join over every entry ever stored
+            .correlate(Device)
+            .lateral("figures")
+        )
+        self.joins.append((self.figures, true()))
+
+    def _column(self, i: int, which: int) -> ColumnElement[Any]:
+        column: ColumnElement[Any] = self.figures.c[f"c{3 * i + which}"]
+        return column
+
+    def has(self, i: int) -> ColumnElement[bool]:
+        return self._column(i, 0) > 0
+
+    def differs(self, i: int) -> ColumnElement[bool]:
+        return self._column(i, 1).is_not(None)
+
+    def bad_digest(self, i: int) -> ColumnElement[Any]:
+        return self._column(i, 1)
+
+    def unproven(self, i: int) -> ColumnElement[bool]:
+        return self._column(i, 2) > 0
+
+
 def _latest_taken_at() -> ColumnElement[Any]:
     """When the device's latest snapshot was taken: a primary-key lookup per row returned (a join would let
     PostgreSQL hash the whole snapshot history)."""
@@ -320,7 +365,7 @@ def fleet_status(
     now = now or datetime.now(UTC)
     horizon = now + timedelta(days=days)
     _no_jit(conn)
-    checks = _SlotChecks(conn, expected)
+    checks = _SlotChecks.build(conn, expected)
     head: list[Any] = [
         Device.id,
         Device.imei,
@@ -359,19 +404,25 @@ def fleet_status(
 
 
 def fleet_counts(
-    conn: Connection, expected: Sequence[ExpectedSlot] = (), *, now: datetime, days: int = 30
+    conn: Connection,
+    expected: Sequence[ExpectedSlot] = (),
+    *,
+    now: datetime,
+    days: int = 30,
+    with_certificates: bool = False,
 ) -> list[DeviceCounts]:
-    """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI.
+    """Every device with a snapshot and its figures (entries, problems by kind, expiry), ordered by IMEI;
+    `with_certificates`: also each certificate with a known notAfter.
 
     All of it is counted by the database. SQLite probes the manifest's slots (and reads expiry only on devices
-    whose earliest known notAfter is within the horizon); PostgreSQL, where each probe costs more, aggregates
-    each device's latest entries in one LATERAL pass."""
+    that have one); PostgreSQL, where each probe costs more, aggregates each device's latest entries in one
+    LATERAL pass. The certificates come as one aggregated string per device (not a row each)."""
     horizon = now + timedelta(days=days)
     _no_jit(conn)
     figures = (
-        _pg_figures(expected, now, horizon)
+        _pg_figures(expected, now, horizon, with_certificates)
         if conn.dialect.name == "postgresql"
-        else _probe_figures(conn, expected, now, horizon)
+        else _probe_figures(conn, expected, now, horizon, with_certificates)
     )
     head = [
         Device.imei,
@@ -383,44 +434,72 @@ def fleet_counts(
         _untyped(Device.soonest_expiry),
     ]
     query = figures(select(*head)).where(Device.latest_snapshot_id.is_not(None))
-    rows: list[Any] = list(conn.execute(query.order_by(Device.imei)))
-    return [
-        DeviceCounts(
-            imei=r[0],
-            uuid=r[1],
-            firmware=r[2],
-            latest_snapshot_id=r[3],
-            taken_at=_utc(r[4]),
-            lost=int(r[5] or 0),
-            soonest_expiry=_aware(r[6]),
-            entries=int(r[7]),
-            missing=int(r[8]),
-            mismatch=int(r[9]),
-            unverifiable=int(r[10]),
-            expiring=int(r[11]),
-            expired=int(r[12]),
+    as_time = _time_reader(conn)
+    counts: list[DeviceCounts] = []
+    r: Any
+    for r in conn.execute(query.order_by(Device.imei)):
+        soonest = None if r[6] is None else as_time(r[6])
+        certificates = _certificates(r[13]) if with_certificates and r[13] else ()
+        counts.append(
+            DeviceCounts(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                as_time(r[4]),
+                r[5],
+                soonest,
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                certificates,
+            )
         )
-        for r in rows
-    ]
+    return counts
+
+
+def _certificates(text: str) -> tuple[tuple[int, int, datetime], ...]:
+    """`sec_tag type YYYY-MM-DD HH:MM:SS.ffffff` items joined by commas (UTC), sorted by sec_tag and type."""
+    found = []
+    for item in text.split(","):
+        tag, code, when = item.split(" ", 2)
+        found.append((int(tag), int(code), datetime.fromisoformat(when + "+00:00")))
+    return tuple(sorted(found))
 
 
 _Figures = Callable[[Select[Any]], Select[Any]]
 
 
-def _probe_figures(conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
-    """Adds entries, missing, mismatch, unverifiable, expiring, expired by index probes per device."""
-    checks = _SlotChecks(conn, expected)
+def _probe_figures(
+    conn: Connection, expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime, with_certificates: bool
+) -> _Figures:
+    """Adds entries, missing, mismatch, unverifiable, expiring, expired (and the certificates) by index probes."""
+    checks = _SlotChecks.build(conn, expected)
     soon = Device.soonest_expiry <= horizon
     expired = case((soon, _entry_count(Entry.not_after <= now)), else_=0)
     expiring = case((soon, _entry_count(Entry.not_after > now, Entry.not_after <= horizon)), else_=0)
+    extra: list[ColumnElement[Any]] = []
+    if with_certificates:
+        listed = (
+            select(func.group_concat(_certificate_text(type_coerce(Entry.not_after, String())), ","))
+            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
+            .correlate(Device)
+            .scalar_subquery()
+        )
+        extra.append(case((Device.soonest_expiry.is_not(None), listed), else_=None))
 
     def add(query: Select[Any]) -> Select[Any]:
-        return checks.join(query.add_columns(_entry_count(), *checks.counts(), expiring, expired))
+        return checks.join(query.add_columns(_entry_count(), *checks.counts(), expiring, expired, *extra))
 
     return add
 
 
-def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime) -> _Figures:
+def _pg_figures(
+    expected: Sequence[ExpectedSlot], now: datetime, horizon: datetime, with_certificates: bool
+) -> _Figures:
     """The same figures from one aggregate over each device's latest entries (a LATERAL index scan)."""
 
     def count(*conditions: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -439,6 +518,10 @@ def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: dateti
         if item.digests:
             unproven = count(hit, or_(Entry.placeholder.is_(True), Entry.sha256.is_(None))) > 0
             unverifiable = unverifiable + case((and_(has, ~differs, unproven), 1), else_=0)
+    extra: list[ColumnElement[Any]] = []
+    if with_certificates:
+        when = func.to_char(func.timezone("UTC", Entry.not_after), "YYYY-MM-DD HH24:MI:SS.US")
+        extra.append(func.string_agg(_certificate_text(when), ",").filter(Entry.not_after.is_not(None)))
     figures = (
         select(
             count(),
@@ -447,6 +530,7 @@ def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: dateti
             unverifiable,
             count(Entry.not_after > now, Entry.not_after <= horizon),
             count(Entry.not_after <= now),
+            *extra,
         )
         .where(Entry.snapshot_id == Device.latest_snapshot_id)
         .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
@@ -460,46 +544,42 @@ def _pg_figures(expected: Sequence[ExpectedSlot], now: datetime, horizon: dateti
     return add
 
 
+def _certificate_text(when: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`sec_tag type when` of one entry (the database joins them; `_certificates` reads them)."""
+    return cast(Entry.sec_tag, String()).concat(" ").concat(cast(Entry.type, String())).concat(" ").concat(when)
+
+
 def _match(slots: Sequence[Slot]) -> ColumnElement[bool]:
     return or_(*(and_(Entry.sec_tag == tag, Entry.type == code) for tag, code in slots))
 
 
 def _no_jit(conn: Connection) -> None:
-    """PostgreSQL: the fleet query's cost estimate triggers JIT compilation, which costs more than the query."""
+    """PostgreSQL: the fleet query's cost estimate triggers JIT compilation, which costs more than the query;
+    times come back in UTC (fleet-sized results are read untyped, see `_time_reader`)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
 
 
-def fleet_expiries(conn: Connection) -> list[ExpiryRow]:
-    """Every certificate with a known notAfter in the devices' latest snapshots, by IMEI, sec_tag, type."""
-    _no_jit(conn)
+def _time_reader(conn: Connection) -> Callable[[Any], datetime]:
+    """How an untyped time column reads as an aware UTC datetime: SQLite gives naive UTC text, psycopg gives
+    aware datetimes (in UTC: `_no_jit` set the session's zone)."""
     if conn.dialect.name == "postgresql":
-        certs = (
-            select(Entry.sec_tag, Entry.type, Entry.not_after)
-            .where(Entry.snapshot_id == Device.latest_snapshot_id, Entry.not_after.is_not(None))
-            .offset(0)  # not flattened into a join over every entry ever stored (see _SlotChecks)
-            .correlate(Device)
-            .lateral("certs")
-        )
-        query = (
-            select(Device.imei, certs.c.sec_tag, certs.c.type, _untyped(certs.c.not_after))
-            .join(certs, true())
-            .where(Device.soonest_expiry.is_not(None))
-            .order_by(Device.imei, certs.c.sec_tag, certs.c.type)
-        )
-    else:
-        query = (
-            select(Device.imei, Entry.sec_tag, Entry.type, _untyped(Entry.not_after))
-            .join(Entry, Entry.snapshot_id == Device.latest_snapshot_id)
-            .where(Device.soonest_expiry.is_not(None), Entry.not_after.is_not(None))
-            .order_by(Device.imei, Entry.sec_tag, Entry.type)
-        )
-    return [ExpiryRow(r[0], r[1], r[2], _utc(r[3])) for r in conn.execute(query)]
+        return _as_is
+    return _from_sqlite_text
+
+
+def _as_is(value: datetime) -> datetime:
+    return value
+
+
+def _from_sqlite_text(value: str) -> datetime:
+    return datetime.fromisoformat(value + "+00:00")
 
 
 def _untyped(column: Any) -> Any:
     """A time column fetched as the driver gives it (fleet-sized results skip SQLAlchemy's per-value processing;
-    `_aware` / `_utc` convert)."""
+    `_time_reader` converts)."""
     return type_coerce(column, NullType())
 
 
@@ -517,14 +597,6 @@ def _aware(value: Any) -> datetime | None:
         return datetime.fromisoformat(value + "+00:00")
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        return datetime.fromisoformat(value + "+00:00")
-    found = _aware(value)
-    assert found is not None
-    return found
 
 
 def _add_lost(conn: Connection, statuses: dict[int, DeviceStatus], head: list[Any]) -> None:

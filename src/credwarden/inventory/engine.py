@@ -12,9 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from credwarden.inventory.connect import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite
-from credwarden.inventory.location import DbLocation, default_db_path, redact_url_text, resolve_location
-
-__all__ = ["create_inventory_engine", "default_db_path", "location_url", "redact_url_text", "resolve_url"]
+from credwarden.inventory.location import DbLocation
 
 
 def location_url(location: DbLocation) -> URL:
@@ -22,11 +20,6 @@ def location_url(location: DbLocation) -> URL:
     if location.sqlite_path is not None:
         return URL.create("sqlite", database=str(location.sqlite_path))
     return make_url(location.server_url or "")
-
-
-def resolve_url(db: str | None = None, *, create_dirs: bool = False) -> URL:
-    """`--db` / `CREDWARDEN_DB` / the default as a SQLAlchemy URL (a plain path means SQLite)."""
-    return location_url(resolve_location(db, create_dirs=create_dirs))
 
 
 def create_inventory_engine(url: URL) -> Engine:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from credwarden.inventory.views import iso
@@ -32,7 +33,7 @@ from credwarden.types import type_name
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from credwarden.inventory.drift import DeviceCounts, DeviceStatus, ExpectedSlot, ExpiryRow
+    from credwarden.inventory.drift import DeviceCounts, DeviceStatus, ExpectedSlot
 
 FORMATS: tuple[str, ...] = ("json", "csv", "prometheus")
 CSV_COLUMNS: tuple[str, ...] = (
@@ -52,7 +53,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "soonest_expiry",
 )
 
-#: (metric, help, DeviceCounts attribute): the per-device gauges.
+#: (metric, help, DeviceCounts field): the per-device gauges.
 GAUGES: tuple[tuple[str, str, str], ...] = (
     ("credwarden_credentials", "Credentials listed in the device's latest snapshot.", "entries"),
     ("credwarden_credentials_missing", "Manifest credentials absent from the latest snapshot.", "missing"),
@@ -78,14 +79,13 @@ def export_fleet(
     now: datetime,
 ) -> str:
     """The fleet's latest state in `fmt` (one of FORMATS), read in the caller's transaction."""
-    from credwarden.inventory.drift import fleet_counts, fleet_expiries, fleet_status
+    from credwarden.inventory.drift import fleet_counts, fleet_status
 
     if fmt == "json":
         return export_json(fleet_status(conn, expected, now=now, days=days, with_expiries=True), now, manifest)
-    counts = fleet_counts(conn, expected, now=now, days=days)
     if fmt == "csv":
-        return export_csv(counts, now)
-    return export_prometheus(counts, fleet_expiries(conn), now)
+        return export_csv(fleet_counts(conn, expected, now=now, days=days), now)
+    return export_prometheus(fleet_counts(conn, expected, now=now, days=days, with_certificates=True), now)
 
 
 def _status_row(status: DeviceStatus, now: datetime) -> dict[str, Any]:
@@ -138,13 +138,13 @@ def export_csv(counts: Sequence[DeviceCounts], now: datetime) -> str:
     return out.getvalue()
 
 
-def export_prometheus(counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> str:
+def export_prometheus(counts: Sequence[DeviceCounts], now: datetime) -> str:
     """Prometheus text exposition (format 0.0.4) through `prometheus_client`: HELP/TYPE once per family."""
     from prometheus_client import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_FleetCollector(counts, expiries, now))
+    registry.register(_FleetCollector(counts, now))
     return generate_latest(registry).decode("utf-8")
 
 
@@ -155,38 +155,62 @@ class _FleetCollector:
     not zero: a healthy fleet of 100,000 devices would otherwise export 400,000 zeros. `credwarden_credentials`
     and `credwarden_snapshot_age_seconds` list every device."""
 
-    def __init__(self, counts: Sequence[DeviceCounts], expiries: Sequence[ExpiryRow], now: datetime) -> None:
-        self.counts, self.expiries, self.now = counts, expiries, now
+    def __init__(self, counts: Sequence[DeviceCounts], now: datetime) -> None:
+        self.counts, self.now = counts, now
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.samples import Sample
 
         counts, now = self.counts, self.now
-        labels = [{"imei": c.imei} for c in counts]
+        labels = [{"imei": c.imei} for c in counts]  # one dict per device, shared by its samples
         yield GaugeMetricFamily(*DEVICES_METRIC, value=len(counts))
-        for name, help_text, attribute in GAUGES:
-            values = (getattr(c, attribute) for c in counts)
-            if attribute == "entries":
-                yield _family(name, help_text, zip(labels, values, strict=True))
+        for name, help_text, field in GAUGES:
+            value = attrgetter(field)
+            if field == "entries":
+                samples = (Sample(name, lab, value(c)) for lab, c in zip(labels, counts, strict=True))
             else:
-                yield _family(name, help_text, ((lab, v) for lab, v in zip(labels, values, strict=True) if v))
-        ages = (round((now - c.taken_at).total_seconds(), 3) for c in counts)
-        yield _family(*AGE_METRIC, zip(labels, ages, strict=True))
-        left = (
+                samples = (Sample(name, lab, v) for lab, c in zip(labels, counts, strict=True) if (v := value(c)))
+            yield _family(name, help_text, samples)
+        age = AGE_METRIC[0]
+        yield _family(
+            *AGE_METRIC,
             (
-                {"imei": e.imei, "sec_tag": str(e.sec_tag), "type": type_name(e.type)},
-                round((e.not_after - now).total_seconds(), 3),
-            )
-            for e in self.expiries
+                Sample(age, lab, round((now - c.taken_at).total_seconds(), 3))
+                for lab, c in zip(labels, counts, strict=True)
+            ),
         )
-        yield _family(*EXPIRY_METRIC, left)
+        expiry, tags, types = EXPIRY_METRIC[0], _Names(str), _Names(type_name)
+        yield _family(
+            *EXPIRY_METRIC,
+            (
+                Sample(
+                    expiry,
+                    {"imei": c.imei, "sec_tag": tags[tag], "type": types[code]},
+                    round((not_after - now).total_seconds(), 3),
+                )
+                for c in counts
+                for tag, code, not_after in c.certificates
+            ),
+        )
 
 
-def _family(name: str, help_text: str, samples: Iterator[tuple[dict[str, str], float]]) -> Any:
+class _Names(dict[int, str]):
+    """A label value per code, made once (`str(sec_tag)`, `type_name(type)`)."""
+
+    def __init__(self, make: Callable[[int], str]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: int) -> str:
+        value = self[key] = self.make(key)
+        return value
+
+
+def _family(name: str, help_text: str, samples: Iterator[Any]) -> Any:
     """A gauge family whose samples are generated while the exposition is written (no list of 100k samples)."""
     from prometheus_client.metrics_core import Metric
-    from prometheus_client.samples import Sample
 
     family = Metric(name, help_text, "gauge")
-    family.samples = (Sample(name, labels, value) for labels, value in samples)  # type: ignore[assignment]
+    family.samples = samples  # type: ignore[assignment]
     return family

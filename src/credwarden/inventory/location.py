@@ -88,8 +88,8 @@ def _sqlite_file(value: str, *, create: bool) -> Path:
     if not path.parent.is_dir():
         if not create:
             raise UsageError(
-                f"the directory of the inventory database {str(path)!r} does not exist; create it, fix the path, "
-                "or pass --create-dirs to create it"
+                f"the directory of the inventory database {str(path)!r} does not exist; create it first (or fix "
+                "the path): a new inventory is only started where you asked for one"
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

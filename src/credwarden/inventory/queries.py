@@ -246,15 +246,3 @@ def diff(conn: Connection, device: Device, from_ref: str | None, to_ref: str | N
         from_id = ids[pos - 1] if pos > 0 else None
     before = snapshot_view(conn, from_id) if from_id is not None else None
     return diff_entries(device.imei, before, snapshot_view(conn, to_id))
-
-
-def entries_at(conn: Connection, imei: str, when: datetime) -> list[EntryView]:
-    """Entries of the device's newest snapshot taken at or before `when` ([] when there is none)."""
-    snap_id = conn.execute(
-        select(Snapshot.id)
-        .join(Device, Device.id == Snapshot.device_id)
-        .where(Device.imei == imei, Snapshot.taken_at <= when)
-        .order_by(Snapshot.taken_at.desc(), Snapshot.id.desc())
-        .limit(1)
-    ).scalar()
-    return [] if snap_id is None else _entries(conn, snap_id)
