@@ -30,6 +30,7 @@ from credwarden.factory.batch import run_batch
 from credwarden.factory.results import DeviceResult
 from credwarden.factory.station import Station
 from credwarden.factory.view import PlainLineView
+from sandbox import use_private_environment
 
 
 def _imei(n: int) -> str:
@@ -114,6 +115,7 @@ def main() -> None:
         ports: list[str] = json.loads(server.stdout.readline())
         with tempfile.TemporaryDirectory() as directory:
             root = Path(directory)
+            use_private_environment(root / "private")  # write journals and inventory stay in the temporary root
             manifest = _write_inputs(root)
             _batch(root, manifest, ports[:1], "bench-warm-up")  # imports, inventory schema, CA key: not timed
             single_s, single = _batch(root, manifest, ports[1:2], "bench-single")

@@ -11,8 +11,8 @@
 3. `alert_changes` turns transitions into alerts: entering an alarming state fires an alert of that kind
    (once), leaving it resolves the open one; a new slot on a known device fires an informational `appeared`.
 
-States: `ok`, `missing` (expected, never seen), `vanished` (was there, now gone), `changed` (digest differs
-from the manifest or, without one, from the reference digest), `unexpected` (a user credential on a sec_tag
+States: `ok`, `missing` (expected, never seen), `vanished` (was there, now gone), `changed` (the digest
+differs from the manifest or, without one, from the reference digest), `unexpected` (a user credential on a sec_tag
 the manifest manages but does not name), `expiring`, `expired`, `unverifiable` (placeholder / no digest);
 TLS rows (type -1): `ok` / `tls-error`.
 """

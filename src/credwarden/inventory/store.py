@@ -275,8 +275,8 @@ class Inventory:
     ) -> list[int]:
         """Store every listing of an imported capture (one transaction); return the snapshot ids.
 
-        A partial listing only speaks for the sec_tags it covers: the device's other entries are carried over
-        from its snapshot at or before that time. `partial=None` decides per listing (`ListCapture.complete`:
+        A partial listing only speaks for the sec_tags it covers: the device's other entries are carried
+        over from its snapshot at or before that time. `partial=None` decides per listing (`ListCapture.complete`:
         only a listing answering a full `AT%CMNG=1` with its final OK is complete); True / False force it.
         """
         info = DeviceInfo(

@@ -1,7 +1,7 @@
 """`credwarden serve`: check the options (safe by default), open the inventory read-only, run uvicorn.
 
-Binding: 127.0.0.1 by default. Any address that is not loopback needs `--token-env VAR` (the bearer token is read
-from that environment variable) or an explicit `--insecure-no-auth`. The token never appears in logs or pages;
+Binding: 127.0.0.1 by default. Any address that is not loopback needs `--token-env VAR` (the bearer token is
+read from that environment variable) or an explicit `--insecure-no-auth`. The token never appears in logs or pages;
 the database URL is only ever shown with its password hidden.
 """
 
