@@ -258,3 +258,15 @@ def test_private_key_as_certificate_refused_before_sending(connect: Any, key_pem
     with pytest.raises(ValidationError, match="private key"):
         dev.write(5, "client-cert", key_pem)
     assert dev.stats.commands == before
+
+
+@pytest.mark.parametrize(("profile", "commands", "with_uuid"), [("1.3.5", 3, False), ("2.0.2", 4, True)])
+def test_identity_for_the_inventory_is_cheap(connect: Any, profile: str, commands: int, with_uuid: bool) -> None:
+    """`list` files the device with `identity()`: no CFUN, build UUID or attestation token (150 ms of modem time)."""
+    sim, dev = connect(profile=profile)
+    before = len(sim.accounting.records)
+    found = dev.identity()
+    kinds = [r.kind for r in sim.accounting.records[before:]]
+    assert len(kinds) == commands and not any("ATTESTTOKEN" in k or "CFUN" in k for k in kinds), kinds
+    assert found.imei == sim.config.imei and found.firmware_version is not None
+    assert (found.uuid is not None) is with_uuid

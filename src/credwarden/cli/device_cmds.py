@@ -271,7 +271,7 @@ def list_cmd(
             opener = InventoryOpener(opts.db)
         with open_device(opts) as dev:
             entries = dev.list(sec_tag=tag, type=code)
-            identity = dev.info(attest=False) if record else None
+            identity = dev.identity() if record else None
             imei = identity.imei if identity is not None else device_imei(dev)
             if with_expiry and identity is not None:
                 from credwarden.inventory.live import list_expiries

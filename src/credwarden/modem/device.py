@@ -254,6 +254,26 @@ class Device:
             port=self.port,
         )
 
+    def identity(self) -> DeviceInfo:
+        """What the inventory files a device under, in as few commands as the firmware allows: IMEI, model,
+        firmware and the device UUID where `%DEVICEUUID` exists (mfw 2.0+); no CFUN, build UUID or attestation."""
+        imei_answer = self._optional("AT+CGSN")
+        model_answer = self._optional("AT+CGMM")
+        firmware = self.firmware()
+        version = parse_firmware_version(firmware)
+        uuid = self._device_uuid(version, attest=False) if version is not None and version >= (2, 0, 0) else None
+        return DeviceInfo(
+            imei=parse_imei(list(imei_answer.lines)) if imei_answer else None,
+            model=model_answer.lines[0].strip() if model_answer and model_answer.lines else None,
+            firmware=firmware,
+            firmware_version=version,
+            uuid=uuid,
+            modem_build_uuid=None,
+            cfun=None,
+            dialect=self.dialect,
+            port=self.port,
+        )
+
     def _device_uuid(self, version: tuple[int, int, int] | None, attest: bool = True) -> str | None:
         answer = self._optional("AT%DEVICEUUID")
         if answer is not None:
