@@ -462,127 +462,89 @@ def device_apply_runs(conn: Connection, device_id: int) -> list[Any]:
     )
 
 
-def apply_actions(conn: Connection, run_ids: Sequence[int]) -> list[Any]:
-    """(run_id, sec_tag, type, action, status, reason) of the given apply runs."""
-    if not run_ids:
+def _rows_for(conn: Connection, ids: Sequence[int], query: str) -> list[Any]:
+    """The rows of `query` for the given ids (`{ids}` in the query is where their list goes); [] for none."""
+    if not ids:
         return []
     params = _Params()
-    marks = ", ".join(params.add(i) for i in run_ids)
-    return list(
-        conn.execute(
-            text(
-                f"SELECT run_id, sec_tag, type, action, status, reason FROM apply_actions WHERE run_id IN ({marks}) "
-                "ORDER BY run_id, id"
-            ),
-            params.values,
-        )
+    return list(conn.execute(text(query.format(ids=_marks(params, ids))), params.values))
+
+
+def apply_actions(conn: Connection, run_ids: Sequence[int]) -> list[Any]:
+    """(run_id, sec_tag, type, action, status, reason) of the given apply runs."""
+    return _rows_for(
+        conn,
+        run_ids,
+        "SELECT run_id, sec_tag, type, action, status, reason FROM apply_actions WHERE run_id IN ({ids}) "
+        "ORDER BY run_id, id",
     )
 
 
 def latest_entries(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
     """(device_id, sec_tag, type, sha256, placeholder, not_after) of the devices' latest snapshots."""
-    if not device_ids:
-        return []
-    params = _Params()
-    marks = ", ".join(params.add(i) for i in device_ids)
-    return list(
-        conn.execute(
-            text(
-                "SELECT d.id, e.sec_tag, e.type, e.sha256, e.placeholder, e.not_after FROM devices d "
-                f"JOIN entries e ON e.snapshot_id = d.latest_snapshot_id WHERE d.id IN ({marks}) "
-                "ORDER BY d.id, e.sec_tag, e.type"
-            ),
-            params.values,
-        )
+    return _rows_for(
+        conn,
+        device_ids,
+        "SELECT d.id, e.sec_tag, e.type, e.sha256, e.placeholder, e.not_after FROM devices d "
+        "JOIN entries e ON e.snapshot_id = d.latest_snapshot_id WHERE d.id IN ({ids}) "
+        "ORDER BY d.id, e.sec_tag, e.type",
     )
 
 
 def lost_entries(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
     """(device_id, sec_tag, type, sha256, since) of entries the latest snapshot lost against the one before."""
-    if not device_ids:
-        return []
-    params = _Params()
-    marks = ", ".join(params.add(i) for i in device_ids)
-    return list(
-        conn.execute(
-            text(
-                "SELECT d.id, p.sec_tag, p.type, p.sha256, s.taken_at FROM devices d "
-                "JOIN entries p ON p.snapshot_id = d.previous_snapshot_id "
-                "JOIN snapshots s ON s.id = d.latest_snapshot_id "
-                f"WHERE d.id IN ({marks}) AND d.lost_entries > 0 AND NOT EXISTS (SELECT 1 FROM entries l "
-                "WHERE l.snapshot_id = d.latest_snapshot_id AND l.sec_tag = p.sec_tag AND l.type = p.type) "
-                "ORDER BY d.id, p.sec_tag, p.type"
-            ),
-            params.values,
-        )
+    return _rows_for(
+        conn,
+        device_ids,
+        "SELECT d.id, p.sec_tag, p.type, p.sha256, s.taken_at FROM devices d "
+        "JOIN entries p ON p.snapshot_id = d.previous_snapshot_id "
+        "JOIN snapshots s ON s.id = d.latest_snapshot_id "
+        "WHERE d.id IN ({ids}) AND d.lost_entries > 0 AND NOT EXISTS (SELECT 1 FROM entries l "
+        "WHERE l.snapshot_id = d.latest_snapshot_id AND l.sec_tag = p.sec_tag AND l.type = p.type) "
+        "ORDER BY d.id, p.sec_tag, p.type",
     )
 
 
 def slot_history(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
     """(device_id, taken_at, sec_tag, type, sha256) per snapshot and slot of the given devices (None slot when a
     snapshot is empty), oldest first: enough to tell since when a slot has been in its current state."""
-    if not device_ids:
-        return []
-    params = _Params()
-    marks = ", ".join(params.add(i) for i in device_ids)
-    return list(
-        conn.execute(
-            text(
-                "SELECT s.device_id, s.taken_at, e.sec_tag, e.type, e.sha256 FROM snapshots s "
-                f"LEFT JOIN entries e ON e.snapshot_id = s.id WHERE s.device_id IN ({marks}) "
-                "ORDER BY s.device_id, s.taken_at, s.id"
-            ),
-            params.values,
-        )
+    return _rows_for(
+        conn,
+        device_ids,
+        "SELECT s.device_id, s.taken_at, e.sec_tag, e.type, e.sha256 FROM snapshots s "
+        "LEFT JOIN entries e ON e.snapshot_id = s.id WHERE s.device_id IN ({ids}) "
+        "ORDER BY s.device_id, s.taken_at, s.id",
     )
 
 
 def open_alerts(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
     """(device_id, kind, sec_tag, type, since, detail) of the devices' unresolved alerts (the collector's)."""
-    if not device_ids:
-        return []
-    params = _Params()
-    return list(
-        conn.execute(
-            text(
-                "SELECT device_id, kind, sec_tag, type, since, detail FROM alerts WHERE resolved_at IS NULL "
-                f"AND device_id IN ({_marks(params, device_ids)}) ORDER BY device_id, since"
-            ),
-            params.values,
-        )
+    return _rows_for(
+        conn,
+        device_ids,
+        "SELECT device_id, kind, sec_tag, type, since, detail FROM alerts WHERE resolved_at IS NULL "
+        "AND device_id IN ({ids}) ORDER BY device_id, since",
     )
 
 
 def last_reports(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
     """(device_id, received_at, tls_errors) of each device's newest field report."""
-    if not device_ids:
-        return []
-    params = _Params()
-    return list(
-        conn.execute(
-            text(
-                "SELECT d.id, r.received_at, r.tls_errors FROM devices d JOIN reports r ON r.id = d.last_report_id "
-                f"WHERE d.id IN ({_marks(params, device_ids)})"
-            ),
-            params.values,
-        )
+    return _rows_for(
+        conn,
+        device_ids,
+        "SELECT d.id, r.received_at, r.tls_errors FROM devices d JOIN reports r ON r.id = d.last_report_id "
+        "WHERE d.id IN ({ids})",
     )
 
 
 def last_tls_errors(conn: Connection, device_ids: Sequence[int]) -> list[Any]:
     """(device_id, received_at, tls_errors) of each device's newest report that carried TLS errors."""
-    if not device_ids:
-        return []
-    params = _Params()
-    return list(
-        conn.execute(
-            text(
-                "SELECT r.device_id, r.received_at, r.tls_errors FROM reports r WHERE r.id IN (SELECT MAX(x.id) "
-                f"FROM reports x WHERE x.device_id IN ({_marks(params, device_ids)}) AND x.tls_errors IS NOT NULL "
-                "AND x.tls_errors <> '' GROUP BY x.device_id)"
-            ),
-            params.values,
-        )
+    return _rows_for(
+        conn,
+        device_ids,
+        "SELECT r.device_id, r.received_at, r.tls_errors FROM reports r WHERE r.id IN (SELECT MAX(x.id) "
+        "FROM reports x WHERE x.device_id IN ({ids}) AND x.tls_errors IS NOT NULL "
+        "AND x.tls_errors <> '' GROUP BY x.device_id)",
     )
 
 
