@@ -145,6 +145,8 @@ def test_bad_input_with_json_is_a_problem_list(pki: Pki, tmp_path: Path, board: 
     assert result.exit_code == 5
     data = json.loads(result.stdout)
     assert data["ok"] is False and "holds a private key" in data["problems"][0]["reason"]
+    # the problem is named by the command, slot and file the user typed, not by an internal table index
+    assert data["problems"][0]["source"] == f"credwarden write 7 root-ca ({tmp_path / 'ca.pem'})"
 
 
 # -- the reproductions, in real processes --------------------------------------------------------------

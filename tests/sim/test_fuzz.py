@@ -1,8 +1,8 @@
 """Random bytes through every front-end on a real pty never break the simulator: an AT command still answers.
 
-One simulator and one pty per front-end serve every hypothesis example (a module-scoped rig); between examples
-the modem is restarted (RAM state and the front-end's line state reset, the store kept) and resynchronised. After
-a failing example the rig is rebuilt, so shrinking never runs on a simulator an earlier example broke.
+One simulator per front-end serves every hypothesis example (a module-scoped rig); each example gets a fresh pty
+on a restarted modem (RAM state reset, the store kept), so no byte an earlier example left in flight can reach it.
+After a failing example the simulator is rebuilt, so shrinking never runs on a simulator an earlier example broke.
 """
 
 from __future__ import annotations
@@ -27,19 +27,17 @@ NOISE = st.binary(min_size=1, max_size=300) | st.lists(
 
 
 class FuzzRig:
-    """A simulator of one front-end served on a pty, with a raw client port, reused across examples."""
+    """A simulator of one front-end, reused across examples; each example talks to it through its own pty."""
 
     def __init__(self, frontend: str) -> None:
         self.frontend = frontend
         self.broken = False
-        self._stack = ExitStack()
-        self.sim, self.port = self._open()
+        self.sim = self._new_sim()
+        self._example = ExitStack()
+        self.port: RawPort | None = None
 
-    def _open(self) -> tuple[SimModem, RawPort]:
-        sim = SimModem(SimConfig(frontend=self.frontend, profile="2.0.2", shell_color=False, fast=True))  # type: ignore[arg-type]
-        self._stack.callback(sim.stop)
-        path = self._stack.enter_context(sim.serve_pty())
-        return sim, self._stack.enter_context(RawPort(path))
+    def _new_sim(self) -> SimModem:
+        return SimModem(SimConfig(frontend=self.frontend, profile="2.0.2", shell_color=False, fast=True))  # type: ignore[arg-type]
 
     def answer_pattern(self) -> re.Pattern[bytes]:
         """The answer to `AT+CGSN` (the IMEI, then OK): nothing the noise itself can make the modem print."""
@@ -49,6 +47,7 @@ class FuzzRig:
 
     def answers(self, *, after_noise: bool = True) -> bool:
         """Resynchronise the front-end whatever the noise left behind, then `AT+CGSN` must answer."""
+        assert self.port is not None
         end = b"\r\n" if self.frontend == "slm" else b"\r"
         if self.frontend == "shell":
             resync = b"z\rat AT+CGSN\r"  # `z` ends an escape sequence, CR the line (quotes never span lines)
@@ -56,25 +55,28 @@ class FuzzRig:
             resync = end + b"AT+CGSN" + end
         else:
             # quote-aware termination: if the noise left a quote open, `end AT+CGSN end` is inside it and `"`
-            # closes it; if not, the first `AT+CGSN` answers and the rest waits in the buffer until the restart
+            # closes it; if not, the first `AT+CGSN` answers and the rest is dropped with this example's pty
             resync = end + b"AT+CGSN" + end + b'"' + end + b"AT+CGSN" + end
         self.port.write(resync)
         return self.answer_pattern().search(self.port.read_until(self.answer_pattern(), timeout=2.0)) is not None
 
     def next_example(self) -> None:
-        """Start an example from a clean RAM state on a responsive modem (rebuilt if the last example failed)."""
+        """Start an example on a fresh pty of a restarted, responsive modem (rebuilt if the last example failed)."""
+        self._example.close()
         if self.broken:
-            self._stack.close()
-            self._stack = ExitStack()
-            self.sim, self.port = self._open()
+            self.sim.stop()
+            self.sim = self._new_sim()
             self.broken = False
-            return
-        self.sim.restart()
+        else:
+            self.sim.restart()
+        path = self._example.enter_context(self.sim.serve_pty())
+        self.port = self._example.enter_context(RawPort(path))
         if not self.answers(after_noise=False):
             raise AssertionError(f"{self.frontend}: no answer after a restart")
 
     def close(self) -> None:
-        self._stack.close()
+        self._example.close()
+        self.sim.stop()
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,7 @@ def test_random_bytes_never_break_the_frontend(rigs: dict[str, FuzzRig], fronten
         rigs[frontend] = FuzzRig(frontend)
     rig = rigs[frontend]
     rig.next_example()
+    assert rig.port is not None
     try:
         rig.port.write(noise)
         assert rig.answers(), f"{frontend}: no answer after {noise!r}"

@@ -293,6 +293,15 @@ class Manifest:
     def name(self) -> str:
         return self.label or str(self.path)
 
+    def table_source(self, kind: str, index: int) -> str:
+        """How messages name one table: `m.toml: credential[2]`; a labelled manifest (one table, built by a
+        command) is named by its label alone, which already says the command, the slot and the file."""
+        return self.label if self.label else f"{self.name}: {kind}[{index}]"
+
+    def file_source(self, source: str, path: Path) -> str:
+        """How messages name a table's file: `m.toml: credential[2] (certs/ca.pem)`; a label names it already."""
+        return source if self.label else f"{source} ({path})"
+
 
 def single_credential_manifest(
     sec_tag: int,

@@ -104,7 +104,7 @@ def _read(
     path = Path(expanded)
     if not path.is_absolute():
         path = loaded.base_dir / path
-    where = f"{source} ({path})"
+    where = loaded.file_source(source, path)
     try:
         return path.read_bytes(), where, []
     except FileNotFoundError:
@@ -163,7 +163,7 @@ def resolve_manifest(
             desired.append(DesiredCredential(prepared, options))
 
     for index, table in enumerate(manifest.credential):
-        source = f"{loaded.name}: credential[{index}]"
+        source = loaded.table_source("credential", index)
         options = effective_options(manifest, table)
         password, found = _password(table.password_env, env, source)
         problems.extend(found)
@@ -177,7 +177,7 @@ def resolve_manifest(
             add(table.sec_tag, table.type, raw, where, options, password)
 
     for index, nrf in enumerate(manifest.nrfcloud):
-        source = f"{loaded.name}: nrfcloud[{index}]"
+        source = loaded.table_source("nrfcloud", index)
         options = effective_options(manifest, nrf)
         raw, where, found = _read(loaded, nrf.file, device, source)
         problems.extend(found)
@@ -202,7 +202,7 @@ def resolve_manifest(
             )
 
     for index, keygen in enumerate(manifest.keygen):  # run by the factory job; its files must exist now
-        source = f"{loaded.name}: keygen[{index}]"
+        source = loaded.table_source("keygen", index)
         for name in ("ca_cert", "ca_key"):
             path = Path(getattr(keygen, name))
             path = path if path.is_absolute() else loaded.base_dir / path

@@ -207,6 +207,16 @@ def shell_argv(line: str) -> list[str]:
     return argv
 
 
+def _next_escape_state(state: str, byte: int) -> str | None:
+    """Zephyr's shell key decoder (modem-behaviour.md#ncs-shell): ESC takes one more byte, `ESC [` one more,
+    and `ESC [ 1`..`4` (Home/Insert/Delete/End) the `~` after it; any byte ends the sequence, CR and LF too."""
+    if state == "esc":
+        return "csi" if byte == 0x5B else None
+    if state == "csi" and byte in b"1234":
+        return "tilde"
+    return None
+
+
 class ShellFrontend(Frontend):
     """NCS shell `at` (modem-behaviour.md#ncs-shell): echo, Zephyr argv, `\\n` unescape for `AT%CMNG=0`, prompt."""
 
@@ -216,7 +226,7 @@ class ShellFrontend(Frontend):
         super().__init__(host)
         self.buffer = bytearray()
         self.last_was_cr = False
-        self.escape: bytearray | None = None
+        self.escape: str | None = None  # "esc" after ESC, "csi" after ESC [, "tilde" after ESC [ 1..4
         plain = "uart:~$ "
         self.prompt = f"\x1b[1;32m{plain}\x1b[m" if self.config.shell_color else plain
 
@@ -230,13 +240,11 @@ class ShellFrontend(Frontend):
     def feed(self, data: bytes) -> None:
         for byte in data:
             self._bytes_in += 1
-            if self.escape is not None:  # VT100 sequence from the terminal (arrows ...): ignored
-                self.escape.append(byte)
-                if (len(self.escape) > 1 and (0x40 <= byte <= 0x7E)) or len(self.escape) > 8:
-                    self.escape = None
+            if self.escape is not None:  # VT100 key from the terminal (arrows ...): consumed, never typed
+                self.escape = _next_escape_state(self.escape, byte)
                 continue
             if byte == 0x1B:
-                self.escape = bytearray()
+                self.escape = "esc"
                 continue
             if byte in (0x0D, 0x0A):
                 if byte == 0x0A and self.last_was_cr:
