@@ -1,5 +1,7 @@
-"""`collect --mqtt mqtts://` against a real mosquitto with TLS and a password file: the login and CA come from the
-environment, the report arrives, a wrong password is a clear exit 3, and the password never appears anywhere."""
+"""`collect --mqtt mqtts://` against a real mosquitto with TLS: a password login and a client-certificate login
+(files from the environment), the report arrives; what retrying cannot fix (wrong password, missing or foreign
+client certificate, untrusted broker) is a clear exit 3 naming what to fix; unusable TLS files are exit 2 before
+any connection; no password or file content appears anywhere."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,55 +41,85 @@ USER = "collector"
 class TlsBroker:
     url: str
     port: int
-    ca: Path
+    work: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.work / "ca.pem"
 
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _pki(work: Path) -> None:
+def _cert(
+    cn: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None, issuer_key: ec.EllipticCurvePrivateKey
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder().subject_name(_name("test CA")).issuer_name(_name("test CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca.subject)
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer.subject if issuer else _name(cn))
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )  # fmt: skip
-    (work / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (work / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    (work / "server.key").write_bytes(
+    if issuer is None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    else:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write_pair(work: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+    (work / f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (work / f"{stem}.key").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
 
 
-@pytest.fixture
-def tls_broker() -> Iterator[TlsBroker]:
+def _pki(work: Path) -> None:
+    """One test CA signing the broker's certificate and the collector's client certificate; a stranger CA that
+    signed neither (ca.pem, server.*, client.*, stranger-ca.pem, stranger-client.*)."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("test CA", ca_key, None, ca_key)
+    (work / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for stem, cn in (("server", "127.0.0.1"), ("client", "collector")):
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write_pair(work, stem, _cert(cn, key, ca, ca_key), key)
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = _cert("stranger CA", stranger_key, None, stranger_key)
+    (work / "stranger-ca.pem").write_bytes(stranger.public_bytes(serialization.Encoding.PEM))
+    key = ec.generate_private_key(ec.SECP256R1())
+    _write_pair(work, "stranger-client", _cert("collector", key, stranger, stranger_key), key)
+
+
+def _mosquitto() -> str:
     binary = os.environ.get("CREDWARDEN_TEST_MQTT_BIN") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
     if not (Path(binary).is_file() and Path(passwd).is_file()):
         pytest.skip("mosquitto / mosquitto_passwd not installed (scripts/with-mosquitto.sh installs them)")
+    return binary
+
+
+@contextmanager
+def _tls_broker(*, client_certificates: bool) -> Iterator[TlsBroker]:
+    """mosquitto on a loopback TLS listener: a password login, or (client_certificates) a client certificate
+    signed by the test CA as the login (`use_identity_as_username`)."""
+    binary = _mosquitto()
     # not under pytest's tmp dir: its parents are private to root, and mosquitto runs as its own user
     work = Path(tempfile.mkdtemp(prefix="credwarden-tls-broker-"))
     _pki(work)
-    subprocess.run([passwd, "-b", "-c", str(work / "passwd"), USER, PASSWORD], check=True, capture_output=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    if client_certificates:
+        login = "require_certificate true\nuse_identity_as_username true\n"
+    else:
+        passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        subprocess.run([passwd, "-b", "-c", str(work / "passwd"), USER, PASSWORD], check=True, capture_output=True)
+        login = f"password_file {work}/passwd\n"
     (work / "mosquitto.conf").write_text(
         f"listener {port} 127.0.0.1\ncafile {work}/ca.pem\ncertfile {work}/server.pem\nkeyfile {work}/server.key\n"
-        f"password_file {work}/passwd\nallow_anonymous false\npersistence false\npid_file {work}/pid\n"
-        f"log_dest file {work}/log\n"
+        f"{login}allow_anonymous false\npersistence false\npid_file {work}/pid\nlog_dest file {work}/log\n"
     )
     if os.geteuid() == 0:  # mosquitto drops root for its own user: let it read the files
         os.chmod(work, 0o755)
@@ -104,7 +137,7 @@ def tls_broker() -> Iterator[TlsBroker]:
                 break
         time.sleep(0.05)
     try:
-        yield TlsBroker(f"mqtts://127.0.0.1:{port}", port, work / "ca.pem")
+        yield TlsBroker(f"mqtts://127.0.0.1:{port}", port, work)
     finally:
         pid = (work / "pid").read_text().strip() if (work / "pid").exists() else ""
         if pid:
@@ -113,43 +146,82 @@ def tls_broker() -> Iterator[TlsBroker]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _collector(broker: TlsBroker, db: str, tmp_path: Path, password: str) -> subprocess.Popen[str]:
-    env = dict(
-        os.environ,
-        CREDWARDEN_MQTT_USERNAME=USER,
-        CREDWARDEN_MQTT_PASSWORD=password,
-        CREDWARDEN_MQTT_CA=str(broker.ca),
-        CREDWARDEN_STATE_DIR=str(tmp_path / "state"),
-    )
+@pytest.fixture
+def tls_broker() -> Iterator[TlsBroker]:
+    with _tls_broker(client_certificates=False) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def mtls_broker() -> Iterator[TlsBroker]:
+    with _tls_broker(client_certificates=True) as broker:
+        yield broker
+
+
+def _collector(
+    broker: TlsBroker, db: str, tmp_path: Path, password: str | None, *, url: str | None = None, **files: str
+) -> subprocess.Popen[str]:
+    """`credwarden collect` in a process; `files` are CA / CERT / KEY / KEY_PASSWORD (file names in broker.work)."""
+    env = dict(os.environ, CREDWARDEN_MQTT_CA=str(broker.ca), CREDWARDEN_STATE_DIR=str(tmp_path / "state"))
+    if password is not None:
+        env.update(CREDWARDEN_MQTT_USERNAME=USER, CREDWARDEN_MQTT_PASSWORD=password)
+    for name, value in files.items():
+        env[f"CREDWARDEN_MQTT_{name.upper()}"] = value if name == "key_password" else str(broker.work / value)
     return subprocess.Popen(
-        [sys.executable, "-m", "credwarden", "collect", "--mqtt", broker.url, "--client-id", "tls-test", "--db", db],
+        [sys.executable, "-m", "credwarden", "collect", "--mqtt", url or broker.url, "--client-id", "tls-test",
+         "--db", db],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
 
 
-def test_mqtts_with_login_from_the_environment(tls_broker: TlsBroker, tmp_path: Path) -> None:
-    db = str(tmp_path / "inv.db")
-    proc = _collector(tls_broker, db, tmp_path, PASSWORD)
-    try:
-        publisher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+def _publisher(broker: TlsBroker, *, client_certificate: bool) -> mqtt.Client:
+    publisher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if client_certificate:
+        publisher.tls_set(
+            ca_certs=str(broker.ca), certfile=str(broker.work / "client.pem"), keyfile=str(broker.work / "client.key")
+        )
+    else:
         publisher.username_pw_set(USER, PASSWORD)
-        publisher.tls_set(ca_certs=str(tls_broker.ca))
-        publisher.connect("127.0.0.1", tls_broker.port)
-        publisher.loop_start()
+        publisher.tls_set(ca_certs=str(broker.ca))
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    return publisher
+
+
+def _stored_reports(proc: subprocess.Popen[str], broker: TlsBroker, db: str, *, client_certificate: bool) -> int:
+    """Publish until the collector stores a report (it may not be subscribed yet); then stop it."""
+    try:
+        publisher = _publisher(broker, client_certificate=client_certificate)
         inv = Inventory.open(db)
         deadline = time.monotonic() + 30
         seq = 0
-        while time.monotonic() < deadline and count(inv, "SELECT COUNT(*) FROM reports") == 0:
-            seq += 1  # the collector may not be subscribed yet: publish again until one is stored
+        while time.monotonic() < deadline and proc.poll() is None and count(inv, "SELECT COUNT(*) FROM reports") == 0:
+            seq += 1
             publisher.publish(f"cw/v1/{IMEI}/report", cw1(seq, [(42, 0, sha(1))]), qos=1).wait_for_publish(10)
             time.sleep(0.3)
         stored = count(inv, "SELECT COUNT(*) FROM reports")
         inv.close()
         publisher.disconnect()
         publisher.loop_stop()
+        return stored
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+
+def _finished(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_mqtts_with_login_from_the_environment(tls_broker: TlsBroker, tmp_path: Path) -> None:
+    db = str(tmp_path / "inv.db")
+    proc = _collector(tls_broker, db, tmp_path, PASSWORD)
+    stored = _stored_reports(proc, tls_broker, db, client_certificate=False)
+    out, err = _finished(proc)
     assert stored >= 1, err
     assert proc.returncode == 0, err
     assert f"connected to {tls_broker.url}" in err
@@ -159,10 +231,100 @@ def test_mqtts_with_login_from_the_environment(tls_broker: TlsBroker, tmp_path: 
 def test_wrong_password_exits_3_without_showing_it(tls_broker: TlsBroker, tmp_path: Path) -> None:
     wrong = "wrong-" + PASSWORD
     proc = _collector(tls_broker, str(tmp_path / "inv.db"), tmp_path, wrong)
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err = _finished(proc)
     assert proc.returncode == 3, err
     assert "refused the connection" in err and wrong not in out + err and PASSWORD not in out + err
+
+
+# -- a broker that logs in by client certificate (require_certificate, use_identity_as_username) -------------------
+
+
+def test_client_certificate_login(mtls_broker: TlsBroker, tmp_path: Path) -> None:
+    db = str(tmp_path / "inv.db")
+    proc = _collector(mtls_broker, db, tmp_path, None, cert="client.pem", key="client.key")
+    stored = _stored_reports(proc, mtls_broker, db, client_certificate=True)
+    _, err = _finished(proc)
+    assert stored >= 1, err
+    assert proc.returncode == 0, err
+    assert f"connected to {mtls_broker.url}" in err
+
+
+@pytest.mark.parametrize(
+    "files,words",
+    [
+        ({}, "a certificate is required and none is set"),
+        ({"cert": "stranger-client.pem", "key": "stranger-client.key"}, "a certificate was refused"),
+        ({"ca": "stranger-ca.pem", "cert": "client.pem", "key": "client.key"}, "certificate is not trusted"),
+    ],
+    ids=["no-client-certificate", "certificate-of-another-ca", "broker-not-trusted"],
+)
+def test_tls_refusals_exit_3_and_say_which_file_to_fix(
+    mtls_broker: TlsBroker, tmp_path: Path, files: dict[str, str], words: str
+) -> None:
+    """Retrying cannot fix these: the collector says why at once and exits 3 instead of retrying in silence."""
+    proc = _collector(mtls_broker, str(tmp_path / "inv.db"), tmp_path, None, **files)
+    out, err = _finished(proc)
+    assert proc.returncode == 3, err
+    assert words in err and "$CREDWARDEN_MQTT_" in err
+    assert "BEGIN" not in out + err  # no file content in a message
+
+
+def test_plain_mqtt_on_a_tls_port_says_so_and_keeps_retrying(mtls_broker: TlsBroker, tmp_path: Path) -> None:
+    url = mtls_broker.url.replace("mqtts://", "mqtt://")
+    env = dict(os.environ, CREDWARDEN_STATE_DIR=str(tmp_path / "state"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "credwarden", "collect", "--mqtt", url, "--db", str(tmp_path / "inv.db")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any("needs mqtts://" in line for line in lines):
+        lines.append(proc.stderr.readline())
+    proc.send_signal(signal.SIGTERM)
+    _, err = _finished(proc)
+    assert any("closed before the broker answered" in line and "needs mqtts://" in line for line in lines), lines
+    assert proc.returncode == 0, err
+    assert sum("needs mqtts://" in line for line in lines + err.splitlines()) == 1  # once, not once per retry
+
+
+# -- TLS files that cannot work: exit 2 before any connection --------------------------------------------------
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Path:
+    _pki(tmp_path)
+    key = serialization.load_pem_private_key((tmp_path / "client.key").read_bytes(), None)
+    (tmp_path / "client-encrypted.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-pass-never-shown"),
+        )
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "files,words",
+    [
+        ({"CA": "client.key"}, "holds no usable CA certificate"),
+        ({"CERT": "client.pem", "KEY": "server.key"}, "key values mismatch"),
+        ({"CERT": "client.pem", "KEY": "client-encrypted.key"}, "put its password in $CREDWARDEN_MQTT_KEY_PASSWORD"),
+        ({"CERT": "client.pem", "KEY": "client-encrypted.key", "KEY_PASSWORD": "wrong"}, "wrong password"),
+        ({"CERT": "ca.pem", "KEY": "missing.key"}, "not a readable file"),
+        ({"KEY_PASSWORD": "x"}, "$CREDWARDEN_MQTT_KEY is not"),
+    ],
+    ids=["key-as-ca", "mismatched-pair", "encrypted-key-no-password", "wrong-key-password", "missing-key", "lone-pw"],
+)
+def test_unusable_tls_files_exit_2_before_connecting(pki: Path, files: dict[str, str], words: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDWARDEN_MQTT_")}
+    for name, value in files.items():
+        env[f"CREDWARDEN_MQTT_{name}"] = value if name == "KEY_PASSWORD" else str(pki / value)
+    result = subprocess.run(
+        [sys.executable, "-m", "credwarden", "collect", "--mqtt", "mqtts://127.0.0.1:1", "--db", str(pki / "i.db")],
+        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr
+    assert "key-pass-never-shown" not in result.stderr and "BEGIN" not in result.stderr

@@ -18,6 +18,7 @@ ENV_PASSWORD = "CREDWARDEN_MQTT_PASSWORD"
 ENV_CA = "CREDWARDEN_MQTT_CA"
 ENV_CERT = "CREDWARDEN_MQTT_CERT"
 ENV_KEY = "CREDWARDEN_MQTT_KEY"
+ENV_KEY_PASSWORD = "CREDWARDEN_MQTT_KEY_PASSWORD"
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 #: Report topic of the CW/1 contract; `+` is the device's IMEI.
 DEFAULT_TOPIC = "cw/v1/+/report"
@@ -36,6 +37,7 @@ class BrokerConfig:
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    key_password: str | None = field(default=None, repr=False)
 
     @property
     def tls(self) -> bool:
@@ -81,14 +83,49 @@ class BrokerConfig:
         password = env.get(ENV_PASSWORD) or None
         if password is not None and username is None:
             raise UsageError(f"${ENV_PASSWORD} is set but ${ENV_USERNAME} is not")
-        return cls(parts.scheme, parts.hostname, port, username, password, **files)
+        key_password = env.get(ENV_KEY_PASSWORD) or None
+        if key_password is not None and "key_file" not in files:
+            raise UsageError(f"${ENV_KEY_PASSWORD} is set but ${ENV_KEY} is not")
+        config = cls(parts.scheme, parts.hostname, port, username, password, key_password=key_password, **files)
+        if config.tls:
+            config.tls_context()  # unusable TLS files are a usage error now, not a silent retry loop later
+        return config
 
     def tls_context(self) -> ssl.SSLContext:
-        """The client TLS context: system CAs (or $CREDWARDEN_MQTT_CA), hostname checked, optional client cert."""
-        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        """The client TLS context: system CAs (or $CREDWARDEN_MQTT_CA), hostname checked, optional client cert.
+        UsageError when a file cannot serve (never a prompt on the terminal for an encrypted key)."""
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        except (ssl.SSLError, ValueError) as exc:
+            raise UsageError(f"${ENV_CA} ({self.ca_file}) holds no usable CA certificate ({_reason(exc)})") from None
         if self.cert_file is not None and self.key_file is not None:
-            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+            asked: list[bool] = []
+
+            def key_password() -> str:  # OpenSSL asks only for an encrypted key (instead of a terminal prompt)
+                asked.append(True)
+                if self.key_password is None:
+                    raise UsageError(
+                        f"${ENV_KEY} ({self.key_file}) is encrypted: put its password in ${ENV_KEY_PASSWORD}"
+                    )
+                return self.key_password
+
+            try:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file), password=key_password)
+            except ssl.SSLError as exc:
+                why = f"wrong password in ${ENV_KEY_PASSWORD}?" if asked else _reason(exc)
+                raise UsageError(
+                    f"${ENV_CERT} ({self.cert_file}) and ${ENV_KEY} ({self.key_file}) are not a usable certificate "
+                    f"and key ({why})"
+                ) from None
         return context
+
+
+def _reason(exc: Exception) -> str:
+    """OpenSSL's short reason (`KEY_VALUES_MISMATCH`) in words, else the message; never file content."""
+    reason = getattr(exc, "reason", None)
+    if reason == "PEM_LIB" or (reason is None and "PEM lib" in str(exc)):
+        return "not a PEM file of that kind"
+    return reason.lower().replace("_", " ") if isinstance(reason, str) else str(exc)
 
 
 def check_topic_filter(topic: str) -> str:

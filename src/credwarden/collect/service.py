@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from credwarden.collect.broker import DEFAULT_TOPIC, ENV_PASSWORD, ENV_USERNAME, BrokerConfig, imei_in_topic
+from credwarden.collect.broker import DEFAULT_TOPIC, BrokerConfig, imei_in_topic
 from credwarden.collect.expected import ManifestExpectations
 from credwarden.collect.health import slot_label
 from credwarden.collect.http_api import HttpServer, Outcome, build_app
@@ -310,7 +310,7 @@ class Collector:
         delay = 0.5
         while not stop.is_set():
             if self._mqtt is not None and self._mqtt.fatal is not None:
-                raise TransportError(f"{self._mqtt.fatal} (check ${ENV_USERNAME} / ${ENV_PASSWORD} / the TLS files)")
+                raise TransportError(self._mqtt.fatal)
             batch = retry or self._take_batch(0.2)
             if batch:
                 if self._store(pipeline, batch):
