@@ -1,7 +1,10 @@
-"""`credwarden collect`: watch the fleet's field reports (MQTT and/or HTTP) into the inventory, alert on changes.
+"""`credwarden collect`: watch the fleet's field reports (MQTT and/or HTTP) into the inventory, alert on changes;
+`credwarden replay-dead-letter`: send the notices no webhook took again.
 
-Exit codes: 0 stopped by SIGTERM / SIGINT (queued reports stored first), 1 the inventory cannot be opened,
-2 bad options, 3 the broker refuses the login (bad credentials or not authorised), 5 the manifest is invalid.
+Exit codes of collect: 0 stopped by SIGTERM / SIGINT (queued reports stored first), 1 the inventory cannot be
+opened, 2 bad options or unusable TLS files, 3 what retrying cannot fix (login refused, broker certificate not
+trusted, client certificate refused), 5 the manifest is invalid. Of replay-dead-letter: 0 every notice delivered
+(or none waiting), 1 some failed again (kept in the file), 2 bad options, 5 a line of the file is not a notice.
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from credwarden.cli.context import cli_context
-from credwarden.cli.failures import cli_errors
-from credwarden.cli.output import stderr_console, stdout_console
-from credwarden.errors import UsageError
+from credwarden.cli.failures import cli_errors, validation_json
+from credwarden.cli.output import print_json, progress, stderr_console, stdout_console
+from credwarden.errors import ExitCode, UsageError, ValidationError
 
 if TYPE_CHECKING:
+    from credwarden.collect.dead_letter import ReplayResult
     from credwarden.collect.service import CollectorEvent, CollectorOptions, CollectorSummary
 
 #: Rejections shown per reason in the human output (all are counted, and sampled to the rejects file).
@@ -60,7 +64,7 @@ def collect(
         typer.Option("--manifest", help="What devices must hold ({imei} per-device files as in apply)."),
     ] = None,
     webhook: Annotated[
-        list[str] | None, typer.Option("--webhook", help="POST every alert as JSON here (repeatable).")
+        list[str] | None, typer.Option("--webhook", metavar="URL", help="POST every alert as JSON here (repeatable).")
     ] = None,
     dead_letter: Annotated[
         Path | None,
@@ -211,4 +215,103 @@ def _render_summary(summary: CollectorSummary, as_json: bool) -> None:
         f"refused: {rejected}; alerts: {alerts}; webhooks delivered {data['webhooks_delivered']}, "
         f"dead-lettered {data['webhooks_dead_lettered']}",
         highlight=False,
+    )
+
+
+@commands.command("replay-dead-letter", rich_help_panel="Fleet")
+def replay_dead_letter(
+    ctx: typer.Context,
+    webhook: Annotated[
+        list[str],
+        typer.Option(
+            "--webhook",
+            metavar="URL",
+            help="The collector's --webhook URLs in its order (each notice goes back to its own).",
+        ),
+    ],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Dead-letter file. [default: $CREDWARDEN_STATE_DIR/collect/dead-letter.jsonl]"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file and show what would be sent.")] = False,
+) -> None:
+    """Send the notices no webhook took (the collector's dead-letter file) again, once each; those that fail
+    again stay in the file. Every line is checked before the first POST."""
+    from credwarden.collect.dead_letter import read_pending, replay, route
+    from credwarden.collect.service import default_state_dir
+    from credwarden.collect.webhooks import check_webhook, shown_url
+
+    as_json = cli_context(ctx).json
+    with cli_errors():
+        urls = [check_webhook(u) for u in webhook]
+        path = file if file is not None else default_state_dir() / "dead-letter.jsonl"
+        if file is not None and not file.is_file():
+            raise UsageError(f"{str(file)!r} is not a file")
+        try:
+            letters = read_pending(path)
+            route(letters, urls)
+        except ValidationError as exc:
+            if as_json:
+                raise validation_json(exc) from None
+            raise
+        if dry_run or not letters:
+            _render_replay_plan(path, letters, as_json, dry_run=dry_run)
+            return
+        results: list[ReplayResult] = []
+        with progress(f"replaying {len(letters)} notices from {path}"):
+            results = replay(path, urls, on_result=(lambda _result: None) if as_json else _render_replay_line)
+        delivered = sum(r.delivered for r in results)
+        failed = len(results) - delivered
+        if as_json:
+            print_json(
+                {"file": str(path), "ok": failed == 0, "delivered": delivered, "failed": failed,
+                 "results": [r.to_json() for r in results]}
+            )  # fmt: skip
+        else:
+            kept = f"; {failed} failed again and stay in {path}" if failed else ""
+            targets = ", ".join(sorted({shown_url(u) for u in urls}))
+            stderr_console().print(
+                f"replay-dead-letter: {delivered} of {len(results)} notices delivered to {targets}{kept}",
+                highlight=False,
+                markup=False,
+            )
+        if failed:
+            raise typer.Exit(int(ExitCode.FAILURE))
+
+
+def _render_replay_line(result: ReplayResult) -> None:
+    body = result.letter.body
+    slot = f" sec_tag {body['sec_tag']}" if body["sec_tag"] is not None else ""
+    outcome = "delivered" if result.delivered else f"failed again ({result.error})"
+    stdout_console().print(
+        f"{body['kind']} {body['device']}{slot} -> {result.letter.webhook}: {outcome}",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _render_replay_plan(path: Path, letters: list[Any], as_json: bool, *, dry_run: bool) -> None:
+    if as_json:
+        print_json(
+            {"file": str(path), "ok": True, "dry_run": dry_run, "waiting": len(letters),
+             "notices": [{"source": x.source, "device": x.body["device"], "kind": x.body["kind"],
+                          "sec_tag": x.body["sec_tag"], "webhook": x.webhook, "attempts": x.attempts}
+                         for x in letters]}
+        )  # fmt: skip
+        return
+    if not letters:
+        stderr_console().print(f"replay-dead-letter: no notice waiting in {path}", highlight=False, markup=False)
+        return
+    for letter in letters:
+        body = letter.body
+        slot = f" sec_tag {body['sec_tag']}" if body["sec_tag"] is not None else ""
+        stdout_console().print(
+            f"would send {body['kind']} {body['device']}{slot} -> {letter.webhook} (failed {letter.attempts} times)",
+            highlight=False,
+            markup=False,
+        )
+    stderr_console().print(
+        f"replay-dead-letter: dry run, {len(letters)} notices checked in {path}, nothing sent",
+        highlight=False,
+        markup=False,
     )

@@ -44,6 +44,23 @@ def alert_body(alert: AlertRow, *, resolved: bool = False) -> dict[str, Any]:
     }
 
 
+def post_json(url: str, data: bytes) -> tuple[bool, str]:
+    """POST JSON `data` once: (worth retrying, error text); the error text is empty on success and never holds
+    the URL (it may carry a token)."""
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json", "User-Agent": "credwarden"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            response.read(1024)
+        return False, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code >= 500 or exc.code in (408, 429), f"HTTP {exc.code}"
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return True, f"{type(reason).__name__}: {str(reason)[:120]}"
+
+
 def shown_url(url: str) -> str:
     """A webhook URL as it may be shown: scheme and host only."""
     parts = urlsplit(url)
@@ -123,7 +140,7 @@ class WebhookSender:
         delay = self.first_delay_s
         error = ""
         for attempt in range(1, self.attempts + 1):
-            retry, error = self._post(url, data)
+            retry, error = post_json(url, data)
             if not error:
                 self.delivered += 1
                 self.on_event("delivered", url)
@@ -137,33 +154,23 @@ class WebhookSender:
         self._dead_letter(url, notice, error, attempt)
         return False
 
-    @staticmethod
-    def _post(url: str, data: bytes) -> tuple[bool, str]:
-        """(worth retrying, error text); error text empty on success."""
-        request = urllib.request.Request(
-            url, data=data, method="POST", headers={"Content-Type": "application/json", "User-Agent": "credwarden"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                response.read(1024)
-            return False, ""
-        except urllib.error.HTTPError as exc:
-            return exc.code >= 500 or exc.code in (408, 429), f"HTTP {exc.code}"
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return True, f"{type(reason).__name__}: {str(reason)[:120]}"
-
     def _dead_letter(self, url: str, notice: Notice, error: str, attempts: int) -> None:
         self.dead_lettered += 1
         self.on_event("dead-lettered", url)
-        line = {
-            "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "webhook": shown_url(url),
-            "webhook_index": self.urls.index(url),
-            "attempts": attempts,
-            "error": error,
-            "body": notice.body,
-        }
-        self.dead_letter.parent.mkdir(parents=True, exist_ok=True)
-        with self.dead_letter.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line, sort_keys=True) + "\n")
+        append_dead_letter(self.dead_letter, url, self.urls.index(url), attempts, error, notice.body)
+
+
+def append_dead_letter(path: Path, url: str, index: int, attempts: int, error: str, body: dict[str, Any]) -> None:
+    """One line of the dead-letter file: `{"at", "webhook" (scheme and host only), "webhook_index", "attempts",
+    "error", "body"}` (one write in append mode, so a concurrent replay never splits a line)."""
+    line = {
+        "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "webhook": shown_url(url),
+        "webhook_index": index,
+        "attempts": attempts,
+        "error": error,
+        "body": body,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(line, sort_keys=True) + "\n")
