@@ -59,10 +59,21 @@ def test_reports_on_the_dashboard(empty_db: str) -> None:
     engine = create_readonly_engine(url)
     assert check_schema(engine, url)[1] is True
     dashboard = Dashboard(engine, expected=EXPECTED, has_reports=True, clock=lambda: NOW)
+    dashboard.history.compute_now()
     client = TestClient(create_app(dashboard))
     body = client.get("/api/fleet").json()
     counts = {g["group"]: g["count"] for g in body["groups"]}
     assert counts["silent"] == 1 and counts["missing"] == 2 and body["total_devices"] == 10
+    # QUIET reported 3 days ago and is silent 24 h later: silent the day before yesterday and yesterday, ok before
+    groups = {g["group"]: g for g in body["groups"]}
+    assert groups["silent"]["history"][-4:] == [0, 1, 1, 1]
+    assert groups["silent"]["change_since_yesterday"] == 0
+    # the silent days come off the ok / unverifiable counts of a history that ignores reports, nothing else moves
+    with_silence = dashboard.history.compute_now().counts
+    without = Dashboard(engine, expected=EXPECTED, has_reports=False, clock=lambda: NOW).history.compute_now().counts
+    calm = ("ok", "unverifiable")
+    assert [sum(without[g][d] - with_silence[g][d] for g in calm) for d in range(90)] == with_silence["silent"]
+    assert all(without[g] == with_silence[g] for g in with_silence if g not in (*calm, "silent"))
     items = body["queue"]["items"]
     mine = [i for i in items if i["imei"] == REPORTER]
     assert mine and mine[0]["kind"] == "vanished" and (mine[0]["sec_tag"], mine[0]["type"]) == (TAG, 2)

@@ -180,7 +180,12 @@ class Dashboard:
         self._station_lock = threading.Lock()
         self._station_cache: tuple[tuple[int, int], dict[str | None, int]] | None = None
         self.history = HistoryCache(
-            engine, self.expected, days=history_days, expiring_days=self.settings.expiring_days, clock=self.clock
+            engine,
+            self.expected,
+            days=history_days,
+            expiring_days=self.settings.expiring_days,
+            clock=self.clock,
+            silent_after=self.settings.silent_after if has_reports else None,
         )
 
     def close(self) -> None:

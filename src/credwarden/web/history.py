@@ -61,11 +61,14 @@ class HistoryCache:
         days: int,
         expiring_days: int,
         clock: Callable[[], datetime],
+        silent_after: timedelta | None = None,
     ) -> None:
+        """`silent_after`: report silence that counts as silent (None: no field reports, nobody is silent)."""
         self._engine = engine
         self._expected = tuple(expected)
         self._days = days
         self._expiring_days = expiring_days
+        self._silent_after = silent_after
         self._clock = clock
         self._lock = threading.Lock()
         self._history: DailyHistory | None = None
@@ -110,7 +113,9 @@ class HistoryCache:
         origin = datetime.combine(first, time(0), tzinfo=UTC)  # day index 0 also collects everything before it
         try:
             with self._engine.connect() as conn, conn.begin():
-                deltas = sql.daily_deltas(conn, self._expected, origin, self._days, self._expiring_days)
+                deltas = sql.daily_deltas(
+                    conn, self._expected, origin, self._days, self._expiring_days, self._silent_after
+                )
         except Exception as exc:  # reported on the page and in /healthz; the overview still works without it
             log.warning("history computation failed: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             with self._lock:

@@ -343,14 +343,21 @@ def device_count(conn: Connection) -> tuple[int, int]:
 
 
 def daily_deltas(
-    conn: Connection, expected: Sequence[ExpectedSlot], origin: datetime, days: int, expiring_days: int
+    conn: Connection,
+    expected: Sequence[ExpectedSlot],
+    origin: datetime,
+    days: int,
+    expiring_days: int,
+    silent_after: timedelta | None = None,
 ) -> list[tuple[int, str, int]]:
     """(day index from `origin`, group, +/- devices) events whose running sum is each day's count per group.
 
     Each snapshot holds from its `taken_at` until the device's next snapshot; its group on a day is derived from
     its entries (as in `fleet_rows`), from the snapshot before it (a slot set that shrank or was swapped:
     vanished) and from the day (certificate expiry). A segment starting before `origin` counts from day 0.
-    Silent devices are not part of the history (that needs the report history, see `docs/architecture.md`).
+    With `silent_after` (an inventory with field reports), a device is silent from `silent_after` after a report
+    until its next one; where that overlaps an `ok` or `unverifiable` stretch the device counts as silent (the
+    severity order of `fleet_rows`).
     """
     params = _Params()
     agg = _aggregate(expected, params)
@@ -361,9 +368,33 @@ def daily_deltas(
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")  # keep the per-device CTEs and hashes in memory
         day = f"GREATEST(0, FLOOR(EXTRACT(EPOCH FROM ({{t}} - CAST({org} AS timestamptz))) / 86400))::int"
         shift = f"(min_na - make_interval(days => {params.add(expiring_days)}))"
+        quiet_from = "(received_at + make_interval(secs => {s}))"
     else:
         day = f"MAX(0, CAST(FLOOR(julianday({{t}}) - julianday({org})) AS INTEGER))"
         shift = f"strftime('%Y-%m-%d %H:%M:%f', min_na, {params.add(f'-{expiring_days} days')})"
+        quiet_from = "strftime('%Y-%m-%d %H:%M:%f', received_at, {s})"
+    silence_ctes = silence_events = ""
+    if silent_after is not None:
+        seconds = silent_after.total_seconds()
+        after = params.add(seconds if _pg(conn) else f"+{seconds:.3f} seconds")
+        silence_ctes = f""",
+quiet AS (
+  SELECT device_id, {quiet_from.format(s=after)} AS q0,
+         LEAD(received_at) OVER (PARTITION BY device_id ORDER BY received_at, id) AS q1
+  FROM reports
+),
+hush AS (
+  SELECT g.grp, CASE WHEN q.q0 > g.a THEN q.q0 ELSE g.a END AS a,
+         CASE WHEN g.z IS NULL THEN q.q1 WHEN q.q1 IS NULL OR g.z < q.q1 THEN g.z ELSE q.q1 END AS z
+  FROM seg g JOIN quiet q ON q.device_id = g.device_id
+  WHERE g.grp IN ('{_OK}', '{_UNVERIFIABLE}') AND (q.q1 IS NULL OR q.q0 < q.q1)
+    AND (g.z IS NULL OR q.q0 < g.z) AND (q.q1 IS NULL OR g.a < q.q1)
+)"""
+        silence_events = f"""
+  UNION ALL SELECT {day.format(t="a")}, grp, -1 FROM hush WHERE z IS NULL OR a < z
+  UNION ALL SELECT {day.format(t="z")}, grp, 1 FROM hush WHERE z IS NOT NULL AND a < z
+  UNION ALL SELECT {day.format(t="a")}, '{_SILENT}', 1 FROM hush WHERE z IS NULL OR a < z
+  UNION ALL SELECT {day.format(t="z")}, '{_SILENT}', -1 FROM hush WHERE z IS NOT NULL AND a < z"""
     sql = f"""
 WITH per_snap AS MATERIALIZED (
   SELECT s.id, s.device_id, s.taken_at, {agg.columns}, MIN(e.not_after) AS min_na
@@ -378,7 +409,7 @@ seq AS (
   FROM per_snap WINDOW w AS (PARTITION BY device_id ORDER BY taken_at, id)
 ),
 base AS (
-  SELECT taken_at AS t0, next_at AS t1, min_na, {shift} AS warn_at,
+  SELECT device_id, taken_at AS t0, next_at AS t1, min_na, {shift} AS warn_at,
          CASE WHEN missing_n > 0 OR (prev_n IS NOT NULL AND (n < prev_n OR (n = prev_n AND
                    (COALESCE(fp1, 0) <> COALESCE(prev_fp1, 0) OR COALESCE(fp2, 0) <> COALESCE(prev_fp2, 0)))))
               THEN '{_MISSING}'
@@ -387,19 +418,21 @@ base AS (
   FROM seq
 ),
 seg AS (
-  SELECT t0 AS a, CASE WHEN min_na IS NULL THEN t1 WHEN t1 IS NULL OR warn_at < t1 THEN warn_at ELSE t1 END AS z,
-         b AS grp FROM base
+  SELECT device_id, t0 AS a,
+         CASE WHEN min_na IS NULL THEN t1 WHEN t1 IS NULL OR warn_at < t1 THEN warn_at ELSE t1 END AS z, b AS grp
+  FROM base
   UNION ALL
-  SELECT CASE WHEN warn_at > t0 THEN warn_at ELSE t0 END, CASE WHEN t1 IS NULL OR min_na < t1 THEN min_na ELSE t1 END,
+  SELECT device_id, CASE WHEN warn_at > t0 THEN warn_at ELSE t0 END,
+         CASE WHEN t1 IS NULL OR min_na < t1 THEN min_na ELSE t1 END,
          CASE WHEN b IN ('{_MISSING}', '{_DRIFT}') THEN b ELSE '{_EXPIRING}' END FROM base WHERE min_na IS NOT NULL
   UNION ALL
-  SELECT CASE WHEN min_na > t0 THEN min_na ELSE t0 END, t1,
+  SELECT device_id, CASE WHEN min_na > t0 THEN min_na ELSE t0 END, t1,
          CASE WHEN b = '{_MISSING}' THEN b ELSE '{_EXPIRED}' END FROM base WHERE min_na IS NOT NULL
-),
+){silence_ctes},
 ev AS (
   SELECT {day.format(t="a")} AS d, grp, 1 AS delta FROM seg WHERE z IS NULL OR a < z
   UNION ALL
-  SELECT {day.format(t="z")}, grp, -1 FROM seg WHERE z IS NOT NULL AND a < z
+  SELECT {day.format(t="z")}, grp, -1 FROM seg WHERE z IS NOT NULL AND a < z{silence_events}
 )
 SELECT d, grp, SUM(delta) FROM ev WHERE d < {last} GROUP BY d, grp HAVING SUM(delta) <> 0 ORDER BY d, grp
 """
