@@ -43,7 +43,7 @@ def test_exit_9_is_documented_and_distinct() -> None:
 def test_plan_with_pending_changes(board: Board, manifest: Path) -> None:
     result = run_cli("--port", board.port, "plan", str(manifest))
     assert result.exit_code == PENDING, result.stderr
-    assert "5 change(s) to make" in result.stdout and "already matches" not in result.stdout
+    assert "5 changes to make" in result.stdout and "already matches" not in result.stdout
     result = run_cli("--port", board.port, "plan", str(manifest), "--json")
     data = json.loads(result.stdout)
     assert result.exit_code == PENDING and data["in_sync"] is False and data["counts"]["write"] == 5

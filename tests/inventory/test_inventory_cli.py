@@ -154,7 +154,7 @@ def test_forget_asks_names_the_device_and_what_goes(db_url: str, capture: Path) 
     assert result.exit_code == ExitCode.USAGE and "several devices" in result.stderr  # a prefix must be unique
     result = runner.invoke(app, ["inventory", "forget", "--db", db_url, "352656100000010"], input="n\n")
     assert result.exit_code == ExitCode.USAGE and "nothing was removed" in result.stderr
-    assert "Forget device 352656100000010: 2 snapshot(s) with 3 entries, 0 apply run(s)" in result.stderr
+    assert "Forget device 352656100000010: 2 snapshots with 3 entries, 0 apply runs" in result.stderr
     code, out, _ = _run("inventory", "forget", "--db", db_url, "352656100000010", "--dry-run", "--json")
     assert code == 0 and json.loads(out) == {
         "imei": "352656100000010",
@@ -167,7 +167,7 @@ def test_forget_asks_names_the_device_and_what_goes(db_url: str, capture: Path) 
         "alerts": 0,
     }
     result = runner.invoke(app, ["inventory", "forget", "--db", db_url, "352656100000010"], input="y\n")
-    assert result.exit_code == 0 and "removed 2 snapshot(s)" in result.stdout
+    assert result.exit_code == 0 and "removed 2 snapshots" in result.stdout
     code, out, _ = _run("inventory", "devices", "--db", db_url, "--json")
     assert [d["imei"] for d in json.loads(out)] == ["352656100000028"]
     code, out, _ = _run("inventory", "forget", "--db", db_url, "352656100000028", "--yes", "--json")
@@ -191,9 +191,9 @@ def test_prune_dry_run_counts_then_removes(db_url: str, capture: Path, tmp_path:
     dry = json.loads(out)
     assert (dry["snapshots"], dry["entries"], dry["devices"], dry["pruned"], dry["keep_last"]) == (3, 3, 1, False, 2)
     result = runner.invoke(app, ["inventory", "prune", "--db", db_url, "--older-than", "1"], input="n\n")
-    assert result.exit_code == ExitCode.USAGE and "Remove 3 snapshot(s) with 3 entries of 1 device(s)" in result.stderr
+    assert result.exit_code == ExitCode.USAGE and "Remove 3 snapshots with 3 entries of 1 device" in result.stderr
     code, out, _ = _run("inventory", "prune", "--db", db_url, "--older-than", "1", "--keep-last", "4", "--yes")
-    assert code == 0 and "removed 1 snapshot(s)" in out
+    assert code == 0 and "removed 1 snapshot with" in out
     code, out, _ = _run("inventory", "history", "--db", db_url, "352656100000010", "--json")
     assert [s["taken_at"][:10] for s in json.loads(out)["snapshots"]] == [f"2026-01-0{d}" for d in (2, 3, 4, 5)]
 

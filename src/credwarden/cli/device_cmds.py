@@ -19,7 +19,7 @@ import typer
 
 from credwarden.cli.context import CliContext, cli_context, open_device
 from credwarden.cli.failures import cli_errors, interrupt_after, validation_json
-from credwarden.cli.output import device_name, emit, escape, note, progress, short_digest, warn
+from credwarden.cli.output import device_name, emit, escape, note, plural, progress, short_digest, warn
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.models import (
     AttestationToken,
@@ -139,7 +139,7 @@ def render_listing(result: Listing, console: Console) -> None:
     if not result.entries:
         console.print(f"no credentials stored (matching the filter) — {escape(where)}", highlight=False)
         return
-    console.print(entries_table(result.entries, f"{len(result.entries)} stored credential(s) — {where}"))
+    console.print(entries_table(result.entries, f"{plural(len(result.entries), 'stored credential')} — {where}"))
 
 
 def render_entries(entries: list[StoredEntry], console: Console) -> None:
@@ -147,7 +147,7 @@ def render_entries(entries: list[StoredEntry], console: Console) -> None:
     if not entries:
         console.print("no credentials stored (matching the filter)")
         return
-    console.print(entries_table(entries, f"{len(entries)} stored credential(s)"))
+    console.print(entries_table(entries, f"{plural(len(entries), 'stored credential')}"))
 
 
 def render_read(result: ReadResult, console: Console) -> None:
@@ -461,13 +461,15 @@ def delete_all(
             imei = device_imei(dev)
             entries = dev.user_entries(tags)
             if entries and not yes:
-                scope = f" on {len(tags)} sec_tag(s)" if tags is not None else ""
-                question = f"Delete {len(entries)} user credential(s){scope} from {device_name(imei, opts.port)}?"
+                scope = f" on {plural(len(tags), 'sec_tag')}" if tags is not None else ""
+                question = (
+                    f"Delete {plural(len(entries), 'user credential')}{scope} from {device_name(imei, opts.port)}?"
+                )
                 if not typer.confirm(question, err=True):
                     raise UsageError("not confirmed (use --yes to skip the question); nothing was deleted")
             outcomes = dev.delete_entries(entries)
         result = Acted(
-            f"deleted {sum(o.deleted for o in outcomes)} of {len(outcomes)} user credential(s)",
+            f"deleted {sum(o.deleted for o in outcomes)} of {plural(len(outcomes), 'user credential')}",
             {"entries": [_outcome_json(o) for o in outcomes]},
             imei,
             opts.port,

@@ -18,7 +18,7 @@ import typer
 
 from credwarden.cli.context import cli_context, open_device
 from credwarden.cli.failures import cli_errors
-from credwarden.cli.output import emit, short_digest, stderr_console
+from credwarden.cli.output import emit, plural, short_digest, stderr_console
 from credwarden.errors import ExitCode, UsageError, ValidationError
 from credwarden.types import type_name
 
@@ -290,7 +290,7 @@ class ImportResult:
 def render_import(result: ImportResult, console: Console) -> None:
     parsed = result.parsed
     console.print(
-        f"{result.file}: {len(result.snapshot_ids)} snapshot(s) recorded for {result.imei} "
+        f"{result.file}: {plural(len(result.snapshot_ids), 'snapshot')} recorded for {result.imei} "
         f"({parsed.entry_count} entries; {parsed.ignored} other lines ignored, "
         f"{len(parsed.unreadable)} unreadable)",
         highlight=False,
@@ -344,12 +344,16 @@ def _write_output(text: str, output: Path | None) -> None:
         raise
 
 
+def _snapshots_phrase(snapshots: int, entries: int) -> str:
+    return f"{plural(snapshots, 'snapshot')} with {plural(entries, 'entry', 'entries')}"
+
+
 def render_forget(result: ForgetResult, console: Console) -> None:
     verb = "would remove" if result.dry_run else "removed"
     console.print(
-        f"device {result.imei}: {verb} {result.snapshots} snapshot(s) with {result.entries} entries, "
-        f"{result.apply_runs} apply run(s) with {result.apply_actions} action(s), {result.reports} field report(s) "
-        f"and {result.alerts} alert(s)",
+        f"device {result.imei}: {verb} {_snapshots_phrase(result.snapshots, result.entries)}, "
+        f"{plural(result.apply_runs, 'apply run')} with {plural(result.apply_actions, 'action')}, "
+        f"{plural(result.reports, 'field report')} and {plural(result.alerts, 'alert')}",
         highlight=False,
     )
 
@@ -357,9 +361,8 @@ def render_forget(result: ForgetResult, console: Console) -> None:
 def render_prune(result: PruneResult, console: Console) -> None:
     verb = "would remove" if result.dry_run else "removed"
     console.print(
-        f"snapshots taken before {_when(result.cutoff)}: {verb} {result.snapshots} snapshot(s) with "
-        f"{result.entries} entries of {result.devices} device(s); every device keeps its newest "
-        f"{result.keep_last}",
+        f"snapshots taken before {_when(result.cutoff)}: {verb} {_snapshots_phrase(result.snapshots, result.entries)} "
+        f"of {plural(result.devices, 'device')}; every device keeps its newest {result.keep_last}",
         highlight=False,
     )
 
@@ -573,7 +576,7 @@ def import_cmd(
         parsed = parse_capture(raw.decode("utf-8", errors="replace"), slm_native_tls=slm_native_tls)
         if strict and parsed.unreadable:
             _warn_unreadable(parsed.unreadable)
-            raise ValidationError(f"{len(parsed.unreadable)} unreadable line(s) (--strict)", source=str(file))
+            raise ValidationError(f"{plural(len(parsed.unreadable), 'unreadable line')} (--strict)", source=str(file))
         if not parsed.listings:
             _warn_unreadable(parsed.unreadable)
             raise ValidationError("no %CMNG list output found", source=str(file))
@@ -593,9 +596,9 @@ def forget(ctx: typer.Context, device: DeviceArg, yes: YesOption = False, dry_ru
         found = inv.forget(device, dry_run=True)
         if not dry_run and not yes:
             _confirm(
-                f"Forget device {found.imei}: {found.snapshots} snapshot(s) with {found.entries} entries, "
-                f"{found.apply_runs} apply run(s), {found.reports} field report(s) and {found.alerts} alert(s) are "
-                f"deleted from {inv.location}. Continue?"
+                f"Forget device {found.imei}: {_snapshots_phrase(found.snapshots, found.entries)}, "
+                f"{plural(found.apply_runs, 'apply run')}, {plural(found.reports, 'field report')} and "
+                f"{plural(found.alerts, 'alert')} are deleted from {inv.location}. Continue?"
             )
         emit(found if dry_run else inv.forget(found.imei), opts.json, render_forget)
 
@@ -620,7 +623,7 @@ def prune(
         found = inv.prune(older_than_days=older_than, keep_last=keep_last, dry_run=True)
         if not dry_run and not yes and found.snapshots:
             _confirm(
-                f"Remove {found.snapshots} snapshot(s) with {found.entries} entries of {found.devices} device(s) "
+                f"Remove {_snapshots_phrase(found.snapshots, found.entries)} of {plural(found.devices, 'device')} "
                 f"from {inv.location}. Continue?"
             )
         result = (

@@ -128,6 +128,11 @@ def short_digest(sha: str | None) -> str:
     return sha if _show_wide else abbreviated_digest(sha, DIGEST_HEAD, DIGEST_TAIL)
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 change`, `5 changes` (`many` for irregular plurals: `plural(n, "entry", "entries")`)."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"
+
+
 def device_name(imei: str | None, port: str | None) -> str:
     """How human output names the device it acted on: `IMEI 352656100367872 on /dev/ttyACM0`."""
     return f"IMEI {imei or 'unknown'} on {port or '-'}"

@@ -25,7 +25,17 @@ import typer
 from credwarden.cli import factory_cmds as fc
 from credwarden.cli.context import CliContext, cli_context, open_device
 from credwarden.cli.failures import cli_errors, interrupt_after, interrupted, validation_json
-from credwarden.cli.output import device_name, emit, escape, print_json, progress, stderr_console, stdout_console, warn
+from credwarden.cli.output import (
+    device_name,
+    emit,
+    escape,
+    plural,
+    print_json,
+    progress,
+    stderr_console,
+    stdout_console,
+    warn,
+)
 from credwarden.errors import ExitCode, UsageError, ValidationError
 
 if TYPE_CHECKING:  # provision pulls in pydantic and cryptography: imported where used
@@ -101,7 +111,7 @@ def render_plan(result: Plan, console: Console) -> None:
     else:
         pending = len(result.changes) + sum(1 for row in result.keygen if row.decision != "skip")
         console.print(
-            f"{pending} change(s) to make"
+            f"{plural(pending, 'change')} to make"
             + (f", {len(result.blocked)} entry(ies) cannot be verified" if result.blocked else "")
         )
 
@@ -192,7 +202,7 @@ def check_cmd(
         if opts.json:
             print_json({"ok": True, "credentials": [_credential_json(d) for d in desired], "problems": []})
             return
-        table = Table(title=escape(f"{manifest}: {len(desired)} credential(s) valid"))
+        table = Table(title=escape(f"{manifest}: {plural(len(desired), 'credential')} valid"))
         for column in ("sec_tag", "type", "bytes", "source"):
             table.add_column(column)
         for item in desired:

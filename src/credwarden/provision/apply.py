@@ -402,7 +402,9 @@ def apply(
         if current.in_sync:
             return report(True, "the device already matches the manifest", ExitCode.OK, current)
         pending = len(current.changes) + sum(1 for row in current.keygen if row.decision != "skip")
-        return report(False, f"dry run: {pending} change(s) pending", ExitCode.CHANGES_PENDING, current)
+        return report(
+            False, f"dry run: {pending} change{'' if pending == 1 else 's'} pending", ExitCode.CHANGES_PENDING, current
+        )
     if current.in_sync:
         journal.clear(*(a.slot for a in current.actions))  # pending intents found complete (proven identical)
         return report(True, "the device already matches the manifest", ExitCode.OK, current)
