@@ -3,6 +3,9 @@
 * `sim`: a fresh `SimModem(SimConfig(fast=True))`, stopped at teardown.
 * `make_sim(**config)`: factory for more (`make_sim(profile="2.0.2", frontend="shell")`), all stopped at teardown.
 * `sim_pty`: `(sim, path)` with the sim served on a pty for the duration of the test.
+
+Hypothesis runs without its per-example deadline: on a loaded 2-core CI machine a slow example is not a failure
+(a timing deadline there only makes a property test flaky); speed is measured by `bench/`, never by tests.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from credwarden.sim import SimConfig, SimModem
+
+settings.register_profile("credwarden", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("credwarden")
 
 MakeSim = Callable[..., SimModem]
 
