@@ -332,3 +332,48 @@ def test_unusable_tls_files_exit_2_before_connecting(pki: Path, files: dict[str,
     assert result.returncode == 2, result.stderr
     assert words in result.stderr
     assert "key-pass-never-shown" not in result.stderr and "BEGIN" not in result.stderr
+
+
+def test_simulated_device_reports_with_its_client_certificate(mtls_broker: TlsBroker, tmp_path: Path) -> None:
+    """`credwarden sim --report-mqtt mqtts://` takes the same TLS files as the collector: its reports arrive."""
+    db = str(tmp_path / "inv.db")
+    collector = _collector(mtls_broker, db, tmp_path, None, cert="client.pem", key="client.key")
+    env = dict(os.environ, CREDWARDEN_STATE_DIR=str(tmp_path / "sim-state"))
+    env.update(
+        CREDWARDEN_MQTT_CA=str(mtls_broker.ca),
+        CREDWARDEN_MQTT_CERT=str(mtls_broker.work / "client.pem"),
+        CREDWARDEN_MQTT_KEY=str(mtls_broker.work / "client.key"),
+    )
+    device = subprocess.Popen(
+        [sys.executable, "-m", "credwarden", "sim", "--fast", "--report-mqtt", mtls_broker.url,
+         "--report-interval", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        inv = Inventory.open(db)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and collector.poll() is None and device.poll() is None:
+            if count(inv, "SELECT COUNT(*) FROM reports") >= 2:
+                break
+            time.sleep(0.2)
+        stored = count(inv, "SELECT COUNT(*) FROM reports")
+        inv.close()
+    finally:
+        for proc in (device, collector):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+    _, device_err = _finished(device)
+    _, collector_err = _finished(collector)
+    assert stored >= 2, device_err + collector_err
+    assert collector.returncode == 0, collector_err
+
+
+def test_simulated_device_with_an_encrypted_key_and_no_password_exits_2(pki: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDWARDEN_MQTT_")}
+    env.update(CREDWARDEN_MQTT_CERT=str(pki / "client.pem"), CREDWARDEN_MQTT_KEY=str(pki / "client-encrypted.key"))
+    result = subprocess.run(
+        [sys.executable, "-m", "credwarden", "sim", "--fast", "--report-mqtt", "mqtts://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "put its password in $CREDWARDEN_MQTT_KEY_PASSWORD" in result.stderr

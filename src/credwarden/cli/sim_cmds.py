@@ -34,7 +34,7 @@ import typer
 from credwarden.cli.context import cli_context
 from credwarden.cli.failures import cli_errors
 from credwarden.cli.output import emit, escape, fail
-from credwarden.errors import ExitCode
+from credwarden.errors import ExitCode, UsageError
 from credwarden.sim.config import TIMING_OPTIONS
 
 if TYPE_CHECKING:
@@ -185,11 +185,20 @@ def serve(
         faults.urc_probability, faults.pofwarn = urc_probability, pofwarn
         reporter = None
         if report_mqtt is not None:
+            from credwarden.collect.broker import BrokerConfig
             from credwarden.sim.field_reporter import FieldReporter
 
-            try:
-                reporter = FieldReporter(sim, report_mqtt, interval_s=report_interval, tls_tags=report_tls_tag or ())
-            except ValueError as exc:
+            try:  # the broker's login and TLS files from the environment, checked as `collect` checks them
+                broker = BrokerConfig.from_url(report_mqtt, option="--report-mqtt")
+                reporter = FieldReporter(
+                    sim,
+                    report_mqtt,
+                    interval_s=report_interval,
+                    tls_tags=report_tls_tag or (),
+                    login=(broker.username, broker.password) if broker.username is not None else None,
+                    tls_context=broker.tls_context() if broker.tls else None,
+                )
+            except (ValueError, UsageError) as exc:
                 raise fail(str(exc), ExitCode.USAGE) from None
         _serve_until_signal(sim, address, cli_context(ctx).json, reporter)
 

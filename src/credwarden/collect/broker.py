@@ -48,25 +48,26 @@ class BrokerConfig:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     @classmethod
-    def from_url(cls, url: str, env: Mapping[str, str] | None = None) -> BrokerConfig:
-        """Parse `--mqtt URL`; UsageError for anything that cannot work (before connecting)."""
+    def from_url(cls, url: str, env: Mapping[str, str] | None = None, *, option: str = "--mqtt") -> BrokerConfig:
+        """Parse `--mqtt URL` (`option` names it in messages); UsageError for anything that cannot work (before
+        connecting)."""
         env = os.environ if env is None else env
         parts = urlsplit(url)
         if parts.scheme not in DEFAULT_PORTS:
-            raise UsageError(f"--mqtt must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {url.split('@')[-1]!r}")
+            raise UsageError(f"{option} must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {url.split('@')[-1]!r}")
         if parts.password is not None or parts.username is not None:
             raise UsageError(
-                f"--mqtt: put the login in ${ENV_USERNAME} / ${ENV_PASSWORD}, not in the URL (other users see "
+                f"{option}: put the login in ${ENV_USERNAME} / ${ENV_PASSWORD}, not in the URL (other users see "
                 "command lines)"
             )
         if not parts.hostname:
-            raise UsageError(f"--mqtt {url!r} has no host")
+            raise UsageError(f"{option} {url!r} has no host")
         if parts.path not in ("", "/") or parts.query:
-            raise UsageError(f"--mqtt {url!r}: only a scheme, a host and a port are allowed (the topic is --topic)")
+            raise UsageError(f"{option} {url!r}: only a scheme, a host and a port are allowed (the topic is --topic)")
         try:
             port = parts.port or DEFAULT_PORTS[parts.scheme]
         except ValueError:
-            raise UsageError(f"--mqtt {url!r}: the port is not a number 1..65535") from None
+            raise UsageError(f"{option} {url!r}: the port is not a number 1..65535") from None
         files = {}
         for name, var in (("ca_file", ENV_CA), ("cert_file", ENV_CERT), ("key_file", ENV_KEY)):
             value = env.get(var)
@@ -76,7 +77,7 @@ class BrokerConfig:
                     raise UsageError(f"${var} names {str(path)!r}, which is not a readable file")
                 files[name] = path
         if files and parts.scheme != "mqtts":
-            raise UsageError(f"TLS files are set (${ENV_CA} / ${ENV_CERT} / ${ENV_KEY}) but --mqtt is not mqtts://")
+            raise UsageError(f"TLS files are set (${ENV_CA} / ${ENV_CERT} / ${ENV_KEY}) but {option} is not mqtts://")
         if ("cert_file" in files) != ("key_file" in files):
             raise UsageError(f"a client certificate needs both ${ENV_CERT} and ${ENV_KEY}")
         username = env.get(ENV_USERNAME) or None

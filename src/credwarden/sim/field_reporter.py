@@ -14,7 +14,6 @@ or holds a client certificate without its key, the report says `tls=<tag>:-95` (
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 import time
@@ -58,7 +57,11 @@ class FieldReporter:
         app_version: str = "sim",
         tls_tags: Sequence[int] = (),
         topic: str | None = None,
+        login: tuple[str, str | None] | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`login` (user, password) and `tls_context` (an `mqtts://` broker; system CAs when None) come from the
+        caller, which reads them from the environment as the collector does."""
         if interval_s <= 0:
             raise ValueError("--report-interval must be positive")
         self.sim = sim
@@ -77,11 +80,10 @@ class FieldReporter:
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"cw-sim-{self.imei}", protocol=mqtt.MQTTv5
         )
-        username = os.environ.get("CREDWARDEN_MQTT_USERNAME")
-        if username:
-            self.client.username_pw_set(username, os.environ.get("CREDWARDEN_MQTT_PASSWORD"))
+        if login is not None:
+            self.client.username_pw_set(*login)
         if self.scheme == "mqtts":
-            self.client.tls_set_context(ssl.create_default_context(cafile=os.environ.get("CREDWARDEN_MQTT_CA")))
+            self.client.tls_set_context(tls_context or ssl.create_default_context())
         self.client.reconnect_delay_set(1, 30)
         self._connected = threading.Event()
         self.client.on_connect = lambda *_args: self._connected.set()
