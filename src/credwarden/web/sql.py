@@ -353,8 +353,10 @@ def daily_deltas(
     """(day index from `origin`, group, +/- devices) events whose running sum is each day's count per group.
 
     Each snapshot holds from its `taken_at` until the device's next snapshot; its group on a day is derived from
-    its entries (as in `fleet_rows`), from the snapshot before it (a slot set that shrank or was swapped:
-    vanished) and from the day (certificate expiry). A segment starting before `origin` counts from day 0.
+    its entries (as in `fleet_rows`), from the snapshot before it (vanished: a slot of it is gone; told from the
+    slot count and fingerprints, and for a snapshot with more slots than the one before by looking the earlier
+    slots up, which only growing snapshots cost) and from the day (certificate expiry). A segment starting before
+    `origin` counts from day 0.
     With `silent_after` (an inventory with field reports), a device is silent from `silent_after` after a report
     until its next one; where that overlaps an `ok` or `unverifiable` stretch the device counts as silent (the
     severity order of `fleet_rows`).
@@ -405,13 +407,17 @@ seq AS (
          COALESCE({agg.missing_n}, 0) AS missing_n, COALESCE({agg.changed_n}, 0) AS changed_n,
          COALESCE(unexpected_n, 0) AS unexpected_n, COALESCE({agg.unverifiable_n}, 0) AS unverifiable_n,
          LAG(n) OVER w AS prev_n, LAG(fp1) OVER w AS prev_fp1, LAG(fp2) OVER w AS prev_fp2,
-         LEAD(taken_at) OVER w AS next_at
+         LAG(id) OVER w AS prev_id, LEAD(taken_at) OVER w AS next_at
   FROM per_snap WINDOW w AS (PARTITION BY device_id ORDER BY taken_at, id)
 ),
 base AS (
   SELECT device_id, taken_at AS t0, next_at AS t1, min_na, {shift} AS warn_at,
          CASE WHEN missing_n > 0 OR (prev_n IS NOT NULL AND (n < prev_n OR (n = prev_n AND
                    (COALESCE(fp1, 0) <> COALESCE(prev_fp1, 0) OR COALESCE(fp2, 0) <> COALESCE(prev_fp2, 0)))))
+                   OR (CASE WHEN n > prev_n THEN EXISTS (
+                         SELECT 1 FROM entries p WHERE p.snapshot_id = seq.prev_id AND NOT EXISTS (
+                           SELECT 1 FROM entries c WHERE c.snapshot_id = seq.id AND c.sec_tag = p.sec_tag
+                             AND c.type = p.type)) ELSE 1 = 0 END)
               THEN '{_MISSING}'
               WHEN changed_n > 0 OR unexpected_n > 0 THEN '{_DRIFT}'
               WHEN unverifiable_n > 0 THEN '{_UNVERIFIABLE}' ELSE '{_OK}' END AS b
