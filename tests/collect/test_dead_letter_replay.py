@@ -201,3 +201,17 @@ def test_a_cut_short_replay_is_taken_up_first(endpoint: str, tmp_path: Path) -> 
     assert [r.letter.body for r in results] == [*bodies, newer]
     assert all(r.delivered for r in results)
     assert not dead.exists() and not claimed.exists()
+
+
+def test_a_named_file_left_only_as_a_claim_is_replayed_and_a_missing_one_is_an_error(
+    endpoint: str, tmp_path: Path
+) -> None:
+    dead = tmp_path / "dead.jsonl"
+    _dead_letters(dead, endpoint)
+    dead.rename(dead.with_name(dead.name + CLAIM_SUFFIX))  # a replay was killed after claiming the file
+    urls = ("--webhook", f"{endpoint}/ok/a", "--webhook", f"{endpoint}/ok/b")
+    result = _cli("replay-dead-letter", str(dead), *urls)
+    assert result.returncode == 0, result.stderr
+    assert len(Endpoint.received) == 3
+    missing = _cli("replay-dead-letter", str(tmp_path / "nope.jsonl"), *urls)
+    assert missing.returncode == 2 and "is not a file" in missing.stderr

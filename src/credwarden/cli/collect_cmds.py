@@ -237,7 +237,7 @@ def replay_dead_letter(
 ) -> None:
     """Send the notices no webhook took (the collector's dead-letter file) again, once each; those that fail
     again stay in the file. Every line is checked before the first POST."""
-    from credwarden.collect.dead_letter import read_pending, replay, route
+    from credwarden.collect.dead_letter import CLAIM_SUFFIX, pending_files, read_pending, replay, route
     from credwarden.collect.service import default_state_dir
     from credwarden.collect.webhooks import check_webhook, shown_url
 
@@ -245,8 +245,8 @@ def replay_dead_letter(
     with cli_errors():
         urls = [check_webhook(u) for u in webhook]
         path = file if file is not None else default_state_dir() / "dead-letter.jsonl"
-        if file is not None and not file.is_file():
-            raise UsageError(f"{str(file)!r} is not a file")
+        if file is not None and not pending_files(file):
+            raise UsageError(f"{str(file)!r} is not a file (nor is a claimed {file.name}{CLAIM_SUFFIX} beside it)")
         try:
             letters = read_pending(path)
             route(letters, urls)
