@@ -164,3 +164,19 @@ def test_serve_cli_refuses_unsafe_or_missing(tmp_path) -> None:  # type: ignore[
     bad_manifest.write_text("[[credential]]\nsec_tag = 'x'\n")
     invalid = run("--db", str(db), "--port", "0", "--manifest", str(bad_manifest))
     assert invalid.returncode == 5, invalid.stderr
+
+
+def test_silence_defaults_agree_with_the_collector() -> None:
+    """serve's --silent-hours default, the library default and the collector's interval x missed intervals."""
+    import inspect
+
+    from credwarden.cli.serve_cmds import serve
+    from credwarden.collect.pipeline import Rules
+    from credwarden.web.health import DEFAULT_SILENT_HOURS
+    from credwarden.web.server import ServeOptions
+
+    cli_default = inspect.signature(serve).parameters["silent_hours"].default
+    rules = Rules()
+    assert cli_default == DEFAULT_SILENT_HOURS == ServeOptions(db=None).silent_after_hours
+    assert HealthSettings().silent_after == timedelta(hours=DEFAULT_SILENT_HOURS)
+    assert rules.interval_s * rules.silent_intervals == DEFAULT_SILENT_HOURS * 3600

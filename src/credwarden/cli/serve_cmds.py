@@ -56,8 +56,11 @@ def serve(
     ] = False,
     expiring_days: Annotated[int, typer.Option("--expiring-days", min=0, help="Expiring: within N days.")] = 30,
     silent_hours: Annotated[
-        float, typer.Option("--silent-hours", min=0.01, help="A device that reported before is silent after N h.")
-    ] = 24.0,
+        float,
+        typer.Option(
+            "--silent-hours", min=0.01, help="A device that reported before is silent after N h (3 daily reports)."
+        ),
+    ] = 72.0,
 ) -> None:
     """Serve the fleet dashboard: overview, device pages and a JSON API, read-only (--db: the inventory)."""
     from credwarden.web.server import ServeOptions

@@ -45,13 +45,18 @@ def severity_rank(group: str) -> int:
     return SEVERITY.index(group) if group in SEVERITY else len(SEVERITY)
 
 
+#: Hours without a report after which a device that reported before is silent: three missed daily reports, as the
+#: collector's defaults (`--interval 86400 --silent-after 3`); one interval would flag every late report.
+DEFAULT_SILENT_HOURS = 72.0
+
+
 @dataclass(frozen=True)
 class HealthSettings:
     """Thresholds of the health groups."""
 
     expiring_days: int = 30
     #: a device that reported before but not for this long is silent (None: never silent)
-    silent_after: timedelta | None = timedelta(hours=24)
+    silent_after: timedelta | None = timedelta(hours=DEFAULT_SILENT_HOURS)
 
     def __post_init__(self) -> None:
         if self.expiring_days < 0:

@@ -20,7 +20,7 @@ from credwarden.errors import CredwardenError, UsageError
 from credwarden.web.app import ASGIApp, create_app
 from credwarden.web.data import Dashboard
 from credwarden.web.db import check_schema, create_readonly_engine, resolve_readonly_url
-from credwarden.web.health import HealthSettings
+from credwarden.web.health import DEFAULT_SILENT_HOURS, HealthSettings
 
 log = logging.getLogger(__name__)
 #: Shortest token accepted from --token-env (a bearer token is a password: make it long and random).
@@ -38,7 +38,7 @@ class ServeOptions:
     token_env: str | None = None
     insecure_no_auth: bool = False
     expiring_days: int = 30
-    silent_after_hours: float | None = 24.0
+    silent_after_hours: float | None = DEFAULT_SILENT_HOURS
     page_size: int = 25
     history_days: int = 90
 
