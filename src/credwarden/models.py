@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from credwarden.types import is_placeholder_digest, type_name
+from credwarden.types import is_placeholder_digest, slot_json, type_name
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,7 @@ class DeleteOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "deleted": self.deleted,
             "error": self.error,
             "code": self.code,
@@ -180,9 +178,7 @@ class CertExpiry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "serial": self.serial,
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),

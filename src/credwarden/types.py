@@ -109,6 +109,11 @@ def type_name(code: int) -> str:
         return f"type-{code}"
 
 
+def slot_json(sec_tag: int, code: int) -> dict[str, int | str]:
+    """The keys that name a slot in every JSON document: `sec_tag`, `type` and `type_name`."""
+    return {"sec_tag": sec_tag, "type": int(code), "type_name": type_name(code)}
+
+
 def parse_type(value: str | int) -> CredType:
     """Accept a type as a code (`0`) or a name (`root-ca`, `ROOT_CA`, `ca`); raise ValueError otherwise."""
     if isinstance(value, int):

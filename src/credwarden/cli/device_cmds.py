@@ -30,7 +30,7 @@ from credwarden.models import (
     ReadResult,
     StoredEntry,
 )
-from credwarden.types import SECRET_TYPES, CredType, parse_type, type_name, user_deletable
+from credwarden.types import SECRET_TYPES, CredType, parse_type, slot_json, type_name, user_deletable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -386,9 +386,7 @@ def _write_result(report: ApplyReport, opts: CliContext) -> Acted:
     else:
         text = f"sec_tag {result.action.sec_tag} {code.cli_name}: {result.status}: {report.message or result.detail}"
     data = {
-        "sec_tag": result.action.sec_tag,
-        "type": int(code),
-        "type_name": code.cli_name,
+        **slot_json(result.action.sec_tag, code),
         "length": len(content),
         "predicted_sha256": sha,
         "written": result.status == "written",
@@ -415,7 +413,7 @@ def delete(ctx: typer.Context, tag: TagArg, cred_type: TypeArg) -> None:
         with open_device(opts) as dev:
             imei = device_imei(dev)
             dev.delete(tag, code)
-        data = {"sec_tag": tag, "type": int(code), "type_name": code.cli_name, "deleted": True}
+        data = {**slot_json(tag, code), "deleted": True}
         emit(Acted(f"deleted {tag}/{code.cli_name}", data, imei, opts.port), opts.json, render_acted)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from credwarden.creds.encoding import sha256_hex
 from credwarden.errors import CredwardenError, ExitCode, UsageError
 from credwarden.models import StoredEntry
-from credwarden.types import MAX_USER_SEC_TAG, CredType, type_name
+from credwarden.types import MAX_USER_SEC_TAG, CredType, slot_json
 
 Mode = Literal["alternate", "delete-write"]
 #: The scratch type: text, readable, not secret, not validated by any firmware.
@@ -60,9 +60,7 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "change": self.kind,
             "sha256_before": self.before,
             "sha256_after": self.after,

@@ -37,7 +37,7 @@ from sqlalchemy.types import NullType
 
 from credwarden.inventory.schema import Device, Entry, Snapshot
 from credwarden.inventory.views import iso
-from credwarden.types import type_name
+from credwarden.types import slot_json, type_name
 
 Slot = tuple[int, int]
 
@@ -104,9 +104,7 @@ class Problem:
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "sha256": self.sha256,
             "not_after": iso(self.not_after),
         }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from credwarden.types import type_name
+from credwarden.types import slot_json
 
 
 def iso(value: datetime | None) -> str | None:
@@ -30,9 +30,7 @@ class EntryView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "sha256": self.sha256,
             "placeholder_digest": self.placeholder,
             "not_after": iso(self.not_after),
@@ -106,9 +104,7 @@ class ChangedEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "sha256_before": self.before,
             "sha256_after": self.after,
         }

@@ -32,7 +32,7 @@ from credwarden.errors import ProtocolError, UsageError, ValidationError, Verifi
 from credwarden.models import DeviceInfo, KeygenResult, StoredEntry
 from credwarden.provision.manifest import KeygenTable, Manifest
 from credwarden.provision.plan import KeygenRow, decide_keygen
-from credwarden.types import CredType, Dialect, as_dialect
+from credwarden.types import CredType, Dialect, as_dialect, slot_json
 
 # -- the CA -----------------------------------------------------------------------------------------------
 
@@ -175,9 +175,7 @@ def kept_outcome(table: KeygenTable, info: DeviceInfo, out_dir: Path, reason: st
         return None
     step = {
         "op": "skip",
-        "sec_tag": table.sec_tag,
-        "type": int(CredType.CLIENT_CERT),
-        "type_name": CredType.CLIENT_CERT.cli_name,
+        **slot_json(table.sec_tag, CredType.CLIENT_CERT),
         "reason": reason,
         "serial": format(issued.serial_number, "x"),
     }
@@ -221,9 +219,7 @@ def ensure_client_certificate(
         actions.append(
             {
                 "op": "skip",
-                "sec_tag": tag,
-                "type": int(CredType.CLIENT_CERT),
-                "type_name": CredType.CLIENT_CERT.cli_name,
+                **slot_json(tag, CredType.CLIENT_CERT),
                 "reason": "key present; client certificate matches the one issued by the CA",
                 "serial": format(issued.serial_number, "x"),
             }
@@ -244,9 +240,7 @@ def ensure_client_certificate(
                     actions.append(
                         {
                             "op": "delete",
-                            "sec_tag": tag,
-                            "type": int(cred_type),
-                            "type_name": cred_type.cli_name,
+                            **slot_json(tag, cred_type),
                             "reason": "replaced by a new key pair",
                         }
                     )
@@ -257,9 +251,7 @@ def ensure_client_certificate(
         actions.append(
             {
                 "op": "keygen",
-                "sec_tag": tag,
-                "type": int(CredType.CLIENT_KEY),
-                "type_name": CredType.CLIENT_KEY.cli_name,
+                **slot_json(tag, CredType.CLIENT_KEY),
                 "subject": result.subject,
                 "repaired_csr": result.repaired_null_params,
             }
@@ -279,9 +271,7 @@ def ensure_client_certificate(
         actions.append(
             {
                 "op": "write",
-                "sec_tag": tag,
-                "type": int(CredType.CLIENT_CERT),
-                "type_name": CredType.CLIENT_CERT.cli_name,
+                **slot_json(tag, CredType.CLIENT_CERT),
                 "sha256": sha,
                 "verified": True,
                 "serial": format(certificate.serial_number, "x"),
@@ -301,9 +291,7 @@ def ensure_client_certificate(
             actions.append(
                 {
                     "op": "skip",
-                    "sec_tag": tag,
-                    "type": int(CredType.ROOT_CA),
-                    "type_name": CredType.ROOT_CA.cli_name,
+                    **slot_json(tag, CredType.ROOT_CA),
                     "reason": "CA certificate already stored",
                 }
             )
@@ -315,9 +303,7 @@ def ensure_client_certificate(
             actions.append(
                 {
                     "op": "write",
-                    "sec_tag": tag,
-                    "type": int(CredType.ROOT_CA),
-                    "type_name": CredType.ROOT_CA.cli_name,
+                    **slot_json(tag, CredType.ROOT_CA),
                     "sha256": sha,
                     "verified": True,
                 }

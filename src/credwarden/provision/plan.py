@@ -39,6 +39,7 @@ from credwarden.types import (
     READABLE_TYPES,
     CredType,
     Dialect,
+    slot_json,
     type_name,
     user_deletable,
 )
@@ -81,9 +82,7 @@ class PlannedAction:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "action": self.action,
             "reason": self.reason,
         }

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from credwarden.inventory.views import iso
-from credwarden.types import type_name
+from credwarden.types import slot_json, type_name
 
 
 @dataclass(frozen=True)
@@ -167,9 +167,7 @@ class SlotStatus:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "state": self.state,
             "sha256": self.sha256,
             "expected_sha256": list(self.expected),
@@ -191,9 +189,7 @@ class SlotChange:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sec_tag": self.sec_tag,
-            "type": self.type,
-            "type_name": type_name(self.type),
+            **slot_json(self.sec_tag, self.type),
             "change": self.change,
             "sha256_before": self.before,
             "sha256_after": self.after,
