@@ -221,8 +221,9 @@ class MqttIntake:
         elif was:
             self.on_status("disconnected", f"lost {self.broker.display} ({reason}); reconnecting with backoff")
         elif self.fatal is None:
-            hint = "" if self.broker.tls else "; a TLS port needs mqtts://"
-            message = f"{self.broker.display}: the connection closed before the broker answered ({reason}{hint})"
+            # the reason paho gives varies between attempts; the message must not, so it is said once per cause
+            hint = "" if self.broker.tls else " (a TLS port needs mqtts://)"
+            message = f"{self.broker.display}: the connection closed before the broker answered{hint}"
             self._failed(ConnectFailure(f"{message}; retrying with backoff", fatal=False))
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
