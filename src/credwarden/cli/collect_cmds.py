@@ -95,7 +95,11 @@ def collect(
     ] = 30,
     batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Reports per transaction (max).")] = 500,
 ) -> None:
-    """Collect field reports into the inventory until stopped (SIGTERM / Ctrl-C), alerting on lasting changes."""
+    """Collect field reports into the inventory until stopped (SIGTERM / Ctrl-C), alerting on lasting changes.
+
+    Exit 0 when stopped (queued reports stored first), 1 when the inventory cannot be opened, 2 on bad options or
+    unusable TLS files, 3 for what retrying cannot fix (login refused, broker certificate not trusted, client
+    certificate refused), 5 for an invalid manifest."""
     with cli_errors():
         as_json = cli_context(ctx).json
         options = _options(
@@ -236,7 +240,10 @@ def replay_dead_letter(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the file and show what would be sent.")] = False,
 ) -> None:
     """Send the notices no webhook took (the collector's dead-letter file) again, once each; those that fail
-    again stay in the file. Every line is checked before the first POST."""
+    again stay in the file. Every line is checked before the first POST.
+
+    Exit 0 when every notice was delivered (or none waits), 1 when some failed again, 2 on bad options (a --webhook
+    missing or out of the collector's order), 5 when a line of the file is not a notice (nothing sent)."""
     from credwarden.collect.dead_letter import CLAIM_SUFFIX, pending_files, read_pending, replay, route
     from credwarden.collect.service import default_state_dir
     from credwarden.collect.webhooks import check_webhook, shown_url

@@ -62,7 +62,10 @@ def serve(
         ),
     ] = 72.0,
 ) -> None:
-    """Serve the fleet dashboard: overview, device pages and a JSON API, read-only (--db: the inventory)."""
+    """Serve the fleet dashboard: overview, device pages and a JSON API, read-only (--db: the inventory).
+
+    Exit 0 when stopped (Ctrl-C / SIGTERM), 1 when the address cannot be bound, 2 on usage errors (an unsafe bind,
+    a missing token variable, no inventory, an unknown schema), 5 for an invalid manifest."""
     from credwarden.web.server import ServeOptions
     from credwarden.web.server import serve as run_server
 
