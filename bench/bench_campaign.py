@@ -30,16 +30,7 @@ def print_table(report: CampaignReport) -> None:
     print(f"\nfault campaign: mfw {report.profile}, {report.frontend}")
     print(f"{header[0]:<12}" + "".join(f"{h:>13}" for h in header[1:]))
     for s in report.summaries:
-        cells = (
-            s.points,
-            s.first_apply_failed,
-            s.false_successes,
-            s.not_desired,
-            s.unrelated_touched,
-            s.cfun_changed,
-            s.cfun_after_reboot_differs,
-        )
-        print(f"{s.kind:<12}" + "".join(f"{c:>13}" for c in cells))
+        print(f"{s.kind:<12}" + "".join(f"{c:>13}" for c in s.figures()))
     total = sum(s.points for s in report.summaries)
     verdict = "all targets met" if not report.violations else f"{len(report.violations)} VIOLATIONS"
     print(f"{'total':<12}{total:>13}   time {report.elapsed_s:.1f} s   {verdict}")

@@ -223,16 +223,7 @@ def render_campaign(report: CampaignReport, console: Console) -> None:
     for column in columns:
         table.add_column(column, justify="right" if column != "kind" else "left", no_wrap=column == "kind")
     for s in report.summaries:
-        cells = [
-            s.points,
-            s.first_apply_failed,
-            s.false_successes,
-            s.not_desired,
-            s.unrelated_touched,
-            s.cfun_changed,
-            s.cfun_after_reboot_differs,
-        ]
-        shown = [str(v) if i in (0, 1, 6) or v == 0 else f"[bold red]{v}[/]" for i, v in enumerate(cells)]
+        shown = [str(v) if i in (0, 1, 6) or v == 0 else f"[bold red]{v}[/]" for i, v in enumerate(s.figures())]
         table.add_row(s.kind, *shown)
     console.print(table)
     console.print(

@@ -145,6 +145,19 @@ class KindSummary:
     cfun_changed: int
     cfun_after_reboot_differs: int  #: informational
 
+    def figures(self) -> tuple[int, ...]:
+        """The counts in table order: points, 1st failed, false ok, not desired, unrelated, CFUN changed,
+        CFUN after reboot (positions 0, 1 and 6 are informational, the others targets of 0)."""
+        return (
+            self.points,
+            self.first_apply_failed,
+            self.false_successes,
+            self.not_desired,
+            self.unrelated_touched,
+            self.cfun_changed,
+            self.cfun_after_reboot_differs,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
